@@ -1,0 +1,714 @@
+//! Which service points at which broker, and through what.
+//!
+//! A value points at a broker when it names one of the broker's hosts *as a host*: a bare host
+//! (with or without a port), the host part of a URL (`amqps://user:pass@host:5671/vhost`), or one
+//! item of a comma-separated list of those; compared without regard to case and never as a
+//! substring. Everything here is a pure function of plain data.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{BrokerAlias, BrokerSelector, BrokerSpec, Config};
+use crate::model::{Broker, TaskDefinition, World};
+
+/// The parts of one endpoint-like item, as byte ranges into the item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRef {
+    pub scheme: Option<Range<usize>>,
+    pub password: Option<Range<usize>>,
+    pub host: Range<usize>,
+    pub port: Option<Range<usize>>,
+}
+
+impl HostRef {
+    /// Parses `item` as `scheme://[user[:password]@]host[:port][/path]` or `host[:port]`.
+    /// Returns `None` when the item is not shaped like either (spaces, an empty host, a bad port).
+    #[must_use]
+    pub fn parse(item: &str) -> Option<HostRef> {
+        let (scheme, rest_start) = match item.find("://") {
+            Some(i) => {
+                let scheme = &item[..i];
+                if scheme.is_empty()
+                    || !scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                {
+                    return None;
+                }
+                (Some(0..i), i + 3)
+            }
+            None => (None, 0),
+        };
+        let rest = &item[rest_start..];
+        let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if scheme.is_none() && authority_len != rest.len() {
+            return None;
+        }
+        let authority = &rest[..authority_len];
+        let (password, host_start) = match authority.rfind('@') {
+            Some(at) => {
+                if scheme.is_none() {
+                    return None;
+                }
+                let userinfo = &authority[..at];
+                let password = userinfo
+                    .find(':')
+                    .map(|c| rest_start + c + 1..rest_start + at);
+                (password, at + 1)
+            }
+            None => (None, 0),
+        };
+        let hostport = &authority[host_start..];
+        let (host, port) = if let Some(stripped) = hostport.strip_prefix('[') {
+            let close = stripped.find(']')?;
+            let host = 1..close + 1;
+            let after = &hostport[close + 2..];
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(close + 3..close + 3 + p.len()),
+                None if after.is_empty() => None,
+                None => return None,
+            };
+            (host, port)
+        } else {
+            match hostport.rfind(':') {
+                Some(c) => (0..c, Some(c + 1..hostport.len())),
+                None => (0..hostport.len(), None),
+            }
+        };
+        let base = rest_start + host_start;
+        let host = base + host.start..base + host.end;
+        let port = port.map(|p| base + p.start..base + p.end);
+        let host_text = &item[host.clone()];
+        if host_text.is_empty()
+            || !host_text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'))
+        {
+            return None;
+        }
+        if let Some(port) = &port {
+            let digits = &item[port.clone()];
+            if digits.is_empty() || digits.parse::<u16>().is_err() {
+                return None;
+            }
+        }
+        Some(HostRef {
+            scheme,
+            password,
+            host,
+            port,
+        })
+    }
+}
+
+/// One item of a comma-separated value: its place in the whole value and what it holds.
+struct Item {
+    /// Byte range of the trimmed item within the value.
+    range: Range<usize>,
+    parsed: Option<HostRef>,
+}
+
+fn items(value: &str) -> Vec<Item> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for piece in value.split(',') {
+        let lead = piece.len() - piece.trim_start().len();
+        let trimmed = piece.trim();
+        let range = start + lead..start + lead + trimmed.len();
+        out.push(Item {
+            parsed: HostRef::parse(trimmed),
+            range,
+        });
+        start += piece.len() + 1;
+    }
+    out
+}
+
+/// The hosts a value names, lower-cased, in order.
+#[must_use]
+pub fn hosts_in(value: &str) -> Vec<String> {
+    items(value)
+        .into_iter()
+        .filter_map(|item| {
+            let parsed = item.parsed?;
+            let text = &value[item.range];
+            Some(text[parsed.host].to_ascii_lowercase())
+        })
+        .collect()
+}
+
+/// `value` with every URL password replaced by `****`.
+#[must_use]
+pub fn mask_password(value: &str) -> String {
+    let mut out = value.to_owned();
+    for item in items(value).into_iter().rev() {
+        if let Some(HostRef {
+            password: Some(password),
+            ..
+        }) = item.parsed
+        {
+            let start = item.range.start + password.start;
+            let end = item.range.start + password.end;
+            out.replace_range(start..end, "****");
+        }
+    }
+    out
+}
+
+/// A broker as the plan sees it: where it is in the world (if anywhere) and which hosts are its.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedBroker {
+    pub alias: BrokerAlias,
+    /// Amazon MQ id, or the first endpoint's host for a broker given by `endpoints`.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub endpoints: Vec<String>,
+    /// Endpoint hosts and aliases, lower-cased: a value naming any of them points at the broker.
+    pub hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amqp_url_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_url_env: Option<String>,
+}
+
+impl ResolvedBroker {
+    /// Whether `host` (any case) is one of this broker's hosts.
+    #[must_use]
+    pub fn owns_host(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// Whether `value` names one of this broker's hosts as a host.
+    #[must_use]
+    pub fn named_in(&self, value: &str) -> bool {
+        hosts_in(value).iter().any(|h| self.owns_host(h))
+    }
+
+    /// The broker's entry in `world`, if it has one.
+    #[must_use]
+    pub fn in_world<'w>(&self, world: &'w World) -> Option<&'w Broker> {
+        world.brokers.iter().find(|b| b.id == self.id).or_else(|| {
+            world.brokers.iter().find(|b| {
+                b.endpoints
+                    .iter()
+                    .flat_map(|e| hosts_in(e))
+                    .any(|h| self.owns_host(&h))
+            })
+        })
+    }
+
+    /// The first endpoint's parts: (scheme, host, port).
+    fn primary(&self) -> (Option<String>, String, Option<String>) {
+        let endpoint = self.endpoints.first().map_or("", String::as_str);
+        match HostRef::parse(endpoint.trim()) {
+            Some(parts) => (
+                parts.scheme.map(|r| endpoint.trim()[r].to_ascii_lowercase()),
+                endpoint.trim()[parts.host].to_owned(),
+                parts.port.map(|r| endpoint.trim()[r].to_owned()),
+            ),
+            None => (None, endpoint.to_owned(), None),
+        }
+    }
+
+    /// `(scheme, port)` of the endpoint whose host is `host`, or of the first endpoint.
+    fn endpoint_for(&self, host: &str) -> (Option<String>, Option<String>) {
+        for endpoint in &self.endpoints {
+            let endpoint = endpoint.trim();
+            if let Some(parts) = HostRef::parse(endpoint) {
+                if endpoint[parts.host.clone()].eq_ignore_ascii_case(host) {
+                    return (
+                        parts.scheme.map(|r| endpoint[r].to_ascii_lowercase()),
+                        parts.port.map(|r| endpoint[r].to_owned()),
+                    );
+                }
+            }
+        }
+        let (scheme, _, port) = self.primary();
+        (scheme, port)
+    }
+}
+
+/// The world's broker that `selector` names.
+#[must_use]
+pub fn find_broker<'w>(world: &'w World, selector: &BrokerSelector) -> Option<&'w Broker> {
+    match selector {
+        BrokerSelector::Id(id) => world.brokers.iter().find(|b| &b.id == id),
+        BrokerSelector::Name(name) => world
+            .brokers
+            .iter()
+            .find(|b| b.name.as_deref() == Some(name.as_str())),
+        BrokerSelector::Endpoints(endpoints) => {
+            let wanted: Vec<String> = endpoints.iter().flat_map(|e| hosts_in(e)).collect();
+            world.brokers.iter().find(|b| {
+                b.endpoints
+                    .iter()
+                    .flat_map(|e| hosts_in(e))
+                    .any(|h| wanted.contains(&h))
+            })
+        }
+    }
+}
+
+/// Resolves a plan's broker against the world: its id, endpoints and hosts.
+#[must_use]
+pub fn resolve_broker(spec: &BrokerSpec, world: &World) -> ResolvedBroker {
+    let found = find_broker(world, &spec.selector);
+    let endpoints = match (&spec.selector, found) {
+        (BrokerSelector::Endpoints(endpoints), _) => endpoints.clone(),
+        (_, Some(broker)) => broker.endpoints.clone(),
+        (_, None) => Vec::new(),
+    };
+    let id = match (&spec.selector, found) {
+        (BrokerSelector::Endpoints(endpoints), _) => {
+            hosts_in(endpoints.first().map_or("", String::as_str))
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+        }
+        (_, Some(broker)) => broker.id.clone(),
+        (BrokerSelector::Id(id), None) => id.clone(),
+        (BrokerSelector::Name(name), None) => name.clone(),
+    };
+    let mut hosts: Vec<String> = endpoints.iter().flat_map(|e| hosts_in(e)).collect();
+    hosts.extend(spec.aliases.iter().map(|a| a.trim().to_ascii_lowercase()));
+    let mut seen = BTreeSet::new();
+    hosts.retain(|h| seen.insert(h.clone()));
+    ResolvedBroker {
+        alias: spec.alias,
+        id,
+        name: found.and_then(|b| b.name.clone()),
+        endpoints,
+        hosts,
+        amqp_url_env: spec.amqp_url_env.clone(),
+        management_url_env: spec.management_url_env.clone(),
+    }
+}
+
+/// `value` with every item that names `from` pointed at `to` instead: the host replaced by
+/// `to`'s first endpoint host and, where the item carries `from`'s scheme or port and `to`'s
+/// differ, those too. Items that become identical are kept once. Returns `None` when no item
+/// names `from`.
+#[must_use]
+pub fn rewrite(value: &str, from: &ResolvedBroker, to: &ResolvedBroker) -> Option<String> {
+    let (to_scheme, to_host, to_port) = to.primary();
+    let mut changed = false;
+    let mut pieces: Vec<String> = Vec::new();
+    let mut last = 0;
+    let mut out = String::new();
+    for item in items(value) {
+        let text = &value[item.range.clone()];
+        let mut new_item = text.to_owned();
+        if let Some(parts) = &item.parsed {
+            let host = &text[parts.host.clone()];
+            if from.owns_host(host) {
+                changed = true;
+                let (from_scheme, from_port) = from.endpoint_for(host);
+                // Replace from the back so earlier ranges stay valid.
+                if let (Some(port), Some(from_port), Some(to_port)) = (&parts.port, &from_port, &to_port) {
+                    if &text[port.clone()] == from_port && from_port != to_port {
+                        new_item.replace_range(port.clone(), to_port);
+                    }
+                }
+                new_item.replace_range(parts.host.clone(), &to_host);
+                if let (Some(scheme), Some(from_scheme), Some(to_scheme)) = (&parts.scheme, &from_scheme, &to_scheme) {
+                    if text[scheme.clone()].eq_ignore_ascii_case(from_scheme) && from_scheme != to_scheme {
+                        new_item.replace_range(scheme.clone(), to_scheme);
+                    }
+                }
+            }
+        }
+        let duplicate = pieces.iter().any(|p| p == &new_item) && new_item != text;
+        if duplicate {
+            // Drop the item and the comma before it.
+            let comma = value[..item.range.start].rfind(',').unwrap_or(last);
+            out.push_str(&value[last..comma]);
+        } else {
+            out.push_str(&value[last..item.range.start]);
+            out.push_str(&new_item);
+            pieces.push(new_item);
+        }
+        last = item.range.end;
+    }
+    out.push_str(&value[last..]);
+    changed.then_some(out)
+}
+
+/// How a container reaches a broker host.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// An environment variable holds the host.
+    Variable { name: String },
+    /// A secret (injected as variable `name`) reads the host from SSM parameter `parameter`.
+    Parameter { name: String, parameter: String },
+}
+
+impl Via {
+    /// The variable the container sees.
+    #[must_use]
+    pub fn variable(&self) -> &str {
+        match self {
+            Via::Variable { name } | Via::Parameter { name, .. } => name,
+        }
+    }
+}
+
+/// One place where a task definition points at a broker.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pointer {
+    pub container: String,
+    pub via: Via,
+    pub broker: BrokerAlias,
+    /// The value that names the broker (for a parameter, the parameter's value).
+    pub value: String,
+}
+
+/// Which of the two brokers a service points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    Old,
+    New,
+    Split,
+    Neither,
+}
+
+impl Placement {
+    /// The placement of a set of pointers.
+    #[must_use]
+    pub fn of(pointers: &[Pointer]) -> Placement {
+        let old = pointers.iter().any(|p| p.broker == BrokerAlias::Old);
+        let new = pointers.iter().any(|p| p.broker == BrokerAlias::New);
+        match (old, new) {
+            (true, true) => Placement::Split,
+            (true, false) => Placement::Old,
+            (false, true) => Placement::New,
+            (false, false) => Placement::Neither,
+        }
+    }
+
+    /// Whether any container points at `alias`.
+    #[must_use]
+    pub fn touches(self, alias: BrokerAlias) -> bool {
+        matches!(
+            (self, alias),
+            (Placement::Split, _) | (Placement::Old, BrokerAlias::Old) | (Placement::New, BrokerAlias::New)
+        )
+    }
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Placement::Old => "old",
+            Placement::New => "new",
+            Placement::Split => "split",
+            Placement::Neither => "neither",
+        })
+    }
+}
+
+/// What discovery could not look into, for the plan's warnings.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Uninspected {
+    /// A Secrets Manager secret: its value is not read.
+    SecretsManager { container: String, name: String, arn: String },
+    /// An SSM parameter the state does not have.
+    MissingParameter { container: String, name: String, parameter: String },
+}
+
+/// Whether a secret's `valueFrom` is a Secrets Manager ARN.
+#[must_use]
+pub fn is_secrets_manager(value_from: &str) -> bool {
+    value_from.starts_with("arn:aws:secretsmanager:")
+}
+
+/// The name of an SSM parameter given by ARN (`arn:aws:ssm:r:a:parameter/x/y` → `/x/y`), or the
+/// name itself.
+#[must_use]
+pub fn parameter_name(reference: &str) -> String {
+    match reference.strip_prefix("arn:") {
+        Some(rest) if rest.contains(":ssm:") => match reference.find(":parameter") {
+            Some(i) => {
+                let name = &reference[i + ":parameter".len()..];
+                if name.starts_with('/') {
+                    name.to_owned()
+                } else {
+                    format!("/{name}")
+                }
+            }
+            None => reference.to_owned(),
+        },
+        _ if reference.starts_with('/') => reference.to_owned(),
+        _ => format!("/{reference}"),
+    }
+}
+
+/// Whether two parameter references (ARN or name) name the same parameter.
+#[must_use]
+pub fn same_parameter(a: &str, b: &str) -> bool {
+    a == b || parameter_name(a) == parameter_name(b)
+}
+
+/// The value of parameter `reference` (ARN or name) in `world`.
+#[must_use]
+pub fn parameter_value<'w>(world: &'w World, reference: &str) -> Option<&'w String> {
+    world.parameters.get(reference).or_else(|| {
+        world
+            .parameters
+            .iter()
+            .find(|(k, _)| same_parameter(k, reference))
+            .map(|(_, v)| v)
+    })
+}
+
+/// Every place `td` points at `old` or `new`, and what could not be inspected.
+///
+/// With `only` set, only variables (and secrets) of those names are searched.
+#[must_use]
+pub fn pointers(
+    world: &World,
+    td: &TaskDefinition,
+    brokers: [&ResolvedBroker; 2],
+    only: Option<&[String]>,
+) -> (Vec<Pointer>, Vec<Uninspected>) {
+    let wanted = |name: &str| only.is_none_or(|names| names.iter().any(|n| n == name));
+    let mut found = Vec::new();
+    let mut uninspected = Vec::new();
+    for container in &td.containers {
+        for (name, value) in &container.environment {
+            if !wanted(name) {
+                continue;
+            }
+            for broker in brokers {
+                if broker.named_in(value) {
+                    found.push(Pointer {
+                        container: container.name.clone(),
+                        via: Via::Variable { name: name.clone() },
+                        broker: broker.alias,
+                        value: value.clone(),
+                    });
+                }
+            }
+        }
+        for (name, value_from) in &container.secrets {
+            if !wanted(name) {
+                continue;
+            }
+            if is_secrets_manager(value_from) {
+                uninspected.push(Uninspected::SecretsManager {
+                    container: container.name.clone(),
+                    name: name.clone(),
+                    arn: value_from.clone(),
+                });
+                continue;
+            }
+            let Some(value) = parameter_value(world, value_from) else {
+                uninspected.push(Uninspected::MissingParameter {
+                    container: container.name.clone(),
+                    name: name.clone(),
+                    parameter: value_from.clone(),
+                });
+                continue;
+            };
+            for broker in brokers {
+                if broker.named_in(value) {
+                    found.push(Pointer {
+                        container: container.name.clone(),
+                        via: Via::Parameter {
+                            name: name.clone(),
+                            parameter: value_from.clone(),
+                        },
+                        broker: broker.alias,
+                        value: value.clone(),
+                    });
+                }
+            }
+        }
+    }
+    (found, uninspected)
+}
+
+/// Resolves both brokers of `config` against `world`.
+#[must_use]
+pub fn resolve_brokers(config: &Config, world: &World) -> [ResolvedBroker; 2] {
+    [
+        resolve_broker(&config.old, world),
+        resolve_broker(&config.new, world),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broker(alias: BrokerAlias, endpoints: &[&str]) -> ResolvedBroker {
+        let endpoints: Vec<String> = endpoints.iter().map(|s| (*s).to_owned()).collect();
+        ResolvedBroker {
+            alias,
+            id: "b".into(),
+            name: None,
+            hosts: endpoints.iter().flat_map(|e| hosts_in(e)).collect(),
+            endpoints,
+            amqp_url_env: None,
+            management_url_env: None,
+        }
+    }
+
+    const OLD: &str = "b-1111.mq.eu-west-2.amazonaws.com";
+
+    #[test]
+    fn matches_hosts_in_every_shape() {
+        let old = broker(BrokerAlias::Old, &["amqps://b-1111.mq.eu-west-2.amazonaws.com:5671"]);
+        for value in [
+            OLD.to_owned(),
+            OLD.to_uppercase(),
+            format!("{OLD}:5671"),
+            format!("amqps://{OLD}:5671"),
+            format!("amqp://{OLD}"),
+            format!("amqps://user:p%40ss@{OLD}:5671/esr"),
+            format!("AMQPS://{}:5671/%2f", OLD.to_uppercase()),
+            format!("other.example.com, {OLD}:5671"),
+            format!("{OLD},other"),
+        ] {
+            assert!(old.named_in(&value), "{value} should name the old broker");
+        }
+        for value in [
+            format!("x{OLD}"),
+            format!("{OLD}x"),
+            format!("amqps://x{OLD}:5671"),
+            format!("see {OLD} for details"),
+            format!("https://example.com/{OLD}"),
+            format!("{OLD}.evil.com"),
+            String::new(),
+        ] {
+            assert!(!old.named_in(&value), "{value} should not name the old broker");
+        }
+    }
+
+    #[test]
+    fn rewrites_host_scheme_and_port_only() {
+        let old = broker(BrokerAlias::Old, &["amqps://old.mq:5671"]);
+        let new = broker(BrokerAlias::New, &["amqp://new.internal:5672"]);
+        assert_eq!(rewrite("old.mq", &old, &new).as_deref(), Some("new.internal"));
+        assert_eq!(rewrite("OLD.MQ:5671", &old, &new).as_deref(), Some("new.internal:5672"));
+        assert_eq!(
+            rewrite("amqps://u:pw@old.mq:5671/esr?heartbeat=10", &old, &new).as_deref(),
+            Some("amqp://u:pw@new.internal:5672/esr?heartbeat=10")
+        );
+        assert_eq!(
+            rewrite("https://old.mq:443", &old, &new).as_deref(),
+            Some("https://new.internal:443"),
+            "a scheme and port the old endpoint does not use stay"
+        );
+        assert_eq!(rewrite("other.host", &old, &new), None);
+        assert_eq!(
+            rewrite("a.host, old.mq:5671", &old, &new).as_deref(),
+            Some("a.host, new.internal:5672")
+        );
+    }
+
+    #[test]
+    fn rewrite_keeps_one_of_items_that_become_equal() {
+        let old = broker(BrokerAlias::Old, &["amqps://old-a.mq:5671", "amqps://old-b.mq:5671"]);
+        let new = broker(BrokerAlias::New, &["amqps://new.mq:5671"]);
+        assert_eq!(
+            rewrite("old-a.mq:5671,old-b.mq:5671", &old, &new).as_deref(),
+            Some("new.mq:5671")
+        );
+    }
+
+    #[test]
+    fn masks_passwords() {
+        assert_eq!(
+            mask_password("amqps://esr:s3cret@old.mq:5671/esr"),
+            "amqps://esr:****@old.mq:5671/esr"
+        );
+        assert_eq!(mask_password("amqps://esr@old.mq"), "amqps://esr@old.mq");
+        assert_eq!(
+            mask_password("amqp://a:x@h1,amqp://b:y@h2"),
+            "amqp://a:****@h1,amqp://b:****@h2"
+        );
+    }
+
+    #[test]
+    fn parameter_names_from_arns() {
+        assert_eq!(
+            parameter_name("arn:aws:ssm:eu-west-2:1:parameter/esr/rabbit/host"),
+            "/esr/rabbit/host"
+        );
+        assert_eq!(parameter_name("/esr/rabbit/host"), "/esr/rabbit/host");
+        assert_eq!(parameter_name("esr-host"), "/esr-host");
+        assert!(same_parameter("arn:aws:ssm:eu-west-2:1:parameter/a/b", "/a/b"));
+        assert!(!same_parameter("/a/b", "/a/c"));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn label() -> impl proptest::strategy::Strategy<Value = String> {
+            "[a-z][a-z0-9-]{0,8}"
+        }
+
+        fn host() -> impl proptest::strategy::Strategy<Value = String> {
+            proptest::collection::vec(label(), 1..4).prop_map(|l| l.join("."))
+        }
+
+        proptest! {
+            #[test]
+            fn a_host_is_found_in_every_url_shape(
+                h in host(),
+                port in proptest::option::of(1u16..),
+                user in proptest::option::of(("[a-z]{1,6}", "[a-zA-Z0-9]{1,8}")),
+                vhost in proptest::option::of("[a-z]{0,6}"),
+                upper in any::<bool>(),
+            ) {
+                let b = broker(BrokerAlias::Old, &[&format!("amqps://{h}:5671")]);
+                let shown = if upper { h.to_uppercase() } else { h.clone() };
+                let mut url = "amqps://".to_owned();
+                if let Some((u, p)) = &user { url.push_str(&format!("{u}:{p}@")); }
+                url.push_str(&shown);
+                if let Some(port) = port { url.push_str(&format!(":{port}")); }
+                if let Some(v) = &vhost { url.push_str(&format!("/{v}")); }
+                prop_assert!(b.named_in(&url));
+                prop_assert!(b.named_in(&shown));
+                let listed = format!("other.example, {url}");
+                prop_assert!(b.named_in(&listed));
+            }
+
+            #[test]
+            fn a_host_is_never_matched_as_a_substring(
+                h in host(),
+                prefix in "[a-z0-9]{1,4}",
+                suffix in "[a-z0-9.]{1,4}",
+            ) {
+                let b = broker(BrokerAlias::Old, &[&format!("amqps://{h}:5671")]);
+                let prefixed = format!("{prefix}{h}");
+                let suffixed = format!("{h}{suffix}");
+                let url = format!("amqps://{prefixed}:5671");
+                prop_assert!(!b.named_in(&prefixed));
+                prop_assert!(suffixed.eq_ignore_ascii_case(&h) || !b.named_in(&suffixed));
+                prop_assert!(!b.named_in(&url));
+            }
+
+            #[test]
+            fn rewriting_changes_only_the_host(
+                h in host(),
+                user in "[a-z]{1,6}",
+                pass in "[a-zA-Z0-9]{1,8}",
+                vhost in "[a-z]{0,6}",
+            ) {
+                let old = broker(BrokerAlias::Old, &[&format!("amqps://{h}:5671")]);
+                let new = broker(BrokerAlias::New, &["amqps://new.example:5671"]);
+                prop_assume!(!new.owns_host(&h));
+                let value = format!("amqps://{user}:{pass}@{h}:5671/{vhost}");
+                let rewritten = rewrite(&value, &old, &new).unwrap();
+                prop_assert_eq!(rewritten, format!("amqps://{user}:{pass}@new.example:5671/{vhost}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! The publisher/consumer graph and the waves it orders.
+//!
+//! Nodes are services, exchanges and queues; edges are "publishes to", "is bound to" and
+//! "is consumed by". A publisher of queue q (directly, or through an exchange bound to q) must
+//! move before each consumer of q, unless both sit in one dependency cycle: then they share a
+//! wave. Every service is placed in the earliest wave these rules allow.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::config::Strategy;
+
+/// A service as the graph sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    /// `cluster/service`.
+    pub id: String,
+    /// Whether the plan moves it (only moving services get waves).
+    pub moving: bool,
+    /// Exchange or queue names it publishes to.
+    pub publishes: Vec<String>,
+    /// Queue names it consumes.
+    pub consumes: Vec<String>,
+}
+
+/// A node of the publisher/consumer graph.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Node {
+    Service(String),
+    /// An exchange, or a published name the topology does not know as a queue.
+    Exchange(String),
+    Queue(String),
+}
+
+/// The publisher/consumer graph of a plan.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub graph: DiGraph<Node, ()>,
+    index: BTreeMap<Node, NodeIndex>,
+    participants: Vec<Participant>,
+}
+
+/// Waves of moving services, and the cycles that had to share one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Waves {
+    /// `waves[i]` holds the ids of wave i+1, sorted.
+    pub waves: Vec<Vec<String>>,
+    /// Groups of moving services that depend on each other (each sorted, list sorted).
+    pub cycles: Vec<Vec<String>>,
+}
+
+impl Waves {
+    /// The wave (from 1) of service `id`, if it moves.
+    #[must_use]
+    pub fn wave_of(&self, id: &str) -> Option<usize> {
+        self.waves
+            .iter()
+            .position(|w| w.iter().any(|s| s == id))
+            .map(|i| i + 1)
+    }
+}
+
+impl Flow {
+    /// Builds the graph from the services and the brokers' bindings `(exchange, queue)`.
+    ///
+    /// A consumed name or a binding target is a queue; anything else published to is an exchange.
+    #[must_use]
+    pub fn new(participants: &[Participant], bindings: &[(String, String)]) -> Flow {
+        let queues: BTreeSet<&str> = participants
+            .iter()
+            .flat_map(|p| p.consumes.iter().map(String::as_str))
+            .chain(bindings.iter().map(|(_, q)| q.as_str()))
+            .collect();
+        let mut flow = Flow {
+            graph: DiGraph::new(),
+            index: BTreeMap::new(),
+            participants: participants.to_vec(),
+        };
+        let destination = |name: &str| {
+            if queues.contains(name) {
+                Node::Queue(name.to_owned())
+            } else {
+                Node::Exchange(name.to_owned())
+            }
+        };
+        let mut sorted: Vec<&Participant> = participants.iter().collect();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        for p in sorted {
+            let service = flow.node(Node::Service(p.id.clone()));
+            for name in &p.publishes {
+                let target = flow.node(destination(name));
+                flow.graph.update_edge(service, target, ());
+            }
+            for name in &p.consumes {
+                let queue = flow.node(Node::Queue(name.clone()));
+                flow.graph.update_edge(queue, service, ());
+            }
+        }
+        let mut bindings: Vec<&(String, String)> = bindings.iter().collect();
+        bindings.sort();
+        for (exchange, queue) in bindings {
+            let from = flow.node(destination(exchange));
+            let to = flow.node(Node::Queue(queue.clone()));
+            if from != to {
+                flow.graph.update_edge(from, to, ());
+            }
+        }
+        flow
+    }
+
+    fn node(&mut self, node: Node) -> NodeIndex {
+        if let Some(&i) = self.index.get(&node) {
+            return i;
+        }
+        let i = self.graph.add_node(node.clone());
+        self.index.insert(node, i);
+        i
+    }
+
+    /// Queues that messages published by `id` reach: named queues, and queues bound to named
+    /// exchanges (one hop, as RabbitMQ routes from an exchange to its bound queues).
+    #[must_use]
+    pub fn queues_reached_by(&self, id: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let Some(&start) = self.index.get(&Node::Service(id.to_owned())) else {
+            return out;
+        };
+        for target in self.graph.neighbors(start) {
+            match &self.graph[target] {
+                Node::Queue(q) => {
+                    out.insert(q.clone());
+                }
+                Node::Exchange(_) => {
+                    for bound in self.graph.neighbors(target) {
+                        if let Node::Queue(q) = &self.graph[bound] {
+                            out.insert(q.clone());
+                        }
+                    }
+                }
+                Node::Service(_) => {}
+            }
+        }
+        out
+    }
+
+    /// Services (moving or not) that publish into queue `queue`.
+    #[must_use]
+    pub fn publishers_of(&self, queue: &str) -> Vec<&Participant> {
+        self.participants
+            .iter()
+            .filter(|p| self.queues_reached_by(&p.id).contains(queue))
+            .collect()
+    }
+
+    /// Services (moving or not) that consume queue `queue`.
+    #[must_use]
+    pub fn consumers_of(&self, queue: &str) -> Vec<&Participant> {
+        self.participants
+            .iter()
+            .filter(|p| p.consumes.iter().any(|q| q == queue))
+            .collect()
+    }
+
+    /// Every queue in the graph, sorted.
+    #[must_use]
+    pub fn queues(&self) -> Vec<String> {
+        self.index
+            .keys()
+            .filter_map(|n| match n {
+                Node::Queue(q) => Some(q.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// "Must move before" pairs among moving services: `(earlier, later)`.
+    #[must_use]
+    pub fn precedence(&self, strategy: Strategy) -> BTreeSet<(String, String)> {
+        let mut pairs = BTreeSet::new();
+        for publisher in self.participants.iter().filter(|p| p.moving) {
+            let reached = self.queues_reached_by(&publisher.id);
+            for consumer in self.participants.iter().filter(|p| p.moving) {
+                if consumer.id == publisher.id {
+                    continue;
+                }
+                if consumer.consumes.iter().any(|q| reached.contains(q)) {
+                    let pair = match strategy {
+                        Strategy::Drain => (publisher.id.clone(), consumer.id.clone()),
+                        Strategy::Federate => (consumer.id.clone(), publisher.id.clone()),
+                    };
+                    pairs.insert(pair);
+                }
+            }
+        }
+        pairs
+    }
+
+    /// Orders the moving services into waves.
+    #[must_use]
+    pub fn waves(&self, strategy: Strategy) -> Waves {
+        let moving: Vec<String> = {
+            let mut ids: Vec<String> = self
+                .participants
+                .iter()
+                .filter(|p| p.moving)
+                .map(|p| p.id.clone())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        order(&moving, &self.precedence(strategy))
+    }
+}
+
+/// Places `services` into the earliest waves that respect `before` (pairs `(earlier, later)`);
+/// services in one cycle share a wave.
+#[must_use]
+pub fn order(services: &[String], before: &BTreeSet<(String, String)>) -> Waves {
+    let mut graph: DiGraph<&str, ()> = DiGraph::new();
+    let index: BTreeMap<&str, NodeIndex> = services
+        .iter()
+        .map(|s| (s.as_str(), graph.add_node(s.as_str())))
+        .collect();
+    for (a, b) in before {
+        if let (Some(&x), Some(&y)) = (index.get(a.as_str()), index.get(b.as_str())) {
+            graph.update_edge(x, y, ());
+        }
+    }
+    // tarjan_scc yields components in reverse topological order.
+    let mut components = tarjan_scc(&graph);
+    components.reverse();
+    let mut component_of = vec![0usize; graph.node_count()];
+    for (c, members) in components.iter().enumerate() {
+        for n in members {
+            component_of[n.index()] = c;
+        }
+    }
+    let mut level = vec![1usize; components.len()];
+    for (c, members) in components.iter().enumerate() {
+        for &n in members {
+            for pred in graph.neighbors_directed(n, petgraph::Direction::Incoming) {
+                let pc = component_of[pred.index()];
+                if pc != c {
+                    level[c] = level[c].max(level[pc] + 1);
+                }
+            }
+        }
+    }
+    let depth = level.iter().copied().max().unwrap_or(0);
+    let mut waves = vec![Vec::new(); depth];
+    let mut cycles = Vec::new();
+    for (c, members) in components.iter().enumerate() {
+        let mut ids: Vec<String> = members.iter().map(|&n| graph[n].to_owned()).collect();
+        ids.sort();
+        if ids.len() > 1 {
+            cycles.push(ids.clone());
+        }
+        waves[level[c] - 1].extend(ids);
+    }
+    for wave in &mut waves {
+        wave.sort();
+    }
+    cycles.sort();
+    Waves { waves, cycles }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(id: &str, publishes: &[&str], consumes: &[&str]) -> Participant {
+        Participant {
+            id: id.into(),
+            moving: true,
+            publishes: publishes.iter().map(|s| (*s).to_owned()).collect(),
+            consumes: consumes.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn publishers_move_before_consumers_through_exchanges() {
+        let flow = Flow::new(
+            &[
+                p("c/a", &["ex"], &[]),
+                p("c/b", &["q2"], &["q1"]),
+                p("c/c", &[], &["q2"]),
+                p("c/d", &[], &[]),
+            ],
+            &[("ex".into(), "q1".into())],
+        );
+        let waves = flow.waves(Strategy::Drain);
+        assert_eq!(
+            waves.waves,
+            vec![vec!["c/a".to_owned(), "c/d".to_owned()], vec!["c/b".to_owned()], vec!["c/c".to_owned()]]
+        );
+        assert!(waves.cycles.is_empty());
+        assert_eq!(waves.wave_of("c/c"), Some(3));
+    }
+
+    #[test]
+    fn federate_reverses_the_order() {
+        let flow = Flow::new(&[p("c/a", &["q"], &[]), p("c/b", &[], &["q"])], &[]);
+        let waves = flow.waves(Strategy::Federate);
+        assert_eq!(waves.waves, vec![vec!["c/b".to_owned()], vec!["c/a".to_owned()]]);
+    }
+
+    #[test]
+    fn a_cycle_shares_a_wave() {
+        let flow = Flow::new(
+            &[
+                p("c/api", &["requests"], &["replies"]),
+                p("c/worker", &["replies"], &["requests"]),
+                p("c/feeder", &["requests"], &[]),
+            ],
+            &[],
+        );
+        let waves = flow.waves(Strategy::Drain);
+        assert_eq!(
+            waves.waves,
+            vec![vec!["c/feeder".to_owned()], vec!["c/api".to_owned(), "c/worker".to_owned()]]
+        );
+        assert_eq!(waves.cycles, vec![vec!["c/api".to_owned(), "c/worker".to_owned()]]);
+    }
+
+    #[test]
+    fn services_that_stay_do_not_get_waves_or_constrain() {
+        let mut stay = p("c/stay", &["q"], &[]);
+        stay.moving = false;
+        let flow = Flow::new(&[stay, p("c/b", &[], &["q"])], &[]);
+        let waves = flow.waves(Strategy::Drain);
+        assert_eq!(waves.waves, vec![vec!["c/b".to_owned()]]);
+        assert_eq!(flow.publishers_of("q").len(), 1);
+        assert_eq!(flow.consumers_of("q")[0].id, "c/b");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::{prop_assert, prop_assert_eq, proptest, Just};
+        use proptest::strategy::Strategy as _;
+
+        fn graphs() -> impl proptest::strategy::Strategy<Value = (usize, Vec<(usize, usize)>)> {
+            (1usize..24).prop_flat_map(|n| (Just(n), proptest::collection::vec((0..n, 0..n), 0..n * 2)))
+        }
+
+        /// Which services can reach which, through `before`.
+        fn reach(n: usize, edges: &[(usize, usize)]) -> Vec<Vec<bool>> {
+            let mut r = vec![vec![false; n]; n];
+            for &(a, b) in edges {
+                r[a][b] = true;
+            }
+            for k in 0..n {
+                for i in 0..n {
+                    for j in 0..n {
+                        if r[i][k] && r[k][j] {
+                            r[i][j] = true;
+                        }
+                    }
+                }
+            }
+            r
+        }
+
+        proptest! {
+            #[test]
+            fn waves_respect_order_and_are_earliest((n, edges) in graphs()) {
+                let names: Vec<String> = (0..n).map(|i| format!("c/s{i:02}")).collect();
+                let before: BTreeSet<(String, String)> = edges
+                    .iter()
+                    .filter(|(a, b)| a != b)
+                    .map(|&(a, b)| (names[a].clone(), names[b].clone()))
+                    .collect();
+                let waves = order(&names, &before);
+                let r = reach(n, &edges.iter().copied().filter(|(a, b)| a != b).collect::<Vec<_>>());
+                let wave = |i: usize| waves.wave_of(&names[i]).expect("every service has a wave");
+                // Every service is in exactly one wave.
+                let total: usize = waves.waves.iter().map(Vec::len).sum();
+                prop_assert_eq!(total, n);
+                for &(a, b) in &edges {
+                    if a == b { continue; }
+                    let same_cycle = r[a][b] && r[b][a];
+                    if same_cycle {
+                        prop_assert_eq!(wave(a), wave(b));
+                    } else {
+                        prop_assert!(wave(a) < wave(b), "{} before {}", names[a], names[b]);
+                    }
+                }
+                // Earliest: a service in wave w > 1 has a predecessor outside its cycle in wave w-1.
+                for i in 0..n {
+                    let w = wave(i);
+                    if w > 1 {
+                        let in_cycle_of_i = |x: usize| x == i || (r[x][i] && r[i][x]);
+                        let has = edges.iter().any(|&(a, b)| {
+                            in_cycle_of_i(b) && !in_cycle_of_i(a) && wave(a) == w - 1
+                        });
+                        prop_assert!(has, "{} could move earlier than wave {}", names[i], w);
+                    }
+                }
+                // No empty waves.
+                prop_assert!(waves.waves.iter().all(|w| !w.is_empty()));
+            }
+        }
+    }
+}

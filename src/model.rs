@@ -1,0 +1,250 @@
+//! The state warren reads and changes, as plain data.
+//!
+//! [`World`] is both the in-memory picture every backend produces and the schema of the
+//! rehearsal world file (version 1, see CONTRACT.md). Fields warren does not know are kept
+//! verbatim (`extra`), so that a task definition written back is byte-for-byte what was read
+//! except for the values warren rewrites.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The world file's only supported version.
+pub const WORLD_VERSION: u32 = 1;
+
+/// Everything warren can see: brokers, clusters, task definitions, parameters, schedules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct World {
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub brokers: Vec<Broker>,
+    #[serde(default)]
+    pub clusters: Vec<Cluster>,
+    #[serde(default)]
+    pub task_definitions: Vec<TaskDefinition>,
+    /// Parameter name or ARN → value.
+    #[serde(default)]
+    pub parameters: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<Schedule>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A RabbitMQ broker, in Amazon MQ or elsewhere.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Broker {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default = "running")]
+    pub state: String,
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// `None` marks a live broker: its topology is read from the broker itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queues: Option<Vec<Queue>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<Exchange>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<Binding>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<Connection>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn running() -> String {
+    "RUNNING".to_owned()
+}
+
+impl Broker {
+    /// Whether the broker is gone (`DELETED`, or being deleted).
+    #[must_use]
+    pub fn is_deleted(&self) -> bool {
+        self.state.eq_ignore_ascii_case("DELETED") || self.state.eq_ignore_ascii_case("DELETION_IN_PROGRESS")
+    }
+
+    /// The queue named `name` in any vhost, if the broker's topology is known.
+    #[must_use]
+    pub fn queue(&self, name: &str) -> Option<&Queue> {
+        self.queues.as_ref()?.iter().find(|q| q.name == name)
+    }
+}
+
+/// A queue and what it holds right now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Queue {
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    pub name: String,
+    #[serde(default)]
+    pub messages: u64,
+    #[serde(default)]
+    pub consumers: u64,
+    /// Names of the clients (connection names) consuming the queue, where known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumed_by: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An exchange that exists on a broker (bindings name exchanges too).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exchange {
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    pub name: String,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A binding from an exchange to a queue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Binding {
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    pub exchange: String,
+    pub queue: String,
+    #[serde(default)]
+    pub routing_key: String,
+}
+
+/// An open client connection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    #[serde(default)]
+    pub client: String,
+    #[serde(default)]
+    pub peer: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The `/` vhost, RabbitMQ's default.
+#[must_use]
+pub fn default_vhost() -> String {
+    "/".to_owned()
+}
+
+/// An ECS cluster and its services.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    pub name: String,
+    #[serde(default)]
+    pub services: Vec<Service>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An ECS service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub name: String,
+    /// `family:revision` of the current task definition.
+    pub task_definition: String,
+    #[serde(default)]
+    pub desired: u32,
+    #[serde(default)]
+    pub running: u32,
+    /// Deployments still running besides the current one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<Deployment>,
+    /// Rehearsal: how long a rollout of this service takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_seconds: Option<f64>,
+    /// Rehearsal: `"fail"` makes every rollout of this service fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A deployment of a service that still runs tasks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub task_definition: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub running: u32,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One revision of a task definition family.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskDefinition {
+    pub family: String,
+    pub revision: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl TaskDefinition {
+    /// `family:revision`, the way services name their task definition.
+    #[must_use]
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.family, self.revision)
+    }
+
+    /// `ACTIVE` unless the file says otherwise.
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        self.status.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("ACTIVE"))
+    }
+}
+
+/// A container of a task definition: its environment and its secrets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Container {
+    pub name: String,
+    #[serde(default)]
+    pub environment: IndexMap<String, String>,
+    /// Variable name → `valueFrom` (an SSM parameter or Secrets Manager ARN, or a parameter name).
+    #[serde(default)]
+    pub secrets: IndexMap<String, String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A scheduled task (an EventBridge rule that runs an ECS task).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub name: String,
+    #[serde(default)]
+    pub cluster: String,
+    pub task_definition: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl World {
+    /// The task definition a service names (`family:revision`).
+    #[must_use]
+    pub fn task_definition(&self, key: &str) -> Option<&TaskDefinition> {
+        let (family, revision) = key.rsplit_once(':')?;
+        let revision: u32 = revision.parse().ok()?;
+        self.task_definitions
+            .iter()
+            .find(|td| td.family == family && td.revision == revision)
+    }
+
+    /// The cluster called `name`.
+    #[must_use]
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+
+    /// The service `name` in cluster `cluster`.
+    #[must_use]
+    pub fn service(&self, cluster: &str, name: &str) -> Option<&Service> {
+        self.cluster(cluster)?.services.iter().find(|s| s.name == name)
+    }
+}

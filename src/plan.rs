@@ -1,0 +1,768 @@
+//! The plan: what moves, in which order, and what nobody declared.
+//!
+//! [`Plan`] is a plain value. [`make`] computes it from a validated plan file and the scanned
+//! state without touching any backend; renderers print it and `apply` executes it. A saved plan
+//! ([`SavedPlan`]) is the same value with a checksum of its own content.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{BrokerAlias, Config, Strategy};
+use crate::discovery::{
+    self, mask_password, parameter_value, same_parameter, Placement, Pointer, ResolvedBroker,
+    Uninspected, Via,
+};
+use crate::error::{Error, Result};
+use crate::graph::{Flow, Participant};
+use crate::model::{Broker, World};
+
+/// Version of the plan JSON (`plan --format json` and saved plans).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A computed migration plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub migration: String,
+    pub strategy: Strategy,
+    pub brokers: Brokers,
+    /// What the plan scanned: needed to check a saved plan against the state again.
+    pub scope: Scope,
+    /// Sorted by wave, then `cluster/service`; noops last.
+    pub changes: Vec<Change>,
+    /// `waves[i]` lists `cluster/service` of wave i+1.
+    pub waves: Vec<Vec<String>>,
+    /// Queues to wait for before a wave (drain) or after the last wave (federate).
+    pub drains: Vec<Drain>,
+    /// Scanned services that point at the old broker and are not in the plan.
+    pub unmanaged: Vec<Unmanaged>,
+    pub warnings: Vec<String>,
+    /// `[parameters]` of the plan file.
+    pub parameters: IndexMap<String, String>,
+    pub fingerprint: Fingerprint,
+}
+
+/// The two brokers, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Brokers {
+    pub old: ResolvedBroker,
+    pub new: ResolvedBroker,
+}
+
+impl Brokers {
+    /// The broker called `alias`.
+    #[must_use]
+    pub fn get(&self, alias: BrokerAlias) -> &ResolvedBroker {
+        match alias {
+            BrokerAlias::Old => &self.old,
+            BrokerAlias::New => &self.new,
+        }
+    }
+}
+
+/// What a plan scanned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// `None`: every cluster.
+    pub clusters: Option<Vec<String>>,
+    /// `None`: every env value.
+    pub broker_env: Option<Vec<String>>,
+}
+
+/// What happens to one declared service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The service moves.
+    Update,
+    /// Nothing to do.
+    Noop,
+    /// It must move but warren cannot move it (see `reason`).
+    Manual,
+}
+
+/// One declared service and what the plan does with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub cluster: String,
+    pub service: String,
+    pub action: Action,
+    /// Where it points now; `null` when it points at neither broker.
+    pub from: Option<Placement>,
+    pub to: BrokerAlias,
+    pub wave: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `family:revision` it runs now.
+    pub task_definition: String,
+    pub rewrites: Vec<Rewrite>,
+    pub publishes: Vec<String>,
+    pub consumes: Vec<String>,
+}
+
+impl Change {
+    /// `cluster/service`.
+    #[must_use]
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.cluster, self.service)
+    }
+}
+
+/// One value the move rewrites. Passwords are shown as `****`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Rewrite {
+    pub container: String,
+    /// An environment variable whose value changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variable: Option<String>,
+    /// A secret (named as the variable it becomes) whose `valueFrom` parameter changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    pub from: String,
+    pub to: String,
+}
+
+/// A queue the move waits for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Drain {
+    /// The wave that waits for it; `None`: after the last wave.
+    pub wave: Option<usize>,
+    /// The broker the queue must empty on.
+    pub broker: BrokerAlias,
+    pub vhost: String,
+    pub queue: String,
+}
+
+/// A service that points at the old broker but is not in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Unmanaged {
+    pub cluster: String,
+    pub service: String,
+    /// `old` or `split`.
+    pub broker: Placement,
+    pub task_definition: String,
+    /// `container/VARIABLE` entries that name the old broker.
+    pub through: Vec<String>,
+}
+
+impl Unmanaged {
+    /// `cluster/service`.
+    #[must_use]
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.cluster, self.service)
+    }
+}
+
+/// A digest of the state a plan was made from, so `apply` can refuse a stale saved plan.
+///
+/// Entries are `service:cluster/name` and `parameter:name`, each mapped to a digest of what
+/// the plan depends on; a change anywhere else leaves the fingerprint as it was.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub entries: BTreeMap<String, String>,
+}
+
+impl Fingerprint {
+    /// Entries that differ between `self` (saved) and `now`, described for a person.
+    #[must_use]
+    pub fn differences(&self, now: &Fingerprint) -> Vec<String> {
+        let mut out = Vec::new();
+        for (key, saved) in &self.entries {
+            match now.entries.get(key) {
+                None => out.push(format!("{key} is gone")),
+                Some(current) if current != saved => out.push(format!("{key} changed")),
+                Some(_) => {}
+            }
+        }
+        for key in now.entries.keys() {
+            if !self.entries.contains_key(key) {
+                out.push(format!("{key} is new"));
+            }
+        }
+        out
+    }
+}
+
+/// A plan written by `plan --out`: the plan and a checksum of its content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub plan: Plan,
+    /// `sha256:` of the plan's canonical JSON.
+    pub checksum: String,
+}
+
+impl SavedPlan {
+    /// Wraps `plan` with its checksum.
+    #[must_use]
+    pub fn new(plan: Plan) -> SavedPlan {
+        let checksum = checksum(&plan);
+        SavedPlan { plan, checksum }
+    }
+
+    /// Whether the checksum still matches the content.
+    #[must_use]
+    pub fn intact(&self) -> bool {
+        checksum(&self.plan) == self.checksum
+    }
+}
+
+fn checksum(plan: &Plan) -> String {
+    let bytes = serde_json::to_vec(plan).expect("a plan always serialises");
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn digest(value: &impl Serialize) -> String {
+    let bytes = serde_json::to_vec(value).expect("plain data always serialises");
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+impl Plan {
+    /// Changes that move a service.
+    pub fn updates(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.action == Action::Update)
+    }
+
+    /// Whether applying the plan would change anything.
+    #[must_use]
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::Noop)
+    }
+
+    /// Counts for the summary line: (to move, unchanged, unmanaged, manual).
+    #[must_use]
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let count = |a: Action| self.changes.iter().filter(|c| c.action == a).count();
+        (count(Action::Update), count(Action::Noop), self.unmanaged.len(), count(Action::Manual))
+    }
+}
+
+/// A scanned service: where it is and what in it points at the brokers.
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    pub cluster: String,
+    pub service: String,
+    pub task_definition: String,
+    pub pointers: Vec<Pointer>,
+    pub uninspected: Vec<Uninspected>,
+}
+
+impl Scanned {
+    /// `cluster/service`.
+    #[must_use]
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.cluster, self.service)
+    }
+}
+
+/// Scans the services of `clusters` (`None`: all) for pointers at the two brokers.
+///
+/// # Errors
+/// [`Error::Backend`] when a service names a task definition the state does not have.
+pub fn scan(
+    world: &World,
+    brokers: [&ResolvedBroker; 2],
+    clusters: Option<&[String]>,
+    only: Option<&[String]>,
+) -> Result<Vec<Scanned>> {
+    let mut out = Vec::new();
+    for cluster in &world.clusters {
+        if clusters.is_some_and(|cs| !cs.contains(&cluster.name)) {
+            continue;
+        }
+        for service in &cluster.services {
+            let td = world.task_definition(&service.task_definition).ok_or_else(|| {
+                Error::Backend(format!(
+                    "service {}/{} runs task definition {}, which does not exist",
+                    cluster.name, service.name, service.task_definition
+                ))
+            })?;
+            let (pointers, uninspected) = discovery::pointers(world, td, brokers, only);
+            out.push(Scanned {
+                cluster: cluster.name.clone(),
+                service: service.name.clone(),
+                task_definition: service.task_definition.clone(),
+                pointers,
+                uninspected,
+            });
+        }
+    }
+    out.sort_by_key(Scanned::id);
+    Ok(out)
+}
+
+/// Computes the plan for `config` against `world`.
+///
+/// # Errors
+/// [`Error::Input`] when the plan names a cluster, service or broker the world does not have;
+/// [`Error::Backend`] when the world is inconsistent (a service on a missing task definition).
+pub fn make(config: &Config, world: &World) -> Result<Plan> {
+    config.check_against(world)?;
+    let [old, new] = discovery::resolve_brokers(config, world);
+    for broker in [&old, &new] {
+        if broker.endpoints.is_empty() {
+            return Err(Error::Input {
+                file: config.path.clone(),
+                line: 0,
+                column: 0,
+                key: Some(format!("brokers.{}", broker.alias)),
+                message: format!("broker {} has no endpoints", broker.id),
+            });
+        }
+    }
+    if let Some(shared) = old.hosts.iter().find(|h| new.owns_host(h)) {
+        return Err(Error::Input {
+            file: config.path.clone(),
+            line: 0,
+            column: 0,
+            key: Some("brokers".into()),
+            message: format!("the old and new brokers share the host {shared}: warren cannot tell them apart"),
+        });
+    }
+    let scope = Scope {
+        clusters: config
+            .migration
+            .clusters
+            .as_ref()
+            .map(|cs| cs.iter().map(|c| c.value.clone()).collect()),
+        broker_env: config.migration.broker_env.clone(),
+    };
+    let scanned = scan(world, [&old, &new], scope.clusters.as_deref(), scope.broker_env.as_deref())?;
+    let brokers = Brokers { old, new };
+    let mut warnings = Vec::new();
+
+    for broker in [&brokers.old, &brokers.new] {
+        match broker.in_world(world) {
+            Some(b) if b.is_deleted() => warnings.push(format!(
+                "the {} broker {} is {}",
+                broker.alias, broker.id, b.state
+            )),
+            Some(b) if b.queues.is_none() => warnings.push(format!(
+                "the {} broker {} lists no queues in the world file: its queues, bindings and connections are unknown, so the order and the checks below rely on the plan alone",
+                broker.alias, broker.id
+            )),
+            None => warnings.push(format!(
+                "the {} broker {} is not in the scanned state: its queues, bindings and connections are unknown",
+                broker.alias, broker.id
+            )),
+            Some(_) => {}
+        }
+    }
+
+    // Declared services.
+    let mut changes = Vec::new();
+    for decl in &config.services {
+        let found = scanned
+            .iter()
+            .find(|s| s.cluster == decl.cluster && s.service == decl.name)
+            .expect("check_against made sure every declared service was scanned");
+        changes.push(change_for(config, world, &brokers, decl, found, &mut warnings));
+    }
+
+    // Unmanaged services.
+    let mut unmanaged = Vec::new();
+    for s in &scanned {
+        if config.declared(&s.cluster, &s.service).is_some() {
+            continue;
+        }
+        let placement = Placement::of(&s.pointers);
+        if placement.touches(BrokerAlias::Old) {
+            let mut through: Vec<String> = s
+                .pointers
+                .iter()
+                .filter(|p| p.broker == BrokerAlias::Old)
+                .map(|p| format!("{}/{}", p.container, p.via.variable()))
+                .collect();
+            through.dedup();
+            unmanaged.push(Unmanaged {
+                cluster: s.cluster.clone(),
+                service: s.service.clone(),
+                broker: placement,
+                task_definition: s.task_definition.clone(),
+                through,
+            });
+        }
+    }
+    unmanaged.sort();
+
+    // Secrets and parameters that could not be looked into.
+    for s in &scanned {
+        let mut secrets = Vec::new();
+        for u in &s.uninspected {
+            match u {
+                Uninspected::SecretsManager { container, name, .. } => secrets.push(format!("{container}/{name}")),
+                Uninspected::MissingParameter { container, name, parameter } => warnings.push(format!(
+                    "{}: {container}/{name} reads parameter {parameter}, which does not exist; it was not inspected",
+                    s.id()
+                )),
+            }
+        }
+        if !secrets.is_empty() {
+            warnings.push(format!(
+                "{}: {} come{} from Secrets Manager and {} not inspected for broker hosts",
+                s.id(),
+                secrets.join(", "),
+                if secrets.len() == 1 { "s" } else { "" },
+                if secrets.len() == 1 { "was" } else { "were" },
+            ));
+        }
+    }
+
+    // The graph and the waves.
+    let participants: Vec<Participant> = changes
+        .iter()
+        .map(|c| Participant {
+            id: c.id(),
+            moving: c.action != Action::Noop,
+            publishes: c.publishes.clone(),
+            consumes: c.consumes.clone(),
+        })
+        .collect();
+    let topology = Topology::of(world, &brokers);
+    let flow = Flow::new(&participants, &topology.bindings);
+    let order = flow.waves(config.migration.strategy);
+    for cycle in &order.cycles {
+        let wave = order.wave_of(&cycle[0]).unwrap_or(0);
+        warnings.push(format!(
+            "{} publish to each other's queues (a cycle): they move together in wave {wave}",
+            cycle.join(", ")
+        ));
+    }
+    for change in &mut changes {
+        change.wave = order.wave_of(&change.id());
+    }
+
+    let drains = drains(&changes, &topology, config.migration.strategy);
+    end_state_warnings(&changes, &unmanaged, &flow, &topology, &brokers, &mut warnings);
+
+    changes.sort_by(|a, b| {
+        (a.action == Action::Noop, a.wave, a.id()).cmp(&(b.action == Action::Noop, b.wave, b.id()))
+    });
+    let fingerprint = fingerprint(world, &scanned, &changes, &unmanaged);
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        migration: config.migration.name.clone(),
+        strategy: config.migration.strategy,
+        brokers,
+        scope,
+        changes,
+        waves: order.waves,
+        drains,
+        unmanaged,
+        warnings,
+        parameters: config.parameters.clone(),
+        fingerprint,
+    })
+}
+
+fn change_for(
+    config: &Config,
+    world: &World,
+    brokers: &Brokers,
+    decl: &crate::config::ServiceDecl,
+    scanned: &Scanned,
+    warnings: &mut Vec<String>,
+) -> Change {
+    let placement = Placement::of(&scanned.pointers);
+    let to = decl.broker;
+    let from_alias = to.other();
+    let mut change = Change {
+        cluster: decl.cluster.clone(),
+        service: decl.name.clone(),
+        action: Action::Noop,
+        from: (placement != Placement::Neither).then_some(placement),
+        to,
+        wave: None,
+        reason: None,
+        task_definition: scanned.task_definition.clone(),
+        rewrites: Vec::new(),
+        publishes: decl.publishes.clone(),
+        consumes: decl.consumes.clone(),
+    };
+    if placement == Placement::Neither {
+        warnings.push(format!(
+            "{} is in the plan but points at neither broker: nothing to move",
+            decl.id()
+        ));
+        return change;
+    }
+    if !placement.touches(from_alias) {
+        return change;
+    }
+    change.action = Action::Update;
+    let source = brokers.get(from_alias);
+    let target = brokers.get(to);
+    let mut reasons = Vec::new();
+    for pointer in scanned.pointers.iter().filter(|p| p.broker == from_alias) {
+        match &pointer.via {
+            Via::Variable { name } => {
+                let rewritten = discovery::rewrite(&pointer.value, source, target)
+                    .expect("a value that names the source broker can be rewritten");
+                change.rewrites.push(Rewrite {
+                    container: pointer.container.clone(),
+                    variable: Some(name.clone()),
+                    parameter: None,
+                    from: mask_password(&pointer.value),
+                    to: mask_password(&rewritten),
+                });
+            }
+            Via::Parameter { name, parameter } => {
+                match mapped_parameter(&config.parameters, parameter, to) {
+                    None => reasons.push(format!(
+                        "container {} reads its broker host from parameter {parameter} ({name}), which [parameters] does not map to a parameter holding the {to} broker's host",
+                        pointer.container
+                    )),
+                    Some(mapped) => {
+                        match parameter_value(world, &mapped) {
+                            Some(value) if !target.named_in(value) => reasons.push(format!(
+                                "parameter {mapped}, mapped from {parameter}, does not name the {to} broker (it holds {:?})",
+                                mask_password(value)
+                            )),
+                            None => warnings.push(format!(
+                                "{}: parameter {mapped} (mapped from {parameter}) does not exist yet; create it before apply",
+                                decl.id()
+                            )),
+                            Some(_) => {}
+                        }
+                        change.rewrites.push(Rewrite {
+                            container: pointer.container.clone(),
+                            variable: None,
+                            parameter: Some(name.clone()),
+                            from: parameter.clone(),
+                            to: mapped,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    change.rewrites.sort();
+    change.rewrites.dedup();
+    if !reasons.is_empty() {
+        change.action = Action::Manual;
+        change.reason = Some(reasons.join("; "));
+    }
+    change
+}
+
+/// The parameter that replaces `parameter` when a service moves to `to`.
+fn mapped_parameter(map: &IndexMap<String, String>, parameter: &str, to: BrokerAlias) -> Option<String> {
+    map.iter().find_map(|(old, new)| match to {
+        BrokerAlias::New if same_parameter(old, parameter) => Some(new.clone()),
+        BrokerAlias::Old if same_parameter(new, parameter) => Some(old.clone()),
+        _ => None,
+    })
+}
+
+/// What the plan knows of the two brokers' queues, exchanges and bindings.
+struct Topology<'w> {
+    old: Option<&'w Broker>,
+    new: Option<&'w Broker>,
+    /// Bindings of both brokers, `(exchange, queue)`.
+    bindings: Vec<(String, String)>,
+}
+
+impl<'w> Topology<'w> {
+    fn of(world: &'w World, brokers: &Brokers) -> Topology<'w> {
+        let known = |b: Option<&'w Broker>| b.filter(|b| b.queues.is_some());
+        let old = known(brokers.old.in_world(world));
+        let new = known(brokers.new.in_world(world));
+        let mut bindings: Vec<(String, String)> = [old, new]
+            .into_iter()
+            .flatten()
+            .flat_map(|b| b.bindings.iter().map(|x| (x.exchange.clone(), x.queue.clone())))
+            .collect();
+        bindings.sort();
+        bindings.dedup();
+        Topology { old, new, bindings }
+    }
+
+    fn broker(&self, alias: BrokerAlias) -> Option<&'w Broker> {
+        match alias {
+            BrokerAlias::Old => self.old,
+            BrokerAlias::New => self.new,
+        }
+    }
+}
+
+/// Whether `broker` has a queue or an exchange called `name`.
+fn has_destination(broker: &Broker, name: &str) -> bool {
+    broker.queue(name).is_some()
+        || broker.exchanges.iter().any(|e| e.name == name)
+        || broker.bindings.iter().any(|b| b.exchange == name)
+}
+
+fn drains(changes: &[Change], topology: &Topology<'_>, strategy: Strategy) -> Vec<Drain> {
+    let mut out = BTreeSet::new();
+    for change in changes.iter().filter(|c| c.action != Action::Noop) {
+        let source = change.to.other();
+        for queue in &change.consumes {
+            let vhost = topology
+                .broker(source)
+                .and_then(|b| b.queue(queue))
+                .map_or_else(crate::model::default_vhost, |q| q.vhost.clone());
+            out.insert(Drain {
+                wave: match strategy {
+                    Strategy::Drain => change.wave,
+                    Strategy::Federate => None,
+                },
+                broker: source,
+                vhost,
+                queue: queue.clone(),
+            });
+        }
+    }
+    let mut out: Vec<Drain> = out.into_iter().collect();
+    out.sort_by(|a, b| {
+        (a.wave.unwrap_or(usize::MAX), &a.queue, a.broker).cmp(&(b.wave.unwrap_or(usize::MAX), &b.queue, b.broker))
+    });
+    out
+}
+
+fn end_state_warnings(
+    changes: &[Change],
+    unmanaged: &[Unmanaged],
+    flow: &Flow,
+    topology: &Topology<'_>,
+    brokers: &Brokers,
+    warnings: &mut Vec<String>,
+) {
+    // Where each declared service ends up.
+    let end: BTreeMap<String, Option<BrokerAlias>> = changes
+        .iter()
+        .map(|c| {
+            let end = match (c.action, c.from) {
+                (Action::Update | Action::Manual, _) => Some(c.to),
+                (Action::Noop, Some(Placement::Old)) => Some(BrokerAlias::Old),
+                (Action::Noop, Some(Placement::New)) => Some(BrokerAlias::New),
+                (Action::Noop, _) => None,
+            };
+            (c.id(), end)
+        })
+        .collect();
+
+    // 1. Publishers and consumers of a queue that end on different brokers.
+    for queue in flow.queues() {
+        let consumers: Vec<(String, BrokerAlias)> = flow
+            .consumers_of(&queue)
+            .into_iter()
+            .filter_map(|p| end.get(&p.id).copied().flatten().map(|b| (p.id.clone(), b)))
+            .collect();
+        if consumers.is_empty() {
+            continue;
+        }
+        for publisher in flow.publishers_of(&queue) {
+            let Some(Some(on)) = end.get(&publisher.id) else { continue };
+            if consumers.iter().all(|(_, b)| b != on) {
+                let names: Vec<&str> = consumers.iter().map(|(id, _)| id.as_str()).collect();
+                warnings.push(format!(
+                    "after the plan, {} publishes to {queue} on the {on} broker, but its consumers ({}) are on the {} broker: messages would stall unconsumed",
+                    publisher.id,
+                    names.join(", "),
+                    on.other()
+                ));
+            }
+        }
+    }
+
+    // 2. Old-broker queues consumed by services the plan does not manage.
+    if let Some(old) = topology.old {
+        // A connection names its service by service name or by cluster/service.
+        let unmanaged_names: BTreeMap<String, String> = unmanaged
+            .iter()
+            .flat_map(|u| [(u.service.clone(), u.id()), (u.id(), u.id())])
+            .collect();
+        for queue in old.queues.iter().flatten() {
+            let declared: Vec<&Participant> = flow.consumers_of(&queue.name);
+            let by_unmanaged: BTreeSet<&String> = queue
+                .consumed_by
+                .iter()
+                .filter_map(|client| unmanaged_names.get(client.as_str()))
+                .collect();
+            for id in &by_unmanaged {
+                warnings.push(format!(
+                    "queue {} on the old broker is consumed by {id}, which is not in the plan",
+                    queue.name
+                ));
+            }
+            if by_unmanaged.is_empty() && declared.is_empty() && queue.consumers > 0 {
+                let fed_by_moving = flow
+                    .publishers_of(&queue.name)
+                    .iter()
+                    .any(|p| p.moving);
+                if fed_by_moving {
+                    warnings.push(format!(
+                        "queue {} on the old broker has {} consumer{} that the plan does not declare, and its publishers move: find the consumer before the old broker goes",
+                        queue.name,
+                        queue.consumers,
+                        if queue.consumers == 1 { "" } else { "s" }
+                    ));
+                }
+            }
+        }
+    }
+
+    // 3. Declared names that the brokers do not have.
+    let mut missing = BTreeSet::new();
+    for change in changes {
+        for name in change.publishes.iter().chain(&change.consumes) {
+            for alias in [BrokerAlias::Old, BrokerAlias::New] {
+                if let Some(broker) = topology.broker(alias) {
+                    if !has_destination(broker, name) {
+                        missing.insert((alias, name.clone()));
+                    }
+                }
+            }
+        }
+    }
+    for (alias, name) in missing {
+        let id = &brokers.get(alias).id;
+        warnings.push(match alias {
+            BrokerAlias::Old => format!("{name} is declared in the plan but the old broker {id} does not have it"),
+            BrokerAlias::New => format!(
+                "{name} does not exist on the new broker {id} yet: create it (or import the old broker's definitions) before apply"
+            ),
+        });
+    }
+}
+
+/// The fingerprint of the state a plan depends on: every declared service and every scanned
+/// service that points at either broker (its task definition and content, its deployments),
+/// and every parameter their containers read.
+#[must_use]
+pub fn fingerprint(world: &World, scanned: &[Scanned], changes: &[Change], unmanaged: &[Unmanaged]) -> Fingerprint {
+    let mut entries = BTreeMap::new();
+    let relevant: BTreeSet<String> = changes
+        .iter()
+        .map(Change::id)
+        .chain(unmanaged.iter().map(Unmanaged::id))
+        .chain(scanned.iter().filter(|s| !s.pointers.is_empty()).map(Scanned::id))
+        .collect();
+    for s in scanned.iter().filter(|s| relevant.contains(&s.id())) {
+        let Some(service) = world.service(&s.cluster, &s.service) else { continue };
+        let td = world.task_definition(&service.task_definition);
+        let deployments: Vec<&str> = service.deployments.iter().map(|d| d.task_definition.as_str()).collect();
+        entries.insert(
+            format!("service:{}", s.id()),
+            digest(&(&service.task_definition, &deployments, td, &service.extra)),
+        );
+        for container in td.iter().flat_map(|td| &td.containers) {
+            for value_from in container.secrets.values() {
+                if let Some(value) = parameter_value(world, value_from) {
+                    entries.insert(format!("parameter:{}", discovery::parameter_name(value_from)), digest(value));
+                }
+            }
+        }
+    }
+    Fingerprint { entries }
+}

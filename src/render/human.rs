@@ -1,0 +1,184 @@
+//! Human output, in the manner of `terraform plan`: one line per change with a symbol, grouped
+//! by wave, and a summary line.
+
+use std::fmt::Write as _;
+
+use crate::discovery::Placement;
+use crate::plan::{Action, Change, Drain, Plan, Rewrite};
+use crate::render::{Palette, Tone};
+
+/// The plan for a person at a terminal. `plan_file` is named in the advice for unmanaged services.
+#[must_use]
+pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
+    let mut out = String::new();
+    let p = palette;
+    let b = &plan.brokers;
+    let _ = writeln!(
+        out,
+        "Migration {} ({} strategy): {} -> {}",
+        p.paint(Tone::Heading, &plan.migration),
+        plan.strategy,
+        broker_label(&b.old.id, b.old.name.as_deref()),
+        broker_label(&b.new.id, b.new.name.as_deref()),
+    );
+    out.push('\n');
+
+    if !plan.unmanaged.is_empty() {
+        let n = plan.unmanaged.len();
+        let _ = writeln!(
+            out,
+            "{}",
+            p.paint(
+                Tone::Danger,
+                &format!(
+                    "{n} service{} point{} at the old broker but {} not in the plan:",
+                    plural(n),
+                    if n == 1 { "s" } else { "" },
+                    if n == 1 { "is" } else { "are" }
+                )
+            )
+        );
+        for u in &plan.unmanaged {
+            let _ = writeln!(
+                out,
+                "  {} {}  ({}, {} through {})",
+                p.paint(Tone::Danger, "!"),
+                u.id(),
+                u.task_definition,
+                if u.broker == Placement::Split { "partly on the old broker" } else { "on the old broker" },
+                u.through.join(", ")
+            );
+        }
+        let _ = writeln!(out, "\n  Add {} to {plan_file} if {} should move:\n", if n == 1 { "it" } else { "them" }, if n == 1 { "it" } else { "they" });
+        for u in &plan.unmanaged {
+            let _ = writeln!(out, "    [[services]]");
+            let _ = writeln!(out, "    cluster = {:?}", u.cluster);
+            let _ = writeln!(out, "    name = {:?}", u.service);
+            let _ = writeln!(out, "    broker = \"new\"");
+            let _ = writeln!(out, "    publishes = []  # exchanges and queues it publishes to");
+            let _ = writeln!(out, "    consumes = []   # queues it consumes");
+            out.push('\n');
+        }
+    }
+
+    if plan.waves.is_empty() {
+        let _ = writeln!(out, "No service needs to move.");
+    } else {
+        let _ = writeln!(out, "warren will move these services, wave by wave:");
+    }
+    for (i, wave) in plan.waves.iter().enumerate() {
+        let number = i + 1;
+        out.push('\n');
+        let waits = drains_of(&plan.drains, Some(number));
+        let heading = format!("Wave {number}");
+        if waits.is_empty() {
+            let _ = writeln!(out, "{}", p.paint(Tone::Heading, &heading));
+        } else {
+            let _ = writeln!(out, "{}  (first waits until {} drained)", p.paint(Tone::Heading, &heading), are(&waits));
+        }
+        for id in wave {
+            if let Some(change) = plan.changes.iter().find(|c| &c.id() == id) {
+                change_lines(&mut out, change, p);
+            }
+        }
+    }
+    let after = drains_of(&plan.drains, None);
+    if !after.is_empty() {
+        let _ = writeln!(out, "\nAfter the last wave, warren waits until {} drained.", are(&after));
+    }
+
+    let noops: Vec<&Change> = plan.changes.iter().filter(|c| c.action == Action::Noop).collect();
+    if !noops.is_empty() {
+        let _ = writeln!(out, "\n{}", p.paint(Tone::Heading, "Unchanged"));
+        for c in noops {
+            let state = match c.from {
+                None => "on neither broker".to_owned(),
+                Some(from) => format!("already on {from}"),
+            };
+            let _ = writeln!(out, "  {} {}  {}", p.paint(Tone::Quiet, "="), c.id(), p.paint(Tone::Quiet, &state));
+        }
+    }
+
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out, "\n{}", p.paint(Tone::Heading, "Warnings"));
+        for w in &plan.warnings {
+            let _ = writeln!(out, "  - {w}");
+        }
+    }
+
+    let (moves, unchanged, unmanaged, manual) = plan.counts();
+    out.push('\n');
+    if manual > 0 {
+        let _ = writeln!(
+            out,
+            "{}",
+            p.paint(
+                Tone::Danger,
+                &format!("{manual} service{} cannot be moved automatically: apply refuses until the plan maps {}.", plural(manual), if manual == 1 { "its parameters" } else { "their parameters" })
+            )
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        p.paint(Tone::Heading, &format!("Plan: {moves} to move, {unchanged} unchanged, {unmanaged} unmanaged."))
+    );
+    out
+}
+
+fn change_lines(out: &mut String, c: &Change, p: Palette) {
+    let from = c.from.map_or_else(|| "neither".to_owned(), |f| f.to_string());
+    match c.action {
+        Action::Update => {
+            let _ = writeln!(out, "  {} {}  {from} -> {}  ({})", p.paint(Tone::Update, "~"), c.id(), c.to, c.task_definition);
+        }
+        Action::Manual => {
+            let _ = writeln!(out, "  {} {}  {from} -> {}  ({}), manual", p.paint(Tone::Danger, "!"), c.id(), c.to, c.task_definition);
+            if let Some(reason) = &c.reason {
+                let _ = writeln!(out, "      {}", p.paint(Tone::Danger, reason));
+            }
+        }
+        Action::Noop => {}
+    }
+    for r in &c.rewrites {
+        let _ = writeln!(out, "      {}", rewrite_line(r));
+    }
+}
+
+/// `app: SPRING_RABBITMQ_HOST "old" -> "new"`.
+#[must_use]
+pub fn rewrite_line(r: &Rewrite) -> String {
+    match (&r.variable, &r.parameter) {
+        (Some(v), _) => format!("{}: {v} {:?} -> {:?}", r.container, r.from, r.to),
+        (None, Some(s)) => format!("{}: {s} (secret) {} -> {}", r.container, r.from, r.to),
+        (None, None) => format!("{}: {:?} -> {:?}", r.container, r.from, r.to),
+    }
+}
+
+fn drains_of(drains: &[Drain], wave: Option<usize>) -> Vec<String> {
+    drains
+        .iter()
+        .filter(|d| d.wave == wave)
+        .map(|d| format!("{} on the {} broker", d.queue, d.broker))
+        .collect()
+}
+
+/// "a is" / "a, b are".
+fn are(items: &[String]) -> String {
+    format!("{} {}", items.join(", "), if items.len() == 1 { "is" } else { "are" })
+}
+
+fn broker_label(id: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{id} ({name})"),
+        None => id.to_owned(),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -1,0 +1,104 @@
+//! `--format markdown`: a pull-request comment with the summary, a table of waves, the
+//! warnings and a mermaid diagram of the waves.
+
+use std::fmt::Write as _;
+
+use crate::plan::{Action, Plan};
+
+/// The plan as GitHub-flavoured Markdown.
+#[must_use]
+pub fn plan(plan: &Plan, plan_file: &str) -> String {
+    let mut out = String::new();
+    let (moves, unchanged, unmanaged, manual) = plan.counts();
+    let b = &plan.brokers;
+    let _ = writeln!(out, "### warren plan: `{}`\n", escape(&plan.migration));
+    let _ = writeln!(out, "**Plan: {moves} to move, {unchanged} unchanged, {unmanaged} unmanaged.**\n");
+    let _ = writeln!(
+        out,
+        "From the old broker `{}` to the new broker `{}`, strategy `{}`.\n",
+        b.old.id, b.new.id, plan.strategy
+    );
+    if manual > 0 {
+        let _ = writeln!(out, "> [!CAUTION]\n> {manual} service(s) cannot be moved automatically; `warren apply` refuses until the plan maps their parameters.\n");
+    }
+    if !plan.unmanaged.is_empty() {
+        let _ = writeln!(out, "> [!WARNING]\n> **Services that point at the old broker but are not in `{}`:**", escape(plan_file));
+        for u in &plan.unmanaged {
+            let _ = writeln!(out, "> - `{}` (`{}`, through {})", u.id(), u.task_definition, u.through.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "));
+        }
+        out.push('\n');
+    }
+    if !plan.waves.is_empty() {
+        let _ = writeln!(out, "| Wave | Service | From | To | Rewrites | Waits for |");
+        let _ = writeln!(out, "|---:|---|---|---|---|---|");
+        for (i, wave) in plan.waves.iter().enumerate() {
+            let waits: Vec<String> = plan
+                .drains
+                .iter()
+                .filter(|d| d.wave == Some(i + 1))
+                .map(|d| format!("`{}` ({})", d.queue, d.broker))
+                .collect();
+            for (j, id) in wave.iter().enumerate() {
+                let Some(c) = plan.changes.iter().find(|c| &c.id() == id) else { continue };
+                let rewrites: Vec<String> = c
+                    .rewrites
+                    .iter()
+                    .map(|r| format!("`{}/{}`", r.container, r.variable.as_deref().or(r.parameter.as_deref()).unwrap_or("")))
+                    .collect();
+                let service = if c.action == Action::Manual {
+                    format!("`{id}` (manual: {})", escape(c.reason.as_deref().unwrap_or("")))
+                } else {
+                    format!("`{id}`")
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {service} | {} | {} | {} | {} |",
+                    i + 1,
+                    c.from.map_or_else(|| "neither".to_owned(), |f| f.to_string()),
+                    c.to,
+                    rewrites.join(", "),
+                    if j == 0 { waits.join(", ") } else { String::new() }
+                );
+            }
+        }
+        out.push('\n');
+    }
+    let noops: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Noop)
+        .map(|c| format!("`{}`", c.id()))
+        .collect();
+    if !noops.is_empty() {
+        let _ = writeln!(out, "Unchanged: {}.\n", noops.join(", "));
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out, "#### Warnings\n");
+        for w in &plan.warnings {
+            let _ = writeln!(out, "- {}", escape(w));
+        }
+        out.push('\n');
+    }
+    if !plan.waves.is_empty() {
+        let _ = writeln!(out, "```mermaid\nflowchart LR");
+        let mut n = 0;
+        for (i, wave) in plan.waves.iter().enumerate() {
+            let _ = writeln!(out, "  subgraph w{}[\"Wave {}\"]", i + 1, i + 1);
+            for id in wave {
+                let _ = writeln!(out, "    s{n}[\"{}\"]", id.replace('"', "'"));
+                n += 1;
+            }
+            let _ = writeln!(out, "  end");
+        }
+        for i in 1..plan.waves.len() {
+            let _ = writeln!(out, "  w{i} --> w{}", i + 1);
+        }
+        let _ = writeln!(out, "```");
+    }
+    out
+}
+
+/// Escapes what Markdown tables and text would otherwise interpret.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+}
