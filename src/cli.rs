@@ -30,6 +30,116 @@ pub struct Global {
 pub enum Command {
     /// Show what would move, in which order, and which services the plan forgot.
     Plan(PlanArgs),
+    /// Move the services, wave by wave, draining queues between waves.
+    Apply(ApplyArgs),
+    /// Delete the old broker, only when nothing uses it any more.
+    Decommission(DecommissionArgs),
+    /// Show where every service points now and whether decommission would pass.
+    Status(StatusArgs),
+    /// Put every service apply moved back on the revision it ran before.
+    Rollback(RollbackArgs),
+    /// Remove a migration's lock left by a run that is gone.
+    Unlock(UnlockArgs),
+}
+
+/// `warren apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The plan file (TOML), or a plan saved by `warren plan --out` (JSON).
+    #[arg(value_name = "PLAN.toml|SAVED.json")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub world: WorldArg,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Seconds to wait for a queue to drain before a wave.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub drain_timeout: u64,
+    /// Seconds to wait for one service's rollout.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub rollout_timeout: u64,
+    /// Journal file (default: warren-journal.jsonl beside the world file).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+}
+
+/// `warren decommission`.
+#[derive(Debug, Args)]
+pub struct DecommissionArgs {
+    /// The plan file (TOML).
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub world: WorldArg,
+    /// The old broker's id, typed again to confirm.
+    #[arg(long, value_name = "BROKER_ID", required = true)]
+    pub confirm: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// Journal file (default: warren-journal.jsonl beside the world file).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+}
+
+/// `warren status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The plan file (TOML).
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub world: WorldArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+}
+
+/// `warren rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The plan file (TOML).
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub world: WorldArg,
+    /// Roll back without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Seconds to wait for a queue on the new broker to drain before a wave.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub drain_timeout: u64,
+    /// Seconds to wait for one service's rollout.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub rollout_timeout: u64,
+    /// Journal file to read and append to (default: warren-journal.jsonl beside the world file).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+}
+
+/// `warren unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The plan file (TOML).
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub world: WorldArg,
+    /// The id of the lock to remove, as the refusal named it.
+    #[arg(long, value_name = "ID", required = true)]
+    pub lock_id: String,
+}
+
+/// `--world FILE`.
+#[derive(Debug, Args)]
+pub struct WorldArg {
+    /// The rehearsal world file to run against.
+    #[arg(long = "world", value_name = "FILE", required = true)]
+    pub path: Option<PathBuf>,
+}
+
+/// How `status` and `decommission` print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Human,
+    Json,
 }
 
 /// `warren plan`.
@@ -37,9 +147,8 @@ pub enum Command {
 pub struct PlanArgs {
     /// The plan file (TOML).
     pub plan: PathBuf,
-    /// The rehearsal world file to plan against.
-    #[arg(long, value_name = "FILE", required = true)]
-    pub world: Option<PathBuf>,
+    #[command(flatten)]
+    pub world: WorldArg,
     /// Save the plan for `warren apply`.
     #[arg(long, value_name = "SAVED.json")]
     pub out: Option<PathBuf>,

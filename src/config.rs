@@ -232,9 +232,14 @@ impl Config {
     pub fn parse(path: &Path, text: String) -> Result<Config> {
         let raw: RawPlan = match toml::de::Deserializer::parse(&text) {
             Ok(de) => serde_path_to_error::deserialize(de).map_err(|e| {
-                let key = e.path().to_string();
+                let key = key_path(e.path());
                 let inner = e.into_inner();
-                toml_error(path, &text, &inner, (key != ".").then_some(key))
+                let key = match (key, missing_field(inner.message())) {
+                    (Some(key), Some(field)) => Some(format!("{key}.{field}")),
+                    (None, Some(field)) => Some(field.to_owned()),
+                    (key, None) => key,
+                };
+                toml_error(path, &text, &inner, key)
             })?,
             Err(e) => return Err(toml_error(path, &text, &e, None)),
         };
@@ -444,6 +449,12 @@ impl Config {
         Ok(())
     }
 
+    /// An [`Error::Input`] pointing at the `[brokers.<alias>]` table of this plan file.
+    #[must_use]
+    pub fn broker_error(&self, alias: BrokerAlias, message: &str) -> Error {
+        self.error_at(self.broker(alias).span.clone(), &format!("brokers.{alias}"), message)
+    }
+
     /// An [`Error::Input`] pointing at `span` of this plan file.
     #[must_use]
     pub fn error_at(&self, span: Range<usize>, key: &str, message: &str) -> Error {
@@ -467,6 +478,31 @@ fn placeholder_broker(alias: BrokerAlias) -> BrokerSpec {
         management_url_env: None,
         span: 0..0,
     }
+}
+
+/// The key path of a deserialisation error as the plan file spells it (`services[1].broker`),
+/// without the private fields through which `toml::Spanned` deserialises; `None` at the root.
+fn key_path(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Map { key } if key.starts_with("$__serde_spanned_private") => {}
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            other => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&other.to_string());
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// `name` from serde's "missing field `name`", so that the error names the key that is missing.
+fn missing_field(message: &str) -> Option<&str> {
+    message.trim().strip_prefix("missing field `")?.split('`').next()
 }
 
 fn toml_error(path: &Path, text: &str, error: &toml::de::Error, key: Option<String>) -> Error {

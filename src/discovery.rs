@@ -280,7 +280,8 @@ pub fn resolve_broker(spec: &BrokerSpec, world: &World) -> ResolvedBroker {
         alias: spec.alias,
         id,
         name: found.and_then(|b| b.name.clone()),
-        endpoints,
+        // A plan is printed and saved: an endpoint's password never goes with it.
+        endpoints: endpoints.iter().map(|e| mask_password(e)).collect(),
         hosts,
         amqp_url_env: spec.amqp_url_env.clone(),
         management_url_env: spec.management_url_env.clone(),
@@ -498,19 +499,21 @@ pub fn pointers(
             if !wanted(name) {
                 continue;
             }
-            if is_secrets_manager(value_from) {
-                uninspected.push(Uninspected::SecretsManager {
-                    container: container.name.clone(),
-                    name: name.clone(),
-                    arn: value_from.clone(),
-                });
-                continue;
-            }
+            // A secret is inspected when the state holds its value: SSM parameters always,
+            // Secrets Manager secrets only where the state carries them (a rehearsal world can).
             let Some(value) = parameter_value(world, value_from) else {
-                uninspected.push(Uninspected::MissingParameter {
-                    container: container.name.clone(),
-                    name: name.clone(),
-                    parameter: value_from.clone(),
+                uninspected.push(if is_secrets_manager(value_from) {
+                    Uninspected::SecretsManager {
+                        container: container.name.clone(),
+                        name: name.clone(),
+                        arn: value_from.clone(),
+                    }
+                } else {
+                    Uninspected::MissingParameter {
+                        container: container.name.clone(),
+                        name: name.clone(),
+                        parameter: value_from.clone(),
+                    }
                 });
                 continue;
             };

@@ -6,6 +6,7 @@
 //! data. `backend` reads and changes the world; `render` prints values; `run` wires them to the
 //! command line.
 
+pub mod apply;
 pub mod atomic;
 pub mod backend;
 pub mod cli;
@@ -13,9 +14,16 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod graph;
+pub mod guard;
+pub mod journal;
+pub mod lock;
 pub mod model;
+pub mod moves;
 pub mod plan;
+pub mod progress;
 pub mod render;
+pub mod rollback;
 pub mod run;
+pub mod status;
 
 pub use error::{Error, Result};

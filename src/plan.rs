@@ -311,23 +311,14 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     let [old, new] = discovery::resolve_brokers(config, world);
     for broker in [&old, &new] {
         if broker.endpoints.is_empty() {
-            return Err(Error::Input {
-                file: config.path.clone(),
-                line: 0,
-                column: 0,
-                key: Some(format!("brokers.{}", broker.alias)),
-                message: format!("broker {} has no endpoints", broker.id),
-            });
+            return Err(config.broker_error(broker.alias, &format!("broker {} has no endpoints", broker.id)));
         }
     }
     if let Some(shared) = old.hosts.iter().find(|h| new.owns_host(h)) {
-        return Err(Error::Input {
-            file: config.path.clone(),
-            line: 0,
-            column: 0,
-            key: Some("brokers".into()),
-            message: format!("the old and new brokers share the host {shared}: warren cannot tell them apart"),
-        });
+        return Err(config.broker_error(
+            BrokerAlias::New,
+            &format!("the old and new brokers share the host {shared}: warren cannot tell them apart"),
+        ));
     }
     let scope = Scope {
         clusters: config
@@ -595,6 +586,12 @@ impl<'w> Topology<'w> {
     }
 }
 
+/// The bindings `(exchange, queue)` of both brokers, where their topology is known.
+#[must_use]
+pub fn bindings(world: &World, brokers: &Brokers) -> Vec<(String, String)> {
+    Topology::of(world, brokers).bindings
+}
+
 /// Whether `broker` has a queue or an exchange called `name`.
 fn has_destination(broker: &Broker, name: &str) -> bool {
     broker.queue(name).is_some()
@@ -765,4 +762,19 @@ pub fn fingerprint(world: &World, scanned: &[Scanned], changes: &[Change], unman
         }
     }
     Fingerprint { entries }
+}
+
+/// The fingerprint `plan` would have if it were made from `world` now: compare it with
+/// `plan.fingerprint` to tell whether a saved plan is stale.
+///
+/// # Errors
+/// As [`scan`]: a service on a task definition the state does not have.
+pub fn fingerprint_now(world: &World, plan: &Plan) -> Result<Fingerprint> {
+    let scanned = scan(
+        world,
+        [&plan.brokers.old, &plan.brokers.new],
+        plan.scope.clusters.as_deref(),
+        plan.scope.broker_env.as_deref(),
+    )?;
+    Ok(fingerprint(world, &scanned, &plan.changes, &plan.unmanaged))
 }

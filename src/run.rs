@@ -1,15 +1,25 @@
 //! Runs a parsed command line: loads and validates input, calls the core, renders the result.
-//! The only place that knows about stdout, stderr and exit codes besides `main`.
+//! The only place besides `main` that knows about stdout, stderr, terminals and exit codes.
 
-use std::io::IsTerminal as _;
-use std::path::Path;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use crate::apply::{self, Options, Report, Schedule, Skipped};
 use crate::backend::rehearsal::Rehearsal;
 use crate::backend::{Backend, ReadScope};
-use crate::cli::{Cli, Command, PlanArgs, PlanFormat};
+use crate::cli::{
+    ApplyArgs, Cli, Command, DecommissionArgs, PlanArgs, PlanFormat, ReportFormat, RollbackArgs, StatusArgs,
+    UnlockArgs, WorldArg,
+};
 use crate::config::Config;
+use crate::discovery;
 use crate::error::{Error, Result};
-use crate::plan::{self, SavedPlan};
+use crate::guard::{self, Decision};
+use crate::journal::{Entry, Journal, Outcome, Step};
+use crate::lock::{self, Lock};
+use crate::plan::{self, Plan, SavedPlan};
+use crate::progress::Progress;
 use crate::render::{self, Palette};
 
 /// Runs `cli` and returns the exit code of a command that did not fail.
@@ -24,27 +34,46 @@ pub fn run(cli: Cli) -> Result<u8> {
     );
     match cli.command {
         Command::Plan(args) => plan(&args, palette),
+        Command::Apply(args) => apply(&args, palette),
+        Command::Decommission(args) => decommission(&args),
+        Command::Status(args) => status(&args, palette),
+        Command::Rollback(args) => rollback(&args, palette),
+        Command::Unlock(args) => unlock(&args),
     }
 }
 
-fn backend(world: Option<&Path>) -> Box<dyn Backend> {
-    match world {
-        Some(path) => Box::new(Rehearsal::new(path)),
-        None => unreachable!("clap requires --world"),
-    }
+/// The backend a command runs against, and the file its journal and lock sit beside.
+fn backend(world: &WorldArg) -> (Box<dyn Backend>, PathBuf) {
+    let path = world.path.clone().expect("clap requires --world");
+    (Box::new(Rehearsal::new(&path)), path)
 }
 
-fn plan(args: &PlanArgs, palette: Palette) -> Result<u8> {
-    let config = Config::load(&args.plan)?;
-    let mut backend = backend(args.world.as_deref());
-    let scope = ReadScope {
+fn scope_of(config: &Config) -> ReadScope {
+    ReadScope {
         clusters: config
             .migration
             .clusters
             .as_ref()
             .map(|cs| cs.iter().map(|c| c.value.clone()).collect()),
-    };
-    let world = backend.read(&scope)?;
+    }
+}
+
+fn lock_path(anchor: &Path, migration: &str) -> PathBuf {
+    lock::path_for(anchor.parent().unwrap_or_else(|| Path::new("")), migration)
+}
+
+fn take_lock(anchor: &Path, migration: &str, command: &str) -> Result<Lock> {
+    let (lock, warning) = Lock::acquire(&lock_path(anchor, migration), migration, command)?;
+    if let Some(warning) = warning {
+        eprintln!("warning: {warning}");
+    }
+    Ok(lock)
+}
+
+fn plan(args: &PlanArgs, palette: Palette) -> Result<u8> {
+    let config = Config::load(&args.plan)?;
+    let (mut backend, _) = backend(&args.world);
+    let world = backend.read(&scope_of(&config))?;
     let plan = plan::make(&config, &world)?;
 
     if let Some(out) = &args.out {
@@ -62,7 +91,11 @@ fn plan(args: &PlanArgs, palette: Palette) -> Result<u8> {
     };
     print!("{text}");
     if let Some(out) = &args.out {
-        eprintln!("Saved the plan to {}; apply exactly this plan with: warren apply {}", out.display(), out.display());
+        eprintln!(
+            "Saved the plan to {}; apply exactly this plan with: warren apply {} --world ...",
+            out.display(),
+            out.display()
+        );
     }
 
     if args.strict && !plan.unmanaged.is_empty() {
@@ -78,4 +111,283 @@ fn plan(args: &PlanArgs, palette: Palette) -> Result<u8> {
         )));
     }
     Ok(if args.detailed_exitcode && plan.has_changes() { 2 } else { 0 })
+}
+
+/// Whether `path` holds a saved plan (JSON) rather than a plan file (TOML).
+fn is_saved_plan(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+fn load_saved(path: &Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| Error::Input {
+        file: path.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        key: None,
+        message: format!("not a plan saved by `warren plan --out`: {e}"),
+    })?;
+    if !saved.intact() {
+        return Err(Error::Refused(format!(
+            "{} was altered after it was saved (its checksum does not match); nothing was changed. Make a new one with `warren plan --out`",
+            path.display()
+        )));
+    }
+    if saved.plan.format_version != plan::FORMAT_VERSION {
+        return Err(Error::Refused(format!(
+            "{} has plan format {}, this warren reads {}; nothing was changed",
+            path.display(),
+            saved.plan.format_version,
+            plan::FORMAT_VERSION
+        )));
+    }
+    Ok(saved.plan)
+}
+
+/// Asks for `yes` on a terminal; anything else, or no terminal, refuses.
+fn confirm(auto_approve: bool, what: &str) -> Result<()> {
+    if auto_approve {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Refused(format!(
+            "{what} needs --auto-approve when standard input is not a terminal; nothing was changed"
+        )));
+    }
+    eprint!("\nDo you want to {what}? Only 'yes' will be accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|source| Error::Io {
+        path: PathBuf::from("<stdin>"),
+        source,
+    })?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!("{what} cancelled; nothing was changed")))
+    }
+}
+
+fn options(drain_timeout: u64, rollout_timeout: u64) -> Options {
+    Options {
+        drain_timeout: Duration::from_secs(drain_timeout),
+        rollout_timeout: Duration::from_secs(rollout_timeout),
+    }
+}
+
+fn journal_for(given: Option<&Path>, anchor: &Path) -> Journal {
+    given.map_or_else(|| Journal::beside(anchor), Journal::new)
+}
+
+fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
+    // Refuse early what can never go ahead, before touching anything.
+    if !args.auto_approve && !std::io::stdin().is_terminal() {
+        return Err(Error::Refused(
+            "apply needs --auto-approve when standard input is not a terminal; nothing was changed".into(),
+        ));
+    }
+    let (mut backend, anchor) = backend(&args.world);
+    let plan_file = args.plan.display().to_string();
+    let (plan, world, _lock) = if is_saved_plan(&args.plan) {
+        let plan = load_saved(&args.plan)?;
+        let lock = take_lock(&anchor, &plan.migration, "apply")?;
+        let world = backend.read(&ReadScope {
+            clusters: plan.scope.clusters.clone(),
+        })?;
+        let moved = plan.fingerprint.differences(&plan::fingerprint_now(&world, &plan)?);
+        if !moved.is_empty() {
+            return Err(Error::Refused(format!(
+                "{plan_file} is stale: the state moved since it was saved ({}); nothing was changed. Make a new plan",
+                moved.join(", ")
+            )));
+        }
+        (plan, world, lock)
+    } else {
+        let config = Config::load(&args.plan)?;
+        let lock = take_lock(&anchor, &config.migration.name, "apply")?;
+        let world = backend.read(&scope_of(&config))?;
+        (plan::make(&config, &world)?, world, lock)
+    };
+    let (schedule, skipped) = apply::schedule(&plan, &world)?;
+    let moves: usize = schedule.waves.iter().map(Vec::len).sum();
+    if moves == 0 {
+        print!("{}", render::report::nothing_to_do(&plan, &skipped));
+        return Ok(0);
+    }
+    if !args.auto_approve {
+        print!("{}", render::human::plan(&plan, &plan_file, palette));
+        confirm(false, "apply these changes")?;
+    }
+    let journal = journal_for(args.journal.as_deref(), &anchor);
+    run_schedule(&schedule, &plan.brokers, backend.as_mut(), &journal, options(args.drain_timeout, args.rollout_timeout), skipped, "Apply")
+}
+
+fn run_schedule(
+    schedule: &Schedule,
+    brokers: &plan::Brokers,
+    backend: &mut dyn Backend,
+    journal: &Journal,
+    options: Options,
+    skipped: Vec<Skipped>,
+    what: &str,
+) -> Result<u8> {
+    let mut progress = Progress::stderr();
+    let mut report: Report = apply::execute(schedule, brokers, backend, journal, options, &mut progress)?;
+    report.skipped.extend(skipped);
+    print!("{}", render::report::run(&report, what));
+    if report.succeeded() {
+        Ok(0)
+    } else {
+        Err(Error::Refused(format!(
+            "{what} stopped: {}",
+            report.stopped.as_deref().unwrap_or("a step failed")
+        )))
+    }
+}
+
+fn rollback(args: &RollbackArgs, palette: Palette) -> Result<u8> {
+    if !args.auto_approve && !std::io::stdin().is_terminal() {
+        return Err(Error::Refused(
+            "rollback needs --auto-approve when standard input is not a terminal; nothing was changed".into(),
+        ));
+    }
+    let config = Config::load(&args.plan)?;
+    let (mut backend, anchor) = backend(&args.world);
+    let _lock = take_lock(&anchor, &config.migration.name, "rollback")?;
+    let world = backend.read(&ReadScope::default())?;
+    config.check_against(&world)?;
+    let [old, new] = discovery::resolve_brokers(&config, &world);
+    let brokers = plan::Brokers { old, new };
+    let journal = journal_for(args.journal.as_deref(), &anchor);
+    let entries = journal.entries(&config.migration.name)?;
+    let (schedule, skipped) = crate::rollback::schedule(&config, &world, &brokers, &entries)?;
+    let moves: usize = schedule.waves.iter().map(Vec::len).sum();
+    if moves == 0 {
+        print!("{}", render::report::nothing_to_roll_back(journal.path(), &skipped));
+        return Ok(0);
+    }
+    if !args.auto_approve {
+        print!("{}", render::report::rollback_preview(&schedule, palette));
+        confirm(false, "roll these services back")?;
+    }
+    run_schedule(&schedule, &brokers, backend.as_mut(), &journal, options(args.drain_timeout, args.rollout_timeout), skipped, "Rollback")
+}
+
+fn decommission(args: &DecommissionArgs) -> Result<u8> {
+    let config = Config::load(&args.plan)?;
+    let (mut backend, anchor) = backend(&args.world);
+    let journal = journal_for(args.journal.as_deref(), &anchor);
+    // Every cluster of the region, whatever the plan scans.
+    let world = match backend.read(&ReadScope::default()) {
+        Ok(world) => world,
+        Err(Error::Backend(why)) => {
+            let decision = Decision {
+                broker: discovery::resolve_broker(&config.old, &crate::model::World::default()).id,
+                refused: true,
+                blockers: vec![guard::Blocker {
+                    kind: guard::BlockerKind::Unverifiable,
+                    detail: format!("the state could not be read: {why}"),
+                }],
+            };
+            print!("{}", render_decision(&decision, args.format));
+            return Err(Error::Blocked("a check could not be made; nothing was deleted".into()));
+        }
+        Err(e) => return Err(e),
+    };
+    let [old, new] = discovery::resolve_brokers(&config, &world);
+    if args.confirm != old.id {
+        return Err(Error::Refused(format!(
+            "--confirm {} does not match the old broker's id {}; nothing was deleted",
+            args.confirm, old.id
+        )));
+    }
+    let _lock = take_lock(&anchor, &config.migration.name, "decommission")?;
+    let start = std::time::SystemTime::now();
+    if old.in_world(&world).is_some_and(crate::model::Broker::is_deleted) {
+        let decision = Decision {
+            broker: old.id.clone(),
+            refused: false,
+            blockers: Vec::new(),
+        };
+        print!("{}", render_decision(&decision, args.format));
+        eprintln!("The old broker {} is already deleted.", old.id);
+        return Ok(0);
+    }
+    let blockers = guard::blockers(&world, &old, &new);
+    if !blockers.is_empty() {
+        let decision = Decision {
+            broker: old.id.clone(),
+            refused: true,
+            blockers,
+        };
+        journal.append(
+            &Entry::new(&config.migration.name, Step::Decommission, start, Outcome::Refused)
+                .detail(format!("{} blocker(s)", decision.blockers.len())),
+        )?;
+        print!("{}", render_decision(&decision, args.format));
+        return Err(Error::Blocked(format!(
+            "{} blocker{} still need{} broker {}; nothing was deleted",
+            decision.blockers.len(),
+            if decision.blockers.len() == 1 { "" } else { "s" },
+            if decision.blockers.len() == 1 { "s" } else { "" },
+            old.id
+        )));
+    }
+    if let Err(e) = backend.delete_broker(&old) {
+        journal.append(
+            &Entry::new(&config.migration.name, Step::Decommission, start, Outcome::Failed).detail(e.to_string()),
+        )?;
+        return Err(e);
+    }
+    journal.append(
+        &Entry::new(&config.migration.name, Step::Decommission, start, Outcome::Ok)
+            .detail(format!("deleted broker {}", old.id)),
+    )?;
+    let decision = Decision {
+        broker: old.id.clone(),
+        refused: false,
+        blockers: Vec::new(),
+    };
+    print!("{}", render_decision(&decision, args.format));
+    Ok(0)
+}
+
+fn render_decision(decision: &Decision, format: ReportFormat) -> String {
+    match format {
+        ReportFormat::Human => render::report::decision(decision),
+        ReportFormat::Json => {
+            let mut text = serde_json::to_string_pretty(decision).expect("a decision always serialises");
+            text.push('\n');
+            text
+        }
+    }
+}
+
+fn status(args: &StatusArgs, palette: Palette) -> Result<u8> {
+    let config = Config::load(&args.plan)?;
+    let (mut backend, _) = backend(&args.world);
+    let world = backend.read(&ReadScope::default())?;
+    config.check_against(&world)?;
+    let brokers = discovery::resolve_brokers(&config, &world);
+    let status = crate::status::status(&config, &world, brokers)?;
+    match args.format {
+        ReportFormat::Human => print!("{}", render::report::status(&status, palette)),
+        ReportFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&status).expect("a status always serialises");
+            text.push('\n');
+            print!("{text}");
+        }
+    }
+    Ok(0)
+}
+
+fn unlock(args: &UnlockArgs) -> Result<u8> {
+    let config = Config::load(&args.plan)?;
+    let (_, anchor) = backend(&args.world);
+    let holder = lock::unlock(&lock_path(&anchor, &config.migration.name), &args.lock_id)?;
+    eprintln!("Removed {holder}.");
+    Ok(0)
 }

@@ -1,12 +1,16 @@
-//! The one seam through which warren reads (and, in `apply`, changes) the world.
+//! The one seam through which warren reads and changes the world.
 //!
-//! Planning and guard code only ever see [`World`] values; each backend turns its own source
-//! (a world file, AWS, the brokers) into one.
+//! Planning and guard code only ever see [`World`] values; `apply`, `rollback` and
+//! `decommission` act through the few verbs below. Each backend turns its own source (a world
+//! file, AWS, the brokers) into those.
 
 pub mod rehearsal;
 
+use std::time::Duration;
+
+use crate::discovery::ResolvedBroker;
 use crate::error::Result;
-use crate::model::World;
+use crate::model::{Queue, TaskDefinition, World};
 
 /// What to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,7 +19,19 @@ pub struct ReadScope {
     pub clusters: Option<Vec<String>>,
 }
 
-/// A source of truth about brokers, clusters, services, task definitions and parameters.
+/// Where a service's rollout stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollout {
+    /// Still deploying.
+    InProgress,
+    /// The service runs the new task definition and is steady.
+    Completed,
+    /// The rollout failed; the service is (back) on `running` and the reason says why.
+    Failed { running: String, reason: String },
+}
+
+/// A source of truth about brokers, clusters, services, task definitions and parameters, and
+/// the verbs warren uses to change it.
 pub trait Backend {
     /// What the backend reads, for messages ("world file examples/x.json").
     fn describe(&self) -> String;
@@ -27,4 +43,38 @@ pub trait Backend {
     /// # Errors
     /// [`crate::Error::Backend`] or [`crate::Error::Input`] when the source cannot be read.
     fn read(&mut self, scope: &ReadScope) -> Result<World>;
+
+    /// Registers `td`'s content as a new revision of its family and returns the new
+    /// `family:revision` (the revision in `td` is ignored).
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when the revision cannot be registered.
+    fn register_task_definition(&mut self, td: &TaskDefinition) -> Result<String>;
+
+    /// Points service `cluster/service` at `task_definition` and starts its rollout.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when the service cannot be updated.
+    fn update_service(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<()>;
+
+    /// Where the rollout of `cluster/service` onto `task_definition` stands now.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when the service cannot be read.
+    fn rollout(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<Rollout>;
+
+    /// The queue `vhost`/`name` on `broker` as it is now; `None` when the broker has no such queue.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when the broker cannot be asked.
+    fn queue(&mut self, broker: &ResolvedBroker, vhost: &str, name: &str) -> Result<Option<Queue>>;
+
+    /// Deletes the broker `broker`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when the broker cannot be deleted.
+    fn delete_broker(&mut self, broker: &ResolvedBroker) -> Result<()>;
+
+    /// How long to wait between two looks at rollouts or queues.
+    fn poll_interval(&self) -> Duration;
 }

@@ -1,28 +1,71 @@
 //! The rehearsal backend: a world file (CONTRACT.md, "The world file").
+//!
+//! Changes are written back to the file atomically after every step, so a kill at any moment
+//! leaves a valid world. Rollouts take each service's `rollout_seconds` and fail where it says
+//! `"rollout": "fail"`; a queue with consumers drains when looked at; one without never does.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, ReadScope};
+use crate::backend::{Backend, ReadScope, Rollout};
+use crate::discovery::{hosts_in, parameter_value, ResolvedBroker};
 use crate::error::{Error, Result};
-use crate::model::{World, WORLD_VERSION};
+use crate::model::{Queue, TaskDefinition, World, WORLD_VERSION};
 
 /// A world file on disk.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Rehearsal {
     path: PathBuf,
+    /// The whole world as last read or written (never only the scope of one read).
+    world: Option<World>,
+    /// Rollouts started by this process: service → (when, task definition it ran before).
+    rollouts: HashMap<(String, String), (Instant, String)>,
 }
 
 impl Rehearsal {
     /// A backend over the world file at `path` (read on demand).
     #[must_use]
     pub fn new(path: &Path) -> Rehearsal {
-        Rehearsal { path: path.to_owned() }
+        Rehearsal {
+            path: path.to_owned(),
+            world: None,
+            rollouts: HashMap::new(),
+        }
     }
 
     /// The world file's path.
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn load(&mut self) -> Result<&mut World> {
+        if self.world.is_none() {
+            let text = std::fs::read_to_string(&self.path).map_err(|source| Error::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+            self.world = Some(parse_world(&self.path, &text)?);
+        }
+        Ok(self.world.as_mut().expect("loaded above"))
+    }
+
+    fn save(&self) -> Result<()> {
+        let world = self.world.as_ref().expect("a world is loaded before it changes");
+        let mut text = serde_json::to_string_pretty(world).expect("a world always serialises");
+        text.push('\n');
+        crate::atomic::write(&self.path, text.as_bytes())
+    }
+
+    fn service_mut(&mut self, cluster: &str, service: &str) -> Result<&mut crate::model::Service> {
+        let path = self.path.display().to_string();
+        self.load()?
+            .clusters
+            .iter_mut()
+            .find(|c| c.name == cluster)
+            .and_then(|c| c.services.iter_mut().find(|s| s.name == service))
+            .ok_or_else(|| Error::Backend(format!("service {cluster}/{service} is not in {path}")))
     }
 }
 
@@ -62,6 +105,43 @@ pub fn parse_world(path: &Path, text: &str) -> Result<World> {
     Ok(world)
 }
 
+/// Moves the connections that belong to `cluster/service` (their `client` names it) to the
+/// broker its task definition `task_definition` points at. Returns whether anything moved.
+fn move_connections(world: &mut World, cluster: &str, service: &str, task_definition: &str) -> bool {
+    let Some(td) = world.task_definition(task_definition) else {
+        return false;
+    };
+    let mut hosts = Vec::new();
+    for container in &td.containers {
+        for value in container.environment.values() {
+            hosts.extend(hosts_in(value));
+        }
+        for value_from in container.secrets.values() {
+            if let Some(value) = parameter_value(world, value_from) {
+                hosts.extend(hosts_in(value));
+            }
+        }
+    }
+    let Some(target) = world.brokers.iter().position(|b| {
+        !b.is_deleted() && b.endpoints.iter().flat_map(|e| hosts_in(e)).any(|h| hosts.contains(&h))
+    }) else {
+        return false;
+    };
+    let full = format!("{cluster}/{service}");
+    let belongs = |client: &str| client == service || client == full;
+    let mut moving = Vec::new();
+    for (i, broker) in world.brokers.iter_mut().enumerate() {
+        if i != target {
+            let (mine, others): (Vec<_>, Vec<_>) = broker.connections.drain(..).partition(|c| belongs(&c.client));
+            broker.connections = others;
+            moving.extend(mine);
+        }
+    }
+    let moved = !moving.is_empty();
+    world.brokers[target].connections.extend(moving);
+    moved
+}
+
 /// serde_json appends " at line L column C"; warren puts the position in front instead.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
@@ -76,17 +156,131 @@ impl Backend for Rehearsal {
     }
 
     fn read(&mut self, scope: &ReadScope) -> Result<World> {
-        let text = std::fs::read_to_string(&self.path).map_err(|source| Error::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        let mut world = parse_world(&self.path, &text)?;
+        // Read afresh: another process may have changed the file since.
+        self.world = None;
+        let mut world = self.load()?.clone();
         if let Some(clusters) = &scope.clusters {
             // Reading only what is in scope keeps the rehearsal honest: a plan cannot see
             // what the AWS backend would not have read either.
             world.clusters.retain(|c| clusters.contains(&c.name));
         }
         Ok(world)
+    }
+
+    fn register_task_definition(&mut self, td: &TaskDefinition) -> Result<String> {
+        let world = self.load()?;
+        let revision = world
+            .task_definitions
+            .iter()
+            .filter(|t| t.family == td.family)
+            .map(|t| t.revision)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let mut new = td.clone();
+        new.revision = revision;
+        new.status = td.status.as_ref().map(|_| "ACTIVE".to_owned());
+        let key = new.key();
+        world.task_definitions.push(new);
+        self.save()?;
+        Ok(key)
+    }
+
+    fn update_service(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<()> {
+        if self.load()?.task_definition(task_definition).is_none() {
+            return Err(Error::Backend(format!("task definition {task_definition} does not exist")));
+        }
+        let s = self.service_mut(cluster, service)?;
+        let before = std::mem::replace(&mut s.task_definition, task_definition.to_owned());
+        self.rollouts
+            .insert((cluster.to_owned(), service.to_owned()), (Instant::now(), before));
+        self.save()
+    }
+
+    fn rollout(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<Rollout> {
+        let key = (cluster.to_owned(), service.to_owned());
+        let s = self.service_mut(cluster, service)?.clone();
+        if s.task_definition != task_definition {
+            return Ok(Rollout::Failed {
+                running: s.task_definition.clone(),
+                reason: format!("the service runs {}, not {task_definition}", s.task_definition),
+            });
+        }
+        let Some((started, before)) = self.rollouts.get(&key).cloned() else {
+            // Started by an earlier process: whatever it was, it has had its time.
+            if move_connections(self.load()?, cluster, service, task_definition) {
+                self.save()?;
+            }
+            return Ok(Rollout::Completed);
+        };
+        let takes = Duration::from_secs_f64(s.rollout_seconds.unwrap_or(0.0).max(0.0));
+        if started.elapsed() < takes {
+            return Ok(Rollout::InProgress);
+        }
+        self.rollouts.remove(&key);
+        if s.rollout.as_deref() == Some("fail") {
+            // As ECS's circuit breaker does: back on the previous revision, the new one stays
+            // registered.
+            self.service_mut(cluster, service)?.task_definition.clone_from(&before);
+            self.save()?;
+            return Ok(Rollout::Failed {
+                running: before,
+                reason: "the deployment failed and was rolled back".to_owned(),
+            });
+        }
+        // A completed rollout has replaced every older task, as ECS's rolling update does.
+        let s = self.service_mut(cluster, service)?;
+        s.deployments.clear();
+        move_connections(self.load()?, cluster, service, task_definition);
+        self.save()?;
+        Ok(Rollout::Completed)
+    }
+
+    fn queue(&mut self, broker: &ResolvedBroker, vhost: &str, name: &str) -> Result<Option<Queue>> {
+        let world = self.load()?;
+        let Some(index) = world.brokers.iter().position(|b| b.id == broker.id).or_else(|| {
+            let found = broker.in_world(world)?;
+            world.brokers.iter().position(|b| b.id == found.id)
+        }) else {
+            return Err(Error::Backend(format!("broker {} is not in the world file", broker.id)));
+        };
+        let b = &mut world.brokers[index];
+        if b.is_deleted() {
+            return Err(Error::Backend(format!("broker {} is {}", b.id, b.state)));
+        }
+        let Some(queues) = b.queues.as_mut() else {
+            return Err(Error::Backend(format!(
+                "broker {} lists no queues in the world file: its queues can only be read from the broker itself",
+                b.id
+            )));
+        };
+        let Some(queue) = queues.iter_mut().find(|q| q.vhost == vhost && q.name == name) else {
+            return Ok(None);
+        };
+        let mut drained = false;
+        if queue.consumers > 0 && queue.messages > 0 {
+            // Its consumers are at work: by the time anyone looks, it is empty.
+            queue.messages = 0;
+            drained = true;
+        }
+        let queue = queue.clone();
+        if drained {
+            self.save()?;
+        }
+        Ok(Some(queue))
+    }
+
+    fn delete_broker(&mut self, broker: &ResolvedBroker) -> Result<()> {
+        let world = self.load()?;
+        let Some(b) = world.brokers.iter_mut().find(|b| b.id == broker.id) else {
+            return Err(Error::Backend(format!("broker {} is not in the world file", broker.id)));
+        };
+        b.state = "DELETED".to_owned();
+        self.save()
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_millis(50)
     }
 }
 

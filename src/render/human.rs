@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::config::BrokerAlias;
 use crate::discovery::Placement;
 use crate::plan::{Action, Change, Drain, Plan, Rewrite};
 use crate::render::{Palette, Tone};
@@ -74,7 +75,7 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
         if waits.is_empty() {
             let _ = writeln!(out, "{}", p.paint(Tone::Heading, &heading));
         } else {
-            let _ = writeln!(out, "{}  (first waits until {} drained)", p.paint(Tone::Heading, &heading), are(&waits));
+            let _ = writeln!(out, "{}  (first waits until {waits} drained)", p.paint(Tone::Heading, &heading));
         }
         for id in wave {
             if let Some(change) = plan.changes.iter().find(|c| &c.id() == id) {
@@ -84,7 +85,7 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
     }
     let after = drains_of(&plan.drains, None);
     if !after.is_empty() {
-        let _ = writeln!(out, "\nAfter the last wave, warren waits until {} drained.", are(&after));
+        let _ = writeln!(out, "\nAfter the last wave, warren waits until {after} drained.");
     }
 
     let noops: Vec<&Change> = plan.changes.iter().filter(|c| c.action == Action::Noop).collect();
@@ -155,17 +156,25 @@ pub fn rewrite_line(r: &Rewrite) -> String {
     }
 }
 
-fn drains_of(drains: &[Drain], wave: Option<usize>) -> Vec<String> {
-    drains
-        .iter()
-        .filter(|d| d.wave == wave)
-        .map(|d| format!("{} on the {} broker", d.queue, d.broker))
-        .collect()
-}
-
-/// "a is" / "a, b are".
-fn are(items: &[String]) -> String {
-    format!("{} {}", items.join(", "), if items.len() == 1 { "is" } else { "are" })
+/// "q1, q2 on the old broker are" for the drains of `wave`, grouped by broker.
+fn drains_of(drains: &[Drain], wave: Option<usize>) -> String {
+    let mut groups: Vec<String> = Vec::new();
+    let mut count = 0;
+    for alias in [BrokerAlias::Old, BrokerAlias::New] {
+        let queues: Vec<&str> = drains
+            .iter()
+            .filter(|d| d.wave == wave && d.broker == alias)
+            .map(|d| d.queue.as_str())
+            .collect();
+        if !queues.is_empty() {
+            count += queues.len();
+            groups.push(format!("{} on the {alias} broker", queues.join(", ")));
+        }
+    }
+    if groups.is_empty() {
+        return String::new();
+    }
+    format!("{} {}", groups.join(" and "), if count == 1 { "is" } else { "are" })
 }
 
 fn broker_label(id: &str, name: Option<&str>) -> String {

@@ -1,0 +1,399 @@
+//! Executes moves wave by wave through a [`Backend`]: `apply` (new revisions) and `rollback`
+//! (previous revisions) share this one executor.
+//!
+//! Within a wave every service is pointed at its target first and the rollouts are then awaited
+//! side by side. Before a wave, the queues its services consume are drained on the broker they
+//! leave. The first failed rollout stops the run after its wave; every step is journalled.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::backend::{Backend, Rollout};
+use crate::error::{Error, Result};
+use crate::journal::{Entry, Journal, Outcome, Step};
+use crate::model::{TaskDefinition, World};
+use crate::plan::{Action, Brokers, Drain, Plan};
+use crate::progress::Progress;
+
+/// Limits of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub drain_timeout: Duration,
+    pub rollout_timeout: Duration,
+}
+
+/// What a service is moved onto.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A new revision with this content.
+    Register(TaskDefinition),
+    /// A revision that exists already (`family:revision`).
+    Existing(String),
+}
+
+/// One service to move.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Move {
+    pub cluster: String,
+    pub service: String,
+    pub wave: usize,
+    /// The revision it runs now.
+    pub from: String,
+    pub target: Target,
+}
+
+impl Move {
+    /// `cluster/service`.
+    #[must_use]
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.cluster, self.service)
+    }
+}
+
+/// Everything one run does, in order.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub migration: String,
+    /// The journal step for pointing a service at its target: `update` or `rollback`.
+    pub step: Step,
+    pub waves: Vec<Vec<Move>>,
+    pub drains: Vec<Drain>,
+}
+
+/// A service that reached its target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Moved {
+    pub service: String,
+    pub wave: usize,
+    pub from: String,
+    pub to: String,
+}
+
+/// A service whose rollout failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failed {
+    pub service: String,
+    pub wave: usize,
+    /// The revision it runs now.
+    pub running: String,
+    pub reason: String,
+}
+
+/// A service left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub service: String,
+    pub reason: String,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub moved: Vec<Moved>,
+    pub failed: Vec<Failed>,
+    pub skipped: Vec<Skipped>,
+    pub not_started: Vec<String>,
+    /// Why the run stopped before the end, if it did.
+    pub stopped: Option<String>,
+}
+
+impl Report {
+    /// Whether everything scheduled reached its target.
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty() && self.stopped.is_none()
+    }
+}
+
+/// Turns a plan into the moves that carry it out against `world` (the state now).
+///
+/// # Errors
+/// [`Error::Refused`] when a change is `manual`, or a service or its task definition is gone.
+pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> {
+    let manual: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Manual)
+        .map(|c| format!("{} ({})", c.id(), c.reason.as_deref().unwrap_or("manual")))
+        .collect();
+    if !manual.is_empty() {
+        return Err(Error::Refused(format!(
+            "the plan has changes warren cannot make; nothing was changed: {}",
+            manual.join("; ")
+        )));
+    }
+    let mut waves = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, ids) in plan.waves.iter().enumerate() {
+        let mut wave = Vec::new();
+        for id in ids {
+            let Some(change) = plan.changes.iter().find(|c| &c.id() == id && c.action == Action::Update) else {
+                continue;
+            };
+            let service = world.service(&change.cluster, &change.service).ok_or_else(|| {
+                Error::Refused(format!("service {id} no longer exists; nothing was changed"))
+            })?;
+            let current = world.task_definition(&service.task_definition).ok_or_else(|| {
+                Error::Refused(format!(
+                    "service {id} runs {}, which does not exist; nothing was changed",
+                    service.task_definition
+                ))
+            })?;
+            let Some(wanted) = crate::moves::moved(world, current, change, &plan.brokers, plan.scope.broker_env.as_deref())
+            else {
+                skipped.push(Skipped {
+                    service: id.clone(),
+                    reason: format!("already points at the {} broker", change.to),
+                });
+                continue;
+            };
+            let target = match crate::moves::already_registered(world, current, &wanted) {
+                Some(existing) => Target::Existing(existing.key()),
+                None => Target::Register(wanted),
+            };
+            wave.push(Move {
+                cluster: change.cluster.clone(),
+                service: change.service.clone(),
+                wave: i + 1,
+                from: service.task_definition.clone(),
+                target,
+            });
+        }
+        waves.push(wave);
+    }
+    Ok((
+        Schedule {
+            migration: plan.migration.clone(),
+            step: Step::Update,
+            waves,
+            drains: plan.drains.clone(),
+        },
+        skipped,
+    ))
+}
+
+/// Runs `schedule` through `backend`, journalling every step.
+///
+/// A failed rollout or a queue that does not drain ends the run early with a [`Report`] that
+/// says so; only a backend that cannot be reached is an error.
+///
+/// # Errors
+/// [`Error::Backend`] or [`Error::Io`] when a step cannot be made at all.
+pub fn execute(
+    schedule: &Schedule,
+    brokers: &Brokers,
+    backend: &mut dyn Backend,
+    journal: &Journal,
+    options: Options,
+    progress: &mut Progress,
+) -> Result<Report> {
+    let mut report = Report::default();
+    let migration = schedule.migration.as_str();
+    for (index, wave) in schedule.waves.iter().enumerate() {
+        let number = index + 1;
+        let later = |report: &mut Report| {
+            report.not_started = schedule.waves[index..]
+                .iter()
+                .flatten()
+                .map(Move::id)
+                .collect();
+        };
+        for drain in schedule.drains.iter().filter(|d| d.wave == Some(number)) {
+            if let Some(left) = wait_drained(drain, brokers, backend, journal, migration, options, progress)? {
+                report.stopped = Some(left);
+                later(&mut report);
+                return Ok(report);
+            }
+        }
+        if wave.is_empty() {
+            continue;
+        }
+        progress.line(&format!("Wave {number}: {} service{}", wave.len(), if wave.len() == 1 { "" } else { "s" }));
+
+        let mut pending = Vec::new();
+        for m in wave {
+            let to = match &m.target {
+                Target::Existing(key) => key.clone(),
+                Target::Register(td) => {
+                    let start = SystemTime::now();
+                    let result = backend.register_task_definition(td);
+                    let entry = Entry::new(migration, Step::Register, start, outcome(&result))
+                        .wave(Some(number))
+                        .service(&m.cluster, &m.service);
+                    match result {
+                        Ok(key) => {
+                            journal.append(&entry.task_definitions(&m.from, &key))?;
+                            key
+                        }
+                        Err(e) => {
+                            journal.append(&entry.detail(e.to_string()))?;
+                            return Err(e);
+                        }
+                    }
+                }
+            };
+            let start = SystemTime::now();
+            let result = backend.update_service(&m.cluster, &m.service, &to);
+            let entry = Entry::new(migration, schedule.step, start, outcome(&result))
+                .wave(Some(number))
+                .service(&m.cluster, &m.service)
+                .task_definitions(&m.from, &to);
+            if let Err(e) = result {
+                journal.append(&entry.detail(e.to_string()))?;
+                return Err(e);
+            }
+            journal.append(&entry)?;
+            progress.line(&format!("  {}: {} -> {to}, rolling out", m.id(), m.from));
+            pending.push((m, to, Instant::now(), SystemTime::now()));
+        }
+
+        progress.waiting(&format!("Wave {number}: waiting for {} rollout{}", pending.len(), if pending.len() == 1 { "" } else { "s" }));
+        let mut failed_here = false;
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for (m, to, began, began_at) in pending {
+                let state = backend.rollout(&m.cluster, &m.service, &to)?;
+                let entry = || {
+                    Entry::new(migration, Step::Rollout, began_at, Outcome::Ok)
+                        .wave(Some(number))
+                        .service(&m.cluster, &m.service)
+                        .task_definitions(&m.from, &to)
+                };
+                match state {
+                    Rollout::Completed => {
+                        journal.append(&entry())?;
+                        progress.line(&format!("  {}: rolled out ({:.1}s)", m.id(), began.elapsed().as_secs_f64()));
+                        report.moved.push(Moved {
+                            service: m.id(),
+                            wave: number,
+                            from: m.from.clone(),
+                            to,
+                        });
+                    }
+                    Rollout::Failed { running, reason } => {
+                        failed_here = true;
+                        let mut e = entry().detail(reason.clone());
+                        e.result = Outcome::Failed;
+                        journal.append(&e)?;
+                        progress.line(&format!("  {}: rollout failed: {reason}", m.id()));
+                        report.failed.push(Failed {
+                            service: m.id(),
+                            wave: number,
+                            running,
+                            reason,
+                        });
+                    }
+                    Rollout::InProgress if began.elapsed() >= options.rollout_timeout => {
+                        failed_here = true;
+                        let reason = format!(
+                            "the rollout did not finish within {}s; the service was pointed back at {}",
+                            options.rollout_timeout.as_secs(),
+                            m.from
+                        );
+                        let mut e = entry().detail(reason.clone());
+                        e.result = Outcome::Failed;
+                        journal.append(&e)?;
+                        let start = SystemTime::now();
+                        backend.update_service(&m.cluster, &m.service, &m.from)?;
+                        journal.append(
+                            &Entry::new(migration, Step::Rollback, start, Outcome::Ok)
+                                .wave(Some(number))
+                                .service(&m.cluster, &m.service)
+                                .task_definitions(&to, &m.from)
+                                .detail("rollout timed out"),
+                        )?;
+                        progress.line(&format!("  {}: {reason}", m.id()));
+                        report.failed.push(Failed {
+                            service: m.id(),
+                            wave: number,
+                            running: m.from.clone(),
+                            reason,
+                        });
+                    }
+                    Rollout::InProgress => still.push((m, to, began, began_at)),
+                }
+            }
+            pending = still;
+            if !pending.is_empty() {
+                std::thread::sleep(backend.poll_interval());
+            }
+        }
+        progress.done_waiting();
+        if failed_here {
+            report.stopped = Some(format!("a rollout in wave {number} failed; later waves were not started"));
+            report.not_started = schedule.waves[index + 1..].iter().flatten().map(Move::id).collect();
+            return Ok(report);
+        }
+    }
+    for drain in schedule.drains.iter().filter(|d| d.wave.is_none()) {
+        if let Some(left) = wait_drained(drain, brokers, backend, journal, migration, options, progress)? {
+            report.stopped = Some(left);
+            return Ok(report);
+        }
+    }
+    Ok(report)
+}
+
+fn outcome<T>(result: &Result<T>) -> Outcome {
+    if result.is_ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    }
+}
+
+/// Waits until `drain`'s queue is empty. Returns `None` once it is, or why it stopped waiting.
+fn wait_drained(
+    drain: &Drain,
+    brokers: &Brokers,
+    backend: &mut dyn Backend,
+    journal: &Journal,
+    migration: &str,
+    options: Options,
+    progress: &mut Progress,
+) -> Result<Option<String>> {
+    let broker = brokers.get(drain.broker);
+    let start = SystemTime::now();
+    let began = Instant::now();
+    let entry = |result, messages: Option<u64>| {
+        let mut e = Entry::new(migration, Step::Drain, start, result).wave(drain.wave);
+        e.queue = Some(drain.queue.clone());
+        e.messages = messages;
+        e
+    };
+    let mut first = None;
+    progress.waiting(&format!("waiting for {} on the {} broker to drain", drain.queue, drain.broker));
+    loop {
+        let queue = backend.queue(broker, &drain.vhost, &drain.queue)?;
+        let Some(queue) = queue else {
+            progress.done_waiting();
+            journal.append(&entry(Outcome::Ok, None).detail(format!("no queue {} on the {} broker", drain.queue, drain.broker)))?;
+            return Ok(None);
+        };
+        let messages = *first.get_or_insert(queue.messages);
+        if queue.messages == 0 {
+            progress.done_waiting();
+            journal.append(&entry(Outcome::Ok, Some(messages)))?;
+            if messages > 0 {
+                progress.line(&format!("  {} on the {} broker drained ({messages} messages)", drain.queue, drain.broker));
+            }
+            return Ok(None);
+        }
+        if began.elapsed() >= options.drain_timeout {
+            progress.done_waiting();
+            let why = format!(
+                "queue {} on the {} broker {} still holds {} message{} after {}s (drain timeout); later waves were not started",
+                drain.queue,
+                drain.broker,
+                broker.id,
+                queue.messages,
+                if queue.messages == 1 { "" } else { "s" },
+                options.drain_timeout.as_secs()
+            );
+            journal.append(&entry(Outcome::Failed, Some(queue.messages)).detail(why.clone()))?;
+            return Ok(Some(why));
+        }
+        std::thread::sleep(backend.poll_interval());
+    }
+}

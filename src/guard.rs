@@ -1,0 +1,327 @@
+//! The decommission guards: everything that still needs the old broker.
+//!
+//! Fails closed: what cannot be checked is a blocker of kind `unverifiable`. The scan covers
+//! every cluster and every env value, whatever the plan scopes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::BrokerAlias;
+use crate::discovery::{self, Pointer, ResolvedBroker, Uninspected};
+use crate::model::{TaskDefinition, World};
+
+/// What kind of thing blocks a decommission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockerKind {
+    Service,
+    TaskDefinition,
+    Schedule,
+    Queue,
+    Connection,
+    Federation,
+    Unverifiable,
+}
+
+/// One reason not to delete the old broker.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Blocker {
+    pub kind: BlockerKind,
+    pub detail: String,
+}
+
+/// The outcome of `decommission`, as CONTRACT.md prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub broker: String,
+    pub refused: bool,
+    pub blockers: Vec<Blocker>,
+}
+
+fn through(pointers: &[Pointer]) -> String {
+    let mut places: Vec<String> = pointers
+        .iter()
+        .map(|p| match &p.via {
+            discovery::Via::Variable { name } => format!("{}/{name}", p.container),
+            discovery::Via::Parameter { name, parameter } => format!("{}/{name} (parameter {parameter})", p.container),
+        })
+        .collect();
+    places.dedup();
+    places.join(", ")
+}
+
+/// Where `td` points at `old`, and what in it could not be read.
+fn inspect(world: &World, td: &TaskDefinition, old: &ResolvedBroker, new: &ResolvedBroker) -> (Vec<Pointer>, Vec<Uninspected>) {
+    let (pointers, uninspected) = discovery::pointers(world, td, [old, new], None);
+    (pointers.into_iter().filter(|p| p.broker == BrokerAlias::Old).collect(), uninspected)
+}
+
+/// Secrets whose value was not read: the secret → who reads it.
+type Unread = BTreeMap<String, BTreeSet<String>>;
+
+fn note_unread(owner: &str, uninspected: &[Uninspected], unread: &mut Unread) {
+    for u in uninspected {
+        let what = match u {
+            Uninspected::SecretsManager { arn, .. } => format!("Secrets Manager secret {arn}, whose value was not read"),
+            Uninspected::MissingParameter { parameter, .. } => format!("parameter {parameter}, which could not be read"),
+        };
+        unread.entry(what).or_default().insert(owner.to_owned());
+    }
+}
+
+/// Every blocker against deleting `old`, given the whole world (every cluster).
+#[must_use]
+pub fn blockers(world: &World, old: &ResolvedBroker, new: &ResolvedBroker) -> Vec<Blocker> {
+    let mut out = BTreeSet::new();
+    let id = &old.id;
+    let mut add = |kind, detail: String| {
+        out.insert(Blocker { kind, detail });
+    };
+    let mut unread = Unread::new();
+
+    // Services: the current task definition and every deployment still running.
+    for cluster in &world.clusters {
+        for service in &cluster.services {
+            let name = format!("{}/{}", cluster.name, service.name);
+            match world.task_definition(&service.task_definition) {
+                None => add(
+                    BlockerKind::Unverifiable,
+                    format!("{name} runs {}, which could not be read", service.task_definition),
+                ),
+                Some(td) => {
+                    let (pointers, uninspected) = inspect(world, td, old, new);
+                    if !pointers.is_empty() {
+                        add(BlockerKind::Service, format!("{name} points at {id} through {}", through(&pointers)));
+                    }
+                    note_unread(&name, &uninspected, &mut unread);
+                }
+            }
+            for deployment in &service.deployments {
+                if deployment.task_definition == service.task_definition {
+                    continue;
+                }
+                match world.task_definition(&deployment.task_definition) {
+                    None => add(
+                        BlockerKind::Unverifiable,
+                        format!(
+                            "{name} still runs a deployment of {}, which could not be read",
+                            deployment.task_definition
+                        ),
+                    ),
+                    Some(td) => {
+                        let (pointers, uninspected) = inspect(world, td, old, new);
+                        if !pointers.is_empty() {
+                            add(
+                                BlockerKind::Service,
+                                format!(
+                                    "{name} still runs a deployment of {} ({} task{}), which points at {id} through {}",
+                                    deployment.task_definition,
+                                    deployment.running,
+                                    if deployment.running == 1 { "" } else { "s" },
+                                    through(&pointers)
+                                ),
+                            );
+                        }
+                        note_unread(&name, &uninspected, &mut unread);
+                    }
+                }
+            }
+        }
+    }
+
+    // The latest active revision of every family: a task started from it would reconnect.
+    let mut latest: BTreeMap<&str, &TaskDefinition> = BTreeMap::new();
+    for td in world.task_definitions.iter().filter(|t| t.is_active()) {
+        let entry = latest.entry(td.family.as_str()).or_insert(td);
+        if td.revision > entry.revision {
+            *entry = td;
+        }
+    }
+    for td in latest.values() {
+        let (pointers, uninspected) = inspect(world, td, old, new);
+        if !pointers.is_empty() {
+            add(
+                BlockerKind::TaskDefinition,
+                format!(
+                    "{}, the latest active revision of {}, points at {id} through {} (a task started from it would connect)",
+                    td.key(),
+                    td.family,
+                    through(&pointers)
+                ),
+            );
+        }
+        note_unread(&td.key(), &uninspected, &mut unread);
+    }
+
+    // Scheduled tasks.
+    for schedule in &world.schedules {
+        let td = if schedule.task_definition.contains(':') {
+            world.task_definition(&schedule.task_definition)
+        } else {
+            latest.get(schedule.task_definition.as_str()).copied()
+        };
+        match td {
+            None => add(
+                BlockerKind::Unverifiable,
+                format!(
+                    "schedule {} runs {}, which could not be read",
+                    schedule.name, schedule.task_definition
+                ),
+            ),
+            Some(td) => {
+                let (pointers, _) = inspect(world, td, old, new);
+                if !pointers.is_empty() {
+                    add(
+                        BlockerKind::Schedule,
+                        format!(
+                            "schedule {} (cluster {}) starts tasks from {}, which points at {id} through {}",
+                            schedule.name,
+                            schedule.cluster,
+                            td.key(),
+                            through(&pointers)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    // The broker itself: queues holding messages, open connections.
+    match old.in_world(world) {
+        None => add(
+            BlockerKind::Unverifiable,
+            format!("broker {id} could not be found, so its queues and connections could not be checked"),
+        ),
+        Some(broker) => match &broker.queues {
+            None => add(
+                BlockerKind::Unverifiable,
+                format!(
+                    "the queues and connections of {id} could not be read: the world file lists none and warren does not read live brokers in rehearsals"
+                ),
+            ),
+            Some(queues) => {
+                for q in queues.iter().filter(|q| q.messages > 0) {
+                    add(
+                        BlockerKind::Queue,
+                        format!(
+                            "{} {} holds {} message{}",
+                            q.vhost,
+                            q.name,
+                            q.messages,
+                            if q.messages == 1 { "" } else { "s" }
+                        ),
+                    );
+                }
+                for c in &broker.connections {
+                    let who = if c.client.is_empty() { "an unnamed client" } else { c.client.as_str() };
+                    let from = if c.peer.is_empty() { String::new() } else { format!(" from {}", c.peer) };
+                    add(BlockerKind::Connection, format!("{who}{from} is connected to {id}"));
+                }
+            }
+        },
+    }
+    for (what, owners) in unread {
+        add(
+            BlockerKind::Unverifiable,
+            format!(
+                "{} read {what}: whether it names {id} is unknown",
+                owners.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    out.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Broker, Cluster, Container, Queue, Service};
+
+    fn resolved(alias: BrokerAlias, id: &str, host: &str) -> ResolvedBroker {
+        ResolvedBroker {
+            alias,
+            id: id.into(),
+            name: None,
+            endpoints: vec![format!("amqps://{host}:5671")],
+            hosts: vec![host.into()],
+            amqp_url_env: None,
+            management_url_env: None,
+        }
+    }
+
+    fn world() -> World {
+        let td = |family: &str, revision, host: &str| TaskDefinition {
+            family: family.into(),
+            revision,
+            containers: vec![Container {
+                name: "app".into(),
+                environment: [("SPRING_RABBITMQ_HOST".to_owned(), host.to_owned())].into_iter().collect(),
+                ..Container::default()
+            }],
+            ..TaskDefinition::default()
+        };
+        World {
+            version: 1,
+            brokers: vec![Broker {
+                id: "b-old".into(),
+                state: "RUNNING".into(),
+                endpoints: vec!["amqps://old.mq:5671".into()],
+                queues: Some(vec![Queue {
+                    vhost: "/".into(),
+                    name: "q".into(),
+                    messages: 0,
+                    ..Queue::default()
+                }]),
+                ..Broker::default()
+            }],
+            clusters: vec![Cluster {
+                name: "c".into(),
+                services: vec![Service {
+                    name: "s".into(),
+                    task_definition: "s:2".into(),
+                    ..Service::default()
+                }],
+                ..Cluster::default()
+            }],
+            task_definitions: vec![td("s", 1, "old.mq"), td("s", 2, "new.mq")],
+            ..World::default()
+        }
+    }
+
+    #[test]
+    fn a_clean_world_has_no_blockers() {
+        let w = world();
+        let b = blockers(&w, &resolved(BrokerAlias::Old, "b-old", "old.mq"), &resolved(BrokerAlias::New, "b-new", "new.mq"));
+        assert_eq!(b, vec![]);
+    }
+
+    #[test]
+    fn each_kind_is_found() {
+        let mut w = world();
+        w.clusters[0].services[0].task_definition = "s:1".into();
+        w.task_definitions[1].status = Some("INACTIVE".into());
+        w.brokers[0].queues.as_mut().unwrap()[0].messages = 3;
+        w.brokers[0].connections.push(crate::model::Connection {
+            client: "s".into(),
+            peer: "10.0.0.1:5000".into(),
+            ..Default::default()
+        });
+        let b = blockers(&w, &resolved(BrokerAlias::Old, "b-old", "old.mq"), &resolved(BrokerAlias::New, "b-new", "new.mq"));
+        let kinds: Vec<BlockerKind> = b.iter().map(|b| b.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![BlockerKind::Service, BlockerKind::TaskDefinition, BlockerKind::Queue, BlockerKind::Connection]
+        );
+        assert_eq!(b[2].detail, "/ q holds 3 messages");
+    }
+
+    #[test]
+    fn what_cannot_be_read_blocks() {
+        let mut w = world();
+        w.brokers[0].queues = None;
+        let b = blockers(&w, &resolved(BrokerAlias::Old, "b-old", "old.mq"), &resolved(BrokerAlias::New, "b-new", "new.mq"));
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].kind, BlockerKind::Unverifiable);
+    }
+}

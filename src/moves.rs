@@ -1,0 +1,78 @@
+//! What moving a service changes in its task definition, and nothing more.
+//!
+//! In each value that points at the source broker the host (and, where they differ, the
+//! endpoint's scheme and port) is rewritten; a secret whose parameter the plan maps gets the
+//! mapped parameter. Every other field, variable, secret and container stays as it was.
+
+use crate::config::BrokerAlias;
+use crate::discovery::{self, same_parameter, Via};
+use crate::model::{TaskDefinition, World};
+use crate::plan::{Brokers, Change};
+
+/// The task definition `change` should run: `current` with only the broker moved.
+///
+/// `only` limits the variables considered, as the plan's `broker_env` does. Returns `None`
+/// when nothing in `current` points at the source broker any more.
+#[must_use]
+pub fn moved(
+    world: &World,
+    current: &TaskDefinition,
+    change: &Change,
+    brokers: &Brokers,
+    only: Option<&[String]>,
+) -> Option<TaskDefinition> {
+    let to = change.to;
+    let from = to.other();
+    let (pointers, _) = discovery::pointers(world, current, [&brokers.old, &brokers.new], only);
+    let mut next = current.clone();
+    let mut changed = false;
+    for pointer in pointers.iter().filter(|p| p.broker == from) {
+        let Some(container) = next.containers.iter_mut().find(|c| c.name == pointer.container) else {
+            continue;
+        };
+        match &pointer.via {
+            Via::Variable { name } => {
+                if let Some(value) = container.environment.get_mut(name) {
+                    if let Some(rewritten) = discovery::rewrite(value, brokers.get(from), brokers.get(to)) {
+                        *value = rewritten;
+                        changed = true;
+                    }
+                }
+            }
+            Via::Parameter { name, parameter } => {
+                let mapped = change.rewrites.iter().find(|r| {
+                    r.container == pointer.container
+                        && r.parameter.as_deref() == Some(name.as_str())
+                        && same_parameter(&r.from, parameter)
+                });
+                if let (Some(mapped), Some(value_from)) = (mapped, container.secrets.get_mut(name)) {
+                    value_from.clone_from(&mapped.to);
+                    changed = true;
+                }
+            }
+        }
+    }
+    changed.then_some(next)
+}
+
+/// The newest registered revision of `current`'s family that already has exactly `wanted`'s
+/// content and is newer than `current`: a resumed apply reuses it instead of registering
+/// another copy.
+#[must_use]
+pub fn already_registered<'w>(world: &'w World, current: &TaskDefinition, wanted: &TaskDefinition) -> Option<&'w TaskDefinition> {
+    world
+        .task_definitions
+        .iter()
+        .filter(|t| t.family == current.family && t.revision > current.revision && t.is_active())
+        .filter(|t| t.containers == wanted.containers && t.extra == wanted.extra)
+        .max_by_key(|t| t.revision)
+}
+
+/// Which broker a service should end on, as a word for messages.
+#[must_use]
+pub fn direction(to: BrokerAlias) -> &'static str {
+    match to {
+        BrokerAlias::New => "old -> new",
+        BrokerAlias::Old => "new -> old",
+    }
+}

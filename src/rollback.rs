@@ -1,0 +1,155 @@
+//! The way back during the migration window: every service `apply` moved goes back to the
+//! revision it ran before (the same revision, not a copy), in the same order rules as a move.
+
+use std::collections::BTreeMap;
+
+use crate::apply::{Move, Schedule, Skipped, Target};
+use crate::config::{Config, Strategy};
+use crate::error::{Error, Result};
+use crate::graph::{Flow, Participant};
+use crate::journal::{Entry, Outcome, Step};
+use crate::model::World;
+use crate::plan::{Brokers, Drain};
+
+/// What the journal says a service was moved between: (from, to) of its last successful move
+/// that has not been rolled back.
+#[must_use]
+pub fn moved_by_apply(entries: &[Entry]) -> BTreeMap<(String, String), (String, String)> {
+    let mut last: BTreeMap<(String, String), &Entry> = BTreeMap::new();
+    for entry in entries {
+        if entry.result != Outcome::Ok || !matches!(entry.step, Step::Update | Step::Rollback) {
+            continue;
+        }
+        if let (Some(cluster), Some(service)) = (&entry.cluster, &entry.service) {
+            last.insert((cluster.clone(), service.clone()), entry);
+        }
+    }
+    last.into_iter()
+        .filter(|(_, e)| e.step == Step::Update)
+        .filter_map(|(key, e)| Some((key, (e.from_task_definition.clone()?, e.to_task_definition.clone()?))))
+        .collect()
+}
+
+/// The rollback of what the journal `entries` record, against `world` (the state now).
+///
+/// # Errors
+/// [`Error::Refused`] once the old broker is gone: there is nothing to go back to.
+pub fn schedule(config: &Config, world: &World, brokers: &Brokers, entries: &[Entry]) -> Result<(Schedule, Vec<Skipped>)> {
+    match brokers.old.in_world(world) {
+        Some(b) if !b.is_deleted() => {}
+        Some(b) => {
+            return Err(Error::Refused(format!(
+                "the old broker {} is {}: there is nothing to roll back to",
+                brokers.old.id, b.state
+            )))
+        }
+        None => {
+            return Err(Error::Refused(format!(
+                "the old broker {} no longer exists: there is nothing to roll back to",
+                brokers.old.id
+            )))
+        }
+    }
+    let mut skipped = Vec::new();
+    let mut going_back: BTreeMap<String, (String, String, String, String)> = BTreeMap::new();
+    for ((cluster, service), (from, to)) in moved_by_apply(entries) {
+        let id = format!("{cluster}/{service}");
+        let Some(current) = world.service(&cluster, &service) else {
+            skipped.push(Skipped {
+                service: id,
+                reason: "the service no longer exists".into(),
+            });
+            continue;
+        };
+        if current.task_definition == from {
+            continue;
+        }
+        if current.task_definition != to {
+            skipped.push(Skipped {
+                service: id,
+                reason: format!(
+                    "its task definition was changed since apply (apply set {to}, it runs {}): not touched",
+                    current.task_definition
+                ),
+            });
+            continue;
+        }
+        match world.task_definition(&from) {
+            Some(td) if td.is_active() => {}
+            _ => {
+                skipped.push(Skipped {
+                    service: id,
+                    reason: format!("its previous revision {from} is no longer active: not touched"),
+                });
+                continue;
+            }
+        }
+        going_back.insert(id, (cluster, service, from, to));
+    }
+
+    // Order: the same rules as a move, publishers first.
+    let mut participants: Vec<Participant> = config
+        .services
+        .iter()
+        .map(|d| Participant {
+            id: d.id(),
+            moving: going_back.contains_key(&d.id()),
+            publishes: d.publishes.clone(),
+            consumes: d.consumes.clone(),
+        })
+        .collect();
+    for id in going_back.keys() {
+        if !participants.iter().any(|p| &p.id == id) {
+            participants.push(Participant {
+                id: id.clone(),
+                moving: true,
+                publishes: Vec::new(),
+                consumes: Vec::new(),
+            });
+        }
+    }
+    let flow = Flow::new(&participants, &crate::plan::bindings(world, brokers));
+    let order = flow.waves(Strategy::Drain);
+    let mut waves = Vec::new();
+    let mut drains = Vec::new();
+    for (i, ids) in order.waves.iter().enumerate() {
+        let mut wave = Vec::new();
+        for id in ids {
+            let (cluster, service, from, to) = &going_back[id];
+            wave.push(Move {
+                cluster: cluster.clone(),
+                service: service.clone(),
+                wave: i + 1,
+                from: to.clone(),
+                target: Target::Existing(from.clone()),
+            });
+            // Before a consumer goes back, its queues drain on the broker it leaves.
+            if let Some(decl) = config.declared(cluster, service) {
+                for queue in &decl.consumes {
+                    drains.push(Drain {
+                        wave: Some(i + 1),
+                        broker: decl.broker,
+                        vhost: brokers
+                            .get(decl.broker)
+                            .in_world(world)
+                            .and_then(|b| b.queue(queue))
+                            .map_or_else(crate::model::default_vhost, |q| q.vhost.clone()),
+                        queue: queue.clone(),
+                    });
+                }
+            }
+        }
+        waves.push(wave);
+    }
+    drains.sort();
+    drains.dedup();
+    Ok((
+        Schedule {
+            migration: config.migration.name.clone(),
+            step: Step::Rollback,
+            waves,
+            drains,
+        },
+        skipped,
+    ))
+}

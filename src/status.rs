@@ -1,0 +1,104 @@
+//! `warren status`: where every service points now, the old broker's queues and connections,
+//! and whether decommission would pass today.
+
+use serde::Serialize;
+
+use crate::config::{BrokerAlias, Config};
+use crate::discovery::{Placement, ResolvedBroker};
+use crate::error::Result;
+use crate::guard::{self, Blocker};
+use crate::model::{Connection, Queue, World};
+use crate::plan::{scan, Brokers};
+
+/// The state of a migration now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    pub migration: String,
+    pub brokers: Brokers,
+    /// Declared services, then unmanaged ones that point at either broker.
+    pub services: Vec<ServiceStatus>,
+    /// The old broker's queues; `None` when they could not be read.
+    pub queues: Option<Vec<Queue>>,
+    pub connections: Vec<Connection>,
+    pub decommission: Readiness,
+}
+
+/// One service now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceStatus {
+    pub cluster: String,
+    pub service: String,
+    pub task_definition: String,
+    /// Where it points now.
+    pub broker: Placement,
+    /// Where the plan wants it; `None` for a service the plan does not declare.
+    pub wants: Option<BrokerAlias>,
+}
+
+impl ServiceStatus {
+    /// Whether it is where the plan wants it.
+    #[must_use]
+    pub fn done(&self) -> bool {
+        matches!(
+            (self.wants, self.broker),
+            (Some(BrokerAlias::New), Placement::New) | (Some(BrokerAlias::Old), Placement::Old)
+        )
+    }
+}
+
+/// Whether decommission would pass, and what blocks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    pub would_pass: bool,
+    pub blockers: Vec<Blocker>,
+}
+
+/// The status of `config`'s migration in `world` (every cluster: the guards scan them all).
+///
+/// # Errors
+/// As [`crate::plan::scan`]: a service on a task definition the state does not have.
+pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> Result<Status> {
+    let [old, new] = brokers;
+    let clusters: Option<Vec<String>> = config
+        .migration
+        .clusters
+        .as_ref()
+        .map(|cs| cs.iter().map(|c| c.value.clone()).collect());
+    let scanned = scan(world, [&old, &new], clusters.as_deref(), config.migration.broker_env.as_deref())?;
+    let mut services = Vec::new();
+    for decl in &config.services {
+        if let Some(s) = scanned.iter().find(|s| s.cluster == decl.cluster && s.service == decl.name) {
+            services.push(ServiceStatus {
+                cluster: s.cluster.clone(),
+                service: s.service.clone(),
+                task_definition: s.task_definition.clone(),
+                broker: Placement::of(&s.pointers),
+                wants: Some(decl.broker),
+            });
+        }
+    }
+    for s in &scanned {
+        if config.declared(&s.cluster, &s.service).is_none() && !s.pointers.is_empty() {
+            services.push(ServiceStatus {
+                cluster: s.cluster.clone(),
+                service: s.service.clone(),
+                task_definition: s.task_definition.clone(),
+                broker: Placement::of(&s.pointers),
+                wants: None,
+            });
+        }
+    }
+    let old_broker = old.in_world(world);
+    let blockers = guard::blockers(world, &old, &new);
+    Ok(Status {
+        migration: config.migration.name.clone(),
+        queues: old_broker.and_then(|b| b.queues.clone()),
+        connections: old_broker.map(|b| b.connections.clone()).unwrap_or_default(),
+        decommission: Readiness {
+            would_pass: blockers.is_empty(),
+            blockers,
+        },
+        brokers: Brokers { old, new },
+        services,
+    })
+}
