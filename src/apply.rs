@@ -128,20 +128,35 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
     for (i, ids) in plan.waves.iter().enumerate() {
         let mut wave = Vec::new();
         for id in ids {
-            let Some(change) = plan.changes.iter().find(|c| &c.id() == id && c.action == Action::Update) else {
+            let Some(change) = plan
+                .changes
+                .iter()
+                .find(|c| &c.id() == id && c.action == Action::Update)
+            else {
                 continue;
             };
-            let service = world.service(&change.cluster, &change.service).ok_or_else(|| {
-                Error::Refused(format!("service {id} no longer exists; nothing was changed"))
-            })?;
-            let current = world.task_definition(&service.task_definition).ok_or_else(|| {
-                Error::Refused(format!(
-                    "service {id} runs {}, which does not exist; nothing was changed",
-                    service.task_definition
-                ))
-            })?;
-            let Some(wanted) = crate::moves::moved(world, current, change, &plan.brokers, plan.scope.broker_env.as_deref())
-            else {
+            let service = world
+                .service(&change.cluster, &change.service)
+                .ok_or_else(|| {
+                    Error::Refused(format!(
+                        "service {id} no longer exists; nothing was changed"
+                    ))
+                })?;
+            let current = world
+                .task_definition(&service.task_definition)
+                .ok_or_else(|| {
+                    Error::Refused(format!(
+                        "service {id} runs {}, which does not exist; nothing was changed",
+                        service.task_definition
+                    ))
+                })?;
+            let Some(wanted) = crate::moves::moved(
+                world,
+                current,
+                change,
+                &plan.brokers,
+                plan.scope.broker_env.as_deref(),
+            ) else {
                 skipped.push(Skipped {
                     service: id.clone(),
                     reason: format!("already points at the {} broker", change.to),
@@ -200,7 +215,9 @@ pub fn execute(
                 .collect();
         };
         for drain in schedule.drains.iter().filter(|d| d.wave == Some(number)) {
-            if let Some(left) = wait_drained(drain, brokers, backend, journal, migration, options, progress)? {
+            if let Some(left) = wait_drained(
+                drain, brokers, backend, journal, migration, options, progress,
+            )? {
                 report.stopped = Some(left);
                 later(&mut report);
                 return Ok(report);
@@ -209,7 +226,11 @@ pub fn execute(
         if wave.is_empty() {
             continue;
         }
-        progress.line(&format!("Wave {number}: {} service{}", wave.len(), if wave.len() == 1 { "" } else { "s" }));
+        progress.line(&format!(
+            "Wave {number}: {} service{}",
+            wave.len(),
+            if wave.len() == 1 { "" } else { "s" }
+        ));
 
         let mut pending = Vec::new();
         for m in wave {
@@ -248,7 +269,11 @@ pub fn execute(
             pending.push((m, to, Instant::now(), SystemTime::now()));
         }
 
-        progress.waiting(&format!("Wave {number}: waiting for {} rollout{}", pending.len(), if pending.len() == 1 { "" } else { "s" }));
+        progress.waiting(&format!(
+            "Wave {number}: waiting for {} rollout{}",
+            pending.len(),
+            if pending.len() == 1 { "" } else { "s" }
+        ));
         let mut failed_here = false;
         while !pending.is_empty() {
             let mut still = Vec::new();
@@ -263,7 +288,11 @@ pub fn execute(
                 match state {
                     Rollout::Completed => {
                         journal.append(&entry())?;
-                        progress.line(&format!("  {}: rolled out ({:.1}s)", m.id(), began.elapsed().as_secs_f64()));
+                        progress.line(&format!(
+                            "  {}: rolled out ({:.1}s)",
+                            m.id(),
+                            began.elapsed().as_secs_f64()
+                        ));
                         report.moved.push(Moved {
                             service: m.id(),
                             wave: number,
@@ -321,13 +350,21 @@ pub fn execute(
         }
         progress.done_waiting();
         if failed_here {
-            report.stopped = Some(format!("a rollout in wave {number} failed; later waves were not started"));
-            report.not_started = schedule.waves[index + 1..].iter().flatten().map(Move::id).collect();
+            report.stopped = Some(format!(
+                "a rollout in wave {number} failed; later waves were not started"
+            ));
+            report.not_started = schedule.waves[index + 1..]
+                .iter()
+                .flatten()
+                .map(Move::id)
+                .collect();
             return Ok(report);
         }
     }
     for drain in schedule.drains.iter().filter(|d| d.wave.is_none()) {
-        if let Some(left) = wait_drained(drain, brokers, backend, journal, migration, options, progress)? {
+        if let Some(left) = wait_drained(
+            drain, brokers, backend, journal, migration, options, progress,
+        )? {
             report.stopped = Some(left);
             return Ok(report);
         }
@@ -363,12 +400,18 @@ fn wait_drained(
         e
     };
     let mut first = None;
-    progress.waiting(&format!("waiting for {} on the {} broker to drain", drain.queue, drain.broker));
+    progress.waiting(&format!(
+        "waiting for {} on the {} broker to drain",
+        drain.queue, drain.broker
+    ));
     loop {
         let queue = backend.queue(broker, &drain.vhost, &drain.queue)?;
         let Some(queue) = queue else {
             progress.done_waiting();
-            journal.append(&entry(Outcome::Ok, None).detail(format!("no queue {} on the {} broker", drain.queue, drain.broker)))?;
+            journal.append(&entry(Outcome::Ok, None).detail(format!(
+                "no queue {} on the {} broker",
+                drain.queue, drain.broker
+            )))?;
             return Ok(None);
         };
         let messages = *first.get_or_insert(queue.messages);
@@ -376,7 +419,10 @@ fn wait_drained(
             progress.done_waiting();
             journal.append(&entry(Outcome::Ok, Some(messages)))?;
             if messages > 0 {
-                progress.line(&format!("  {} on the {} broker drained ({messages} messages)", drain.queue, drain.broker));
+                progress.line(&format!(
+                    "  {} on the {} broker drained ({messages} messages)",
+                    drain.queue, drain.broker
+                ));
             }
             return Ok(None);
         }

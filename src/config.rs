@@ -263,7 +263,11 @@ impl Config {
 
         let migration = raw.migration.into_inner();
         if migration.name.get_ref().trim().is_empty() {
-            return Err(config.error_at(migration.name.span(), "migration.name", "must not be empty"));
+            return Err(config.error_at(
+                migration.name.span(),
+                "migration.name",
+                "must not be empty",
+            ));
         }
         config.migration = Migration {
             name: migration.name.into_inner(),
@@ -315,7 +319,11 @@ impl Config {
 
         for (old, new) in raw.parameters {
             if new.get_ref().trim().is_empty() || old.trim().is_empty() {
-                return Err(config.error_at(new.span(), &format!("parameters.{old:?}"), "parameter names must not be empty"));
+                return Err(config.error_at(
+                    new.span(),
+                    &format!("parameters.{old:?}"),
+                    "parameter names must not be empty",
+                ));
             }
             config.parameters.insert(old, new.into_inner());
         }
@@ -326,7 +334,9 @@ impl Config {
         let span = raw.span();
         let raw = raw.into_inner();
         let key = format!("brokers.{alias}");
-        let given = usize::from(raw.id.is_some()) + usize::from(raw.name.is_some()) + usize::from(raw.endpoints.is_some());
+        let given = usize::from(raw.id.is_some())
+            + usize::from(raw.name.is_some())
+            + usize::from(raw.endpoints.is_some());
         if given != 1 {
             return Err(self.error_at(
                 span,
@@ -341,20 +351,31 @@ impl Config {
             BrokerSelector::Id(id.into_inner())
         } else if let Some(name) = raw.name {
             if name.get_ref().trim().is_empty() {
-                return Err(self.error_at(name.span(), &format!("{key}.name"), "must not be empty"));
+                return Err(self.error_at(
+                    name.span(),
+                    &format!("{key}.name"),
+                    "must not be empty",
+                ));
             }
             BrokerSelector::Name(name.into_inner())
         } else {
             let endpoints = raw.endpoints.expect("one of id, name, endpoints is set");
             if endpoints.get_ref().is_empty() {
-                return Err(self.error_at(endpoints.span(), &format!("{key}.endpoints"), "must list at least one endpoint"));
+                return Err(self.error_at(
+                    endpoints.span(),
+                    &format!("{key}.endpoints"),
+                    "must list at least one endpoint",
+                ));
             }
             for endpoint in endpoints.get_ref() {
                 if crate::discovery::HostRef::parse(endpoint).is_none() {
                     return Err(self.error_at(
                         endpoints.span(),
                         &format!("{key}.endpoints"),
-                        &format!("{:?} is not an endpoint (expected amqps://host:port)", crate::discovery::mask_password(endpoint)),
+                        &format!(
+                            "{:?} is not an endpoint (expected amqps://host:port)",
+                            crate::discovery::mask_password(endpoint)
+                        ),
                     ));
                 }
             }
@@ -382,7 +403,9 @@ impl Config {
     /// The declared service `cluster/name`, if any.
     #[must_use]
     pub fn declared(&self, cluster: &str, name: &str) -> Option<&ServiceDecl> {
-        self.services.iter().find(|s| s.cluster == cluster && s.name == name)
+        self.services
+            .iter()
+            .find(|s| s.cluster == cluster && s.name == name)
     }
 
     /// Whether the plan scans `cluster`.
@@ -430,7 +453,10 @@ impl Config {
                 return Err(self.error_at(
                     decl.name_span.clone(),
                     &format!("services[{}].name", decl.index),
-                    &format!("service {:?} does not exist in cluster {:?}", decl.name, decl.cluster),
+                    &format!(
+                        "service {:?} does not exist in cluster {:?}",
+                        decl.name, decl.cluster
+                    ),
                 ));
             }
         }
@@ -452,7 +478,11 @@ impl Config {
     /// An [`Error::Input`] pointing at the `[brokers.<alias>]` table of this plan file.
     #[must_use]
     pub fn broker_error(&self, alias: BrokerAlias, message: &str) -> Error {
-        self.error_at(self.broker(alias).span.clone(), &format!("brokers.{alias}"), message)
+        self.error_at(
+            self.broker(alias).span.clone(),
+            &format!("brokers.{alias}"),
+            message,
+        )
     }
 
     /// An [`Error::Input`] pointing at `span` of this plan file.
@@ -502,11 +532,17 @@ fn key_path(path: &serde_path_to_error::Path) -> Option<String> {
 
 /// `name` from serde's "missing field `name`", so that the error names the key that is missing.
 fn missing_field(message: &str) -> Option<&str> {
-    message.trim().strip_prefix("missing field `")?.split('`').next()
+    message
+        .trim()
+        .strip_prefix("missing field `")?
+        .split('`')
+        .next()
 }
 
 fn toml_error(path: &Path, text: &str, error: &toml::de::Error, key: Option<String>) -> Error {
-    let (line, column) = error.span().map_or((0, 0), |span| line_column(text, span.start));
+    let (line, column) = error
+        .span()
+        .map_or((0, 0), |span| line_column(text, span.start));
     let message = error.message().trim().replace('\n', " ");
     Error::Input {
         file: path.to_owned(),

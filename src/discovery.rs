@@ -49,9 +49,8 @@ impl HostRef {
         let authority = &rest[..authority_len];
         let (password, host_start) = match authority.rfind('@') {
             Some(at) => {
-                if scheme.is_none() {
-                    return None;
-                }
+                // user:password@ only stands in a URL.
+                scheme.as_ref()?;
                 let userinfo = &authority[..at];
                 let password = userinfo
                     .find(':')
@@ -205,7 +204,9 @@ impl ResolvedBroker {
         let endpoint = self.endpoints.first().map_or("", String::as_str);
         match HostRef::parse(endpoint.trim()) {
             Some(parts) => (
-                parts.scheme.map(|r| endpoint.trim()[r].to_ascii_lowercase()),
+                parts
+                    .scheme
+                    .map(|r| endpoint.trim()[r].to_ascii_lowercase()),
                 endpoint.trim()[parts.host].to_owned(),
                 parts.port.map(|r| endpoint.trim()[r].to_owned()),
             ),
@@ -308,14 +309,20 @@ pub fn rewrite(value: &str, from: &ResolvedBroker, to: &ResolvedBroker) -> Optio
                 changed = true;
                 let (from_scheme, from_port) = from.endpoint_for(host);
                 // Replace from the back so earlier ranges stay valid.
-                if let (Some(port), Some(from_port), Some(to_port)) = (&parts.port, &from_port, &to_port) {
+                if let (Some(port), Some(from_port), Some(to_port)) =
+                    (&parts.port, &from_port, &to_port)
+                {
                     if &text[port.clone()] == from_port && from_port != to_port {
                         new_item.replace_range(port.clone(), to_port);
                     }
                 }
                 new_item.replace_range(parts.host.clone(), &to_host);
-                if let (Some(scheme), Some(from_scheme), Some(to_scheme)) = (&parts.scheme, &from_scheme, &to_scheme) {
-                    if text[scheme.clone()].eq_ignore_ascii_case(from_scheme) && from_scheme != to_scheme {
+                if let (Some(scheme), Some(from_scheme), Some(to_scheme)) =
+                    (&parts.scheme, &from_scheme, &to_scheme)
+                {
+                    if text[scheme.clone()].eq_ignore_ascii_case(from_scheme)
+                        && from_scheme != to_scheme
+                    {
                         new_item.replace_range(scheme.clone(), to_scheme);
                     }
                 }
@@ -396,7 +403,9 @@ impl Placement {
     pub fn touches(self, alias: BrokerAlias) -> bool {
         matches!(
             (self, alias),
-            (Placement::Split, _) | (Placement::Old, BrokerAlias::Old) | (Placement::New, BrokerAlias::New)
+            (Placement::Split, _)
+                | (Placement::Old, BrokerAlias::Old)
+                | (Placement::New, BrokerAlias::New)
         )
     }
 }
@@ -416,9 +425,17 @@ impl std::fmt::Display for Placement {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Uninspected {
     /// A Secrets Manager secret: its value is not read.
-    SecretsManager { container: String, name: String, arn: String },
+    SecretsManager {
+        container: String,
+        name: String,
+        arn: String,
+    },
     /// An SSM parameter the state does not have.
-    MissingParameter { container: String, name: String, parameter: String },
+    MissingParameter {
+        container: String,
+        name: String,
+        parameter: String,
+    },
 }
 
 /// Whether a secret's `valueFrom` is a Secrets Manager ARN.
@@ -565,7 +582,10 @@ mod tests {
 
     #[test]
     fn matches_hosts_in_every_shape() {
-        let old = broker(BrokerAlias::Old, &["amqps://b-1111.mq.eu-west-2.amazonaws.com:5671"]);
+        let old = broker(
+            BrokerAlias::Old,
+            &["amqps://b-1111.mq.eu-west-2.amazonaws.com:5671"],
+        );
         for value in [
             OLD.to_owned(),
             OLD.to_uppercase(),
@@ -588,7 +608,10 @@ mod tests {
             format!("{OLD}.evil.com"),
             String::new(),
         ] {
-            assert!(!old.named_in(&value), "{value} should not name the old broker");
+            assert!(
+                !old.named_in(&value),
+                "{value} should not name the old broker"
+            );
         }
     }
 
@@ -596,8 +619,14 @@ mod tests {
     fn rewrites_host_scheme_and_port_only() {
         let old = broker(BrokerAlias::Old, &["amqps://old.mq:5671"]);
         let new = broker(BrokerAlias::New, &["amqp://new.internal:5672"]);
-        assert_eq!(rewrite("old.mq", &old, &new).as_deref(), Some("new.internal"));
-        assert_eq!(rewrite("OLD.MQ:5671", &old, &new).as_deref(), Some("new.internal:5672"));
+        assert_eq!(
+            rewrite("old.mq", &old, &new).as_deref(),
+            Some("new.internal")
+        );
+        assert_eq!(
+            rewrite("OLD.MQ:5671", &old, &new).as_deref(),
+            Some("new.internal:5672")
+        );
         assert_eq!(
             rewrite("amqps://u:pw@old.mq:5671/esr?heartbeat=10", &old, &new).as_deref(),
             Some("amqp://u:pw@new.internal:5672/esr?heartbeat=10")
@@ -616,7 +645,10 @@ mod tests {
 
     #[test]
     fn rewrite_keeps_one_of_items_that_become_equal() {
-        let old = broker(BrokerAlias::Old, &["amqps://old-a.mq:5671", "amqps://old-b.mq:5671"]);
+        let old = broker(
+            BrokerAlias::Old,
+            &["amqps://old-a.mq:5671", "amqps://old-b.mq:5671"],
+        );
         let new = broker(BrokerAlias::New, &["amqps://new.mq:5671"]);
         assert_eq!(
             rewrite("old-a.mq:5671,old-b.mq:5671", &old, &new).as_deref(),
@@ -645,7 +677,10 @@ mod tests {
         );
         assert_eq!(parameter_name("/esr/rabbit/host"), "/esr/rabbit/host");
         assert_eq!(parameter_name("esr-host"), "/esr-host");
-        assert!(same_parameter("arn:aws:ssm:eu-west-2:1:parameter/a/b", "/a/b"));
+        assert!(same_parameter(
+            "arn:aws:ssm:eu-west-2:1:parameter/a/b",
+            "/a/b"
+        ));
         assert!(!same_parameter("/a/b", "/a/c"));
     }
 

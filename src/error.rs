@@ -32,7 +32,13 @@ pub enum Error {
     Blocked(String),
 }
 
-fn located(file: &std::path::Path, line: usize, column: usize, key: Option<&str>, message: &str) -> String {
+fn located(
+    file: &std::path::Path,
+    line: usize,
+    column: usize,
+    key: Option<&str>,
+    message: &str,
+) -> String {
     let mut out = format!("{}", file.display());
     if line > 0 {
         out.push_str(&format!(":{line}:{column}"));
@@ -92,7 +98,10 @@ mod tests {
             key: Some("services[1].broker".into()),
             message: "unknown broker alias".into(),
         };
-        assert_eq!(e.to_string(), "plans/x.toml:3:7: key `services[1].broker`: unknown broker alias");
+        assert_eq!(
+            e.to_string(),
+            "plans/x.toml:3:7: key `services[1].broker`: unknown broker alias"
+        );
         assert_eq!(e.exit_code(), 1);
         assert_eq!(Error::Blocked("x".into()).exit_code(), 3);
     }

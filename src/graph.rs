@@ -294,7 +294,11 @@ mod tests {
         let waves = flow.waves(Strategy::Drain);
         assert_eq!(
             waves.waves,
-            vec![vec!["c/a".to_owned(), "c/d".to_owned()], vec!["c/b".to_owned()], vec!["c/c".to_owned()]]
+            vec![
+                vec!["c/a".to_owned(), "c/d".to_owned()],
+                vec!["c/b".to_owned()],
+                vec!["c/c".to_owned()]
+            ]
         );
         assert!(waves.cycles.is_empty());
         assert_eq!(waves.wave_of("c/c"), Some(3));
@@ -304,7 +308,10 @@ mod tests {
     fn federate_reverses_the_order() {
         let flow = Flow::new(&[p("c/a", &["q"], &[]), p("c/b", &[], &["q"])], &[]);
         let waves = flow.waves(Strategy::Federate);
-        assert_eq!(waves.waves, vec![vec!["c/b".to_owned()], vec!["c/a".to_owned()]]);
+        assert_eq!(
+            waves.waves,
+            vec![vec!["c/b".to_owned()], vec!["c/a".to_owned()]]
+        );
     }
 
     #[test]
@@ -320,9 +327,15 @@ mod tests {
         let waves = flow.waves(Strategy::Drain);
         assert_eq!(
             waves.waves,
-            vec![vec!["c/feeder".to_owned()], vec!["c/api".to_owned(), "c/worker".to_owned()]]
+            vec![
+                vec!["c/feeder".to_owned()],
+                vec!["c/api".to_owned(), "c/worker".to_owned()]
+            ]
         );
-        assert_eq!(waves.cycles, vec![vec!["c/api".to_owned(), "c/worker".to_owned()]]);
+        assert_eq!(
+            waves.cycles,
+            vec![vec!["c/api".to_owned(), "c/worker".to_owned()]]
+        );
     }
 
     #[test]
@@ -342,7 +355,8 @@ mod tests {
         use proptest::strategy::Strategy as _;
 
         fn graphs() -> impl proptest::strategy::Strategy<Value = (usize, Vec<(usize, usize)>)> {
-            (1usize..24).prop_flat_map(|n| (Just(n), proptest::collection::vec((0..n, 0..n), 0..n * 2)))
+            (1usize..24)
+                .prop_flat_map(|n| (Just(n), proptest::collection::vec((0..n, 0..n), 0..n * 2)))
         }
 
         /// Which services can reach which, through `before`.

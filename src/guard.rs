@@ -44,7 +44,9 @@ fn through(pointers: &[Pointer]) -> String {
         .iter()
         .map(|p| match &p.via {
             discovery::Via::Variable { name } => format!("{}/{name}", p.container),
-            discovery::Via::Parameter { name, parameter } => format!("{}/{name} (parameter {parameter})", p.container),
+            discovery::Via::Parameter { name, parameter } => {
+                format!("{}/{name} (parameter {parameter})", p.container)
+            }
         })
         .collect();
     places.dedup();
@@ -52,9 +54,20 @@ fn through(pointers: &[Pointer]) -> String {
 }
 
 /// Where `td` points at `old`, and what in it could not be read.
-fn inspect(world: &World, td: &TaskDefinition, old: &ResolvedBroker, new: &ResolvedBroker) -> (Vec<Pointer>, Vec<Uninspected>) {
+fn inspect(
+    world: &World,
+    td: &TaskDefinition,
+    old: &ResolvedBroker,
+    new: &ResolvedBroker,
+) -> (Vec<Pointer>, Vec<Uninspected>) {
     let (pointers, uninspected) = discovery::pointers(world, td, [old, new], None);
-    (pointers.into_iter().filter(|p| p.broker == BrokerAlias::Old).collect(), uninspected)
+    (
+        pointers
+            .into_iter()
+            .filter(|p| p.broker == BrokerAlias::Old)
+            .collect(),
+        uninspected,
+    )
 }
 
 /// Secrets whose value was not read: the secret → who reads it.
@@ -63,8 +76,12 @@ type Unread = BTreeMap<String, BTreeSet<String>>;
 fn note_unread(owner: &str, uninspected: &[Uninspected], unread: &mut Unread) {
     for u in uninspected {
         let what = match u {
-            Uninspected::SecretsManager { arn, .. } => format!("Secrets Manager secret {arn}, whose value was not read"),
-            Uninspected::MissingParameter { parameter, .. } => format!("parameter {parameter}, which could not be read"),
+            Uninspected::SecretsManager { arn, .. } => {
+                format!("Secrets Manager secret {arn}, whose value was not read")
+            }
+            Uninspected::MissingParameter { parameter, .. } => {
+                format!("parameter {parameter}, which could not be read")
+            }
         };
         unread.entry(what).or_default().insert(owner.to_owned());
     }
@@ -87,12 +104,18 @@ pub fn blockers(world: &World, old: &ResolvedBroker, new: &ResolvedBroker) -> Ve
             match world.task_definition(&service.task_definition) {
                 None => add(
                     BlockerKind::Unverifiable,
-                    format!("{name} runs {}, which could not be read", service.task_definition),
+                    format!(
+                        "{name} runs {}, which could not be read",
+                        service.task_definition
+                    ),
                 ),
                 Some(td) => {
                     let (pointers, uninspected) = inspect(world, td, old, new);
                     if !pointers.is_empty() {
-                        add(BlockerKind::Service, format!("{name} points at {id} through {}", through(&pointers)));
+                        add(
+                            BlockerKind::Service,
+                            format!("{name} points at {id} through {}", through(&pointers)),
+                        );
                     }
                     note_unread(&name, &uninspected, &mut unread);
                 }
@@ -256,7 +279,9 @@ mod tests {
             revision,
             containers: vec![Container {
                 name: "app".into(),
-                environment: [("SPRING_RABBITMQ_HOST".to_owned(), host.to_owned())].into_iter().collect(),
+                environment: [("SPRING_RABBITMQ_HOST".to_owned(), host.to_owned())]
+                    .into_iter()
+                    .collect(),
                 ..Container::default()
             }],
             ..TaskDefinition::default()
@@ -292,7 +317,11 @@ mod tests {
     #[test]
     fn a_clean_world_has_no_blockers() {
         let w = world();
-        let b = blockers(&w, &resolved(BrokerAlias::Old, "b-old", "old.mq"), &resolved(BrokerAlias::New, "b-new", "new.mq"));
+        let b = blockers(
+            &w,
+            &resolved(BrokerAlias::Old, "b-old", "old.mq"),
+            &resolved(BrokerAlias::New, "b-new", "new.mq"),
+        );
         assert_eq!(b, vec![]);
     }
 
@@ -307,11 +336,20 @@ mod tests {
             peer: "10.0.0.1:5000".into(),
             ..Default::default()
         });
-        let b = blockers(&w, &resolved(BrokerAlias::Old, "b-old", "old.mq"), &resolved(BrokerAlias::New, "b-new", "new.mq"));
+        let b = blockers(
+            &w,
+            &resolved(BrokerAlias::Old, "b-old", "old.mq"),
+            &resolved(BrokerAlias::New, "b-new", "new.mq"),
+        );
         let kinds: Vec<BlockerKind> = b.iter().map(|b| b.kind).collect();
         assert_eq!(
             kinds,
-            vec![BlockerKind::Service, BlockerKind::TaskDefinition, BlockerKind::Queue, BlockerKind::Connection]
+            vec![
+                BlockerKind::Service,
+                BlockerKind::TaskDefinition,
+                BlockerKind::Queue,
+                BlockerKind::Connection
+            ]
         );
         assert_eq!(b[2].detail, "/ q holds 3 messages");
     }
@@ -320,7 +358,11 @@ mod tests {
     fn what_cannot_be_read_blocks() {
         let mut w = world();
         w.brokers[0].queues = None;
-        let b = blockers(&w, &resolved(BrokerAlias::Old, "b-old", "old.mq"), &resolved(BrokerAlias::New, "b-new", "new.mq"));
+        let b = blockers(
+            &w,
+            &resolved(BrokerAlias::Old, "b-old", "old.mq"),
+            &resolved(BrokerAlias::New, "b-new", "new.mq"),
+        );
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].kind, BlockerKind::Unverifiable);
     }

@@ -124,7 +124,9 @@ impl Journal {
     /// The journal at `path` (created on the first append).
     #[must_use]
     pub fn new(path: &Path) -> Journal {
-        Journal { path: path.to_owned() }
+        Journal {
+            path: path.to_owned(),
+        }
     }
 
     /// `warren-journal.jsonl` beside `anchor` (the world file, or the plan on AWS).
@@ -205,14 +207,23 @@ mod tests {
         let journal = Journal::new(&dir.path().join("j.jsonl"));
         let now = SystemTime::now();
         journal
-            .append(&Entry::new("a", Step::Update, now, Outcome::Ok).service("c", "s").task_definitions("s:1", "s:2"))
+            .append(
+                &Entry::new("a", Step::Update, now, Outcome::Ok)
+                    .service("c", "s")
+                    .task_definitions("s:1", "s:2"),
+            )
             .unwrap();
-        journal.append(&Entry::new("b", Step::Drain, now, Outcome::Ok)).unwrap();
+        journal
+            .append(&Entry::new("b", Step::Drain, now, Outcome::Ok))
+            .unwrap();
         let entries = journal.entries("a").unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].to_task_definition.as_deref(), Some("s:2"));
         let text = std::fs::read_to_string(journal.path()).unwrap();
-        assert!(!text.contains("\"queue\""), "keys that do not apply are left out: {text}");
+        assert!(
+            !text.contains("\"queue\""),
+            "keys that do not apply are left out: {text}"
+        );
         assert!(text.contains("\"time_start\":\""), "{text}");
     }
 }

@@ -45,7 +45,13 @@ pub struct Lock {
 pub fn path_for(dir: &Path, migration: &str) -> PathBuf {
     let safe: String = migration
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     dir.join(format!(".warren-{safe}.lock"))
 }
@@ -108,7 +114,11 @@ impl Lock {
         };
         let mut warning = None;
         for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
                 Ok(file) => {
                     serde_json::to_writer_pretty(&file, &holder).map_err(|e| Error::Io {
                         path: path.to_owned(),
@@ -127,7 +137,9 @@ impl Lock {
                     ));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let Some(other) = read_holder(path)? else { continue };
+                    let Some(other) = read_holder(path)? else {
+                        continue;
+                    };
                     if other.host == holder.host && !alive(other.pid) {
                         warning = Some(format!(
                             "took over {other}: that process is gone (it was killed or crashed; `warren apply` resumes from the real state)"
@@ -148,7 +160,10 @@ impl Lock {
                 }
             }
         }
-        Err(Error::Refused(format!("the lock {} keeps changing; try again", path.display())))
+        Err(Error::Refused(format!(
+            "the lock {} keeps changing; try again",
+            path.display()
+        )))
     }
 }
 
@@ -168,7 +183,10 @@ impl Drop for Lock {
 /// [`Error::Refused`] when there is no lock, or it has another id.
 pub fn unlock(path: &Path, id: &str) -> Result<Holder> {
     match read_holder(path)? {
-        None => Err(Error::Refused(format!("there is no lock at {}", path.display()))),
+        None => Err(Error::Refused(format!(
+            "there is no lock at {}",
+            path.display()
+        ))),
         Some(holder) if holder.id == id => {
             std::fs::remove_file(path).map_err(|source| Error::Io {
                 path: path.to_owned(),
@@ -194,7 +212,9 @@ mod tests {
         assert!(path.ends_with(".warren-esr_prod.lock"));
         let (lock, warning) = Lock::acquire(&path, "esr prod", "apply").unwrap();
         assert!(warning.is_none());
-        let err = Lock::acquire(&path, "esr prod", "rollback").unwrap_err().to_string();
+        let err = Lock::acquire(&path, "esr prod", "rollback")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&lock.holder.id), "{err}");
         assert!(err.contains("warren apply"), "{err}");
         drop(lock);

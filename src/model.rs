@@ -64,7 +64,8 @@ impl Broker {
     /// Whether the broker is gone (`DELETED`, or being deleted).
     #[must_use]
     pub fn is_deleted(&self) -> bool {
-        self.state.eq_ignore_ascii_case("DELETED") || self.state.eq_ignore_ascii_case("DELETION_IN_PROGRESS")
+        self.state.eq_ignore_ascii_case("DELETED")
+            || self.state.eq_ignore_ascii_case("DELETION_IN_PROGRESS")
     }
 
     /// The queue named `name` in any vhost, if the broker's topology is known.
@@ -197,7 +198,9 @@ impl TaskDefinition {
     /// `ACTIVE` unless the file says otherwise.
     #[must_use]
     pub fn is_active(&self) -> bool {
-        self.status.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("ACTIVE"))
+        self.status
+            .as_deref()
+            .is_none_or(|s| s.eq_ignore_ascii_case("ACTIVE"))
     }
 }
 
@@ -245,6 +248,9 @@ impl World {
     /// The service `name` in cluster `cluster`.
     #[must_use]
     pub fn service(&self, cluster: &str, name: &str) -> Option<&Service> {
-        self.cluster(cluster)?.services.iter().find(|s| s.name == name)
+        self.cluster(cluster)?
+            .services
+            .iter()
+            .find(|s| s.name == name)
     }
 }

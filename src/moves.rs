@@ -27,13 +27,19 @@ pub fn moved(
     let mut next = current.clone();
     let mut changed = false;
     for pointer in pointers.iter().filter(|p| p.broker == from) {
-        let Some(container) = next.containers.iter_mut().find(|c| c.name == pointer.container) else {
+        let Some(container) = next
+            .containers
+            .iter_mut()
+            .find(|c| c.name == pointer.container)
+        else {
             continue;
         };
         match &pointer.via {
             Via::Variable { name } => {
                 if let Some(value) = container.environment.get_mut(name) {
-                    if let Some(rewritten) = discovery::rewrite(value, brokers.get(from), brokers.get(to)) {
+                    if let Some(rewritten) =
+                        discovery::rewrite(value, brokers.get(from), brokers.get(to))
+                    {
                         *value = rewritten;
                         changed = true;
                     }
@@ -45,7 +51,8 @@ pub fn moved(
                         && r.parameter.as_deref() == Some(name.as_str())
                         && same_parameter(&r.from, parameter)
                 });
-                if let (Some(mapped), Some(value_from)) = (mapped, container.secrets.get_mut(name)) {
+                if let (Some(mapped), Some(value_from)) = (mapped, container.secrets.get_mut(name))
+                {
                     value_from.clone_from(&mapped.to);
                     changed = true;
                 }
@@ -59,7 +66,11 @@ pub fn moved(
 /// content and is newer than `current`: a resumed apply reuses it instead of registering
 /// another copy.
 #[must_use]
-pub fn already_registered<'w>(world: &'w World, current: &TaskDefinition, wanted: &TaskDefinition) -> Option<&'w TaskDefinition> {
+pub fn already_registered<'w>(
+    world: &'w World,
+    current: &TaskDefinition,
+    wanted: &TaskDefinition,
+) -> Option<&'w TaskDefinition> {
     world
         .task_definitions
         .iter()

@@ -243,7 +243,12 @@ impl Plan {
     #[must_use]
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let count = |a: Action| self.changes.iter().filter(|c| c.action == a).count();
-        (count(Action::Update), count(Action::Noop), self.unmanaged.len(), count(Action::Manual))
+        (
+            count(Action::Update),
+            count(Action::Noop),
+            self.unmanaged.len(),
+            count(Action::Manual),
+        )
     }
 }
 
@@ -281,12 +286,14 @@ pub fn scan(
             continue;
         }
         for service in &cluster.services {
-            let td = world.task_definition(&service.task_definition).ok_or_else(|| {
-                Error::Backend(format!(
-                    "service {}/{} runs task definition {}, which does not exist",
-                    cluster.name, service.name, service.task_definition
-                ))
-            })?;
+            let td = world
+                .task_definition(&service.task_definition)
+                .ok_or_else(|| {
+                    Error::Backend(format!(
+                        "service {}/{} runs task definition {}, which does not exist",
+                        cluster.name, service.name, service.task_definition
+                    ))
+                })?;
             let (pointers, uninspected) = discovery::pointers(world, td, brokers, only);
             out.push(Scanned {
                 cluster: cluster.name.clone(),
@@ -311,13 +318,18 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     let [old, new] = discovery::resolve_brokers(config, world);
     for broker in [&old, &new] {
         if broker.endpoints.is_empty() {
-            return Err(config.broker_error(broker.alias, &format!("broker {} has no endpoints", broker.id)));
+            return Err(config.broker_error(
+                broker.alias,
+                &format!("broker {} has no endpoints", broker.id),
+            ));
         }
     }
     if let Some(shared) = old.hosts.iter().find(|h| new.owns_host(h)) {
         return Err(config.broker_error(
             BrokerAlias::New,
-            &format!("the old and new brokers share the host {shared}: warren cannot tell them apart"),
+            &format!(
+                "the old and new brokers share the host {shared}: warren cannot tell them apart"
+            ),
         ));
     }
     let scope = Scope {
@@ -328,7 +340,12 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
             .map(|cs| cs.iter().map(|c| c.value.clone()).collect()),
         broker_env: config.migration.broker_env.clone(),
     };
-    let scanned = scan(world, [&old, &new], scope.clusters.as_deref(), scope.broker_env.as_deref())?;
+    let scanned = scan(
+        world,
+        [&old, &new],
+        scope.clusters.as_deref(),
+        scope.broker_env.as_deref(),
+    )?;
     let brokers = Brokers { old, new };
     let mut warnings = Vec::new();
 
@@ -357,7 +374,14 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
             .iter()
             .find(|s| s.cluster == decl.cluster && s.service == decl.name)
             .expect("check_against made sure every declared service was scanned");
-        changes.push(change_for(config, world, &brokers, decl, found, &mut warnings));
+        changes.push(change_for(
+            config,
+            world,
+            &brokers,
+            decl,
+            found,
+            &mut warnings,
+        ));
     }
 
     // Unmanaged services.
@@ -434,7 +458,14 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     }
 
     let drains = drains(&changes, &topology, config.migration.strategy);
-    end_state_warnings(&changes, &unmanaged, &flow, &topology, &brokers, &mut warnings);
+    end_state_warnings(
+        &changes,
+        &unmanaged,
+        &flow,
+        &topology,
+        &brokers,
+        &mut warnings,
+    );
 
     changes.sort_by(|a, b| {
         (a.action == Action::Noop, a.wave, a.id()).cmp(&(b.action == Action::Noop, b.wave, b.id()))
@@ -547,7 +578,11 @@ fn change_for(
 }
 
 /// The parameter that replaces `parameter` when a service moves to `to`.
-fn mapped_parameter(map: &IndexMap<String, String>, parameter: &str, to: BrokerAlias) -> Option<String> {
+fn mapped_parameter(
+    map: &IndexMap<String, String>,
+    parameter: &str,
+    to: BrokerAlias,
+) -> Option<String> {
     map.iter().find_map(|(old, new)| match to {
         BrokerAlias::New if same_parameter(old, parameter) => Some(new.clone()),
         BrokerAlias::Old if same_parameter(new, parameter) => Some(old.clone()),
@@ -571,7 +606,11 @@ impl<'w> Topology<'w> {
         let mut bindings: Vec<(String, String)> = [old, new]
             .into_iter()
             .flatten()
-            .flat_map(|b| b.bindings.iter().map(|x| (x.exchange.clone(), x.queue.clone())))
+            .flat_map(|b| {
+                b.bindings
+                    .iter()
+                    .map(|x| (x.exchange.clone(), x.queue.clone()))
+            })
             .collect();
         bindings.sort();
         bindings.dedup();
@@ -621,7 +660,11 @@ fn drains(changes: &[Change], topology: &Topology<'_>, strategy: Strategy) -> Ve
     }
     let mut out: Vec<Drain> = out.into_iter().collect();
     out.sort_by(|a, b| {
-        (a.wave.unwrap_or(usize::MAX), &a.queue, a.broker).cmp(&(b.wave.unwrap_or(usize::MAX), &b.queue, b.broker))
+        (a.wave.unwrap_or(usize::MAX), &a.queue, a.broker).cmp(&(
+            b.wave.unwrap_or(usize::MAX),
+            &b.queue,
+            b.broker,
+        ))
     });
     out
 }
@@ -659,7 +702,9 @@ fn end_state_warnings(
             continue;
         }
         for publisher in flow.publishers_of(&queue) {
-            let Some(Some(on)) = end.get(&publisher.id) else { continue };
+            let Some(Some(on)) = end.get(&publisher.id) else {
+                continue;
+            };
             if consumers.iter().all(|(_, b)| b != on) {
                 let names: Vec<&str> = consumers.iter().map(|(id, _)| id.as_str()).collect();
                 warnings.push(format!(
@@ -693,10 +738,7 @@ fn end_state_warnings(
                 ));
             }
             if by_unmanaged.is_empty() && declared.is_empty() && queue.consumers > 0 {
-                let fed_by_moving = flow
-                    .publishers_of(&queue.name)
-                    .iter()
-                    .any(|p| p.moving);
+                let fed_by_moving = flow.publishers_of(&queue.name).iter().any(|p| p.moving);
                 if fed_by_moving {
                     warnings.push(format!(
                         "queue {} on the old broker has {} consumer{} that the plan does not declare, and its publishers move: find the consumer before the old broker goes",
@@ -737,18 +779,34 @@ fn end_state_warnings(
 /// service that points at either broker (its task definition and content, its deployments),
 /// and every parameter their containers read.
 #[must_use]
-pub fn fingerprint(world: &World, scanned: &[Scanned], changes: &[Change], unmanaged: &[Unmanaged]) -> Fingerprint {
+pub fn fingerprint(
+    world: &World,
+    scanned: &[Scanned],
+    changes: &[Change],
+    unmanaged: &[Unmanaged],
+) -> Fingerprint {
     let mut entries = BTreeMap::new();
     let relevant: BTreeSet<String> = changes
         .iter()
         .map(Change::id)
         .chain(unmanaged.iter().map(Unmanaged::id))
-        .chain(scanned.iter().filter(|s| !s.pointers.is_empty()).map(Scanned::id))
+        .chain(
+            scanned
+                .iter()
+                .filter(|s| !s.pointers.is_empty())
+                .map(Scanned::id),
+        )
         .collect();
     for s in scanned.iter().filter(|s| relevant.contains(&s.id())) {
-        let Some(service) = world.service(&s.cluster, &s.service) else { continue };
+        let Some(service) = world.service(&s.cluster, &s.service) else {
+            continue;
+        };
         let td = world.task_definition(&service.task_definition);
-        let deployments: Vec<&str> = service.deployments.iter().map(|d| d.task_definition.as_str()).collect();
+        let deployments: Vec<&str> = service
+            .deployments
+            .iter()
+            .map(|d| d.task_definition.as_str())
+            .collect();
         entries.insert(
             format!("service:{}", s.id()),
             digest(&(&service.task_definition, &deployments, td, &service.extra)),
@@ -756,7 +814,10 @@ pub fn fingerprint(world: &World, scanned: &[Scanned], changes: &[Change], unman
         for container in td.iter().flat_map(|td| &td.containers) {
             for value_from in container.secrets.values() {
                 if let Some(value) = parameter_value(world, value_from) {
-                    entries.insert(format!("parameter:{}", discovery::parameter_name(value_from)), digest(value));
+                    entries.insert(
+                        format!("parameter:{}", discovery::parameter_name(value_from)),
+                        digest(value),
+                    );
                 }
             }
         }

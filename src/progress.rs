@@ -15,13 +15,19 @@ impl Progress {
     /// Progress on stderr; the spinner only when stderr is a terminal.
     #[must_use]
     pub fn stderr() -> Progress {
-        Progress { spinner: None, quiet: false }
+        Progress {
+            spinner: None,
+            quiet: false,
+        }
     }
 
     /// No progress at all (library use, tests).
     #[must_use]
     pub fn silent() -> Progress {
-        Progress { spinner: None, quiet: true }
+        Progress {
+            spinner: None,
+            quiet: true,
+        }
     }
 
     /// Reports one step.
@@ -42,7 +48,10 @@ impl Progress {
         }
         let spinner = self.spinner.get_or_insert_with(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .expect("a valid template"),
+            );
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });

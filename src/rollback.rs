@@ -26,7 +26,15 @@ pub fn moved_by_apply(entries: &[Entry]) -> BTreeMap<(String, String), (String, 
     }
     last.into_iter()
         .filter(|(_, e)| e.step == Step::Update)
-        .filter_map(|(key, e)| Some((key, (e.from_task_definition.clone()?, e.to_task_definition.clone()?))))
+        .filter_map(|(key, e)| {
+            Some((
+                key,
+                (
+                    e.from_task_definition.clone()?,
+                    e.to_task_definition.clone()?,
+                ),
+            ))
+        })
         .collect()
 }
 
@@ -34,7 +42,12 @@ pub fn moved_by_apply(entries: &[Entry]) -> BTreeMap<(String, String), (String, 
 ///
 /// # Errors
 /// [`Error::Refused`] once the old broker is gone: there is nothing to go back to.
-pub fn schedule(config: &Config, world: &World, brokers: &Brokers, entries: &[Entry]) -> Result<(Schedule, Vec<Skipped>)> {
+pub fn schedule(
+    config: &Config,
+    world: &World,
+    brokers: &Brokers,
+    entries: &[Entry],
+) -> Result<(Schedule, Vec<Skipped>)> {
     match brokers.old.in_world(world) {
         Some(b) if !b.is_deleted() => {}
         Some(b) => {
@@ -79,7 +92,9 @@ pub fn schedule(config: &Config, world: &World, brokers: &Brokers, entries: &[En
             _ => {
                 skipped.push(Skipped {
                     service: id,
-                    reason: format!("its previous revision {from} is no longer active: not touched"),
+                    reason: format!(
+                        "its previous revision {from} is no longer active: not touched"
+                    ),
                 });
                 continue;
             }

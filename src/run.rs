@@ -9,8 +9,8 @@ use crate::apply::{self, Options, Report, Schedule, Skipped};
 use crate::backend::rehearsal::Rehearsal;
 use crate::backend::{Backend, ReadScope};
 use crate::cli::{
-    ApplyArgs, Cli, Command, DecommissionArgs, PlanArgs, PlanFormat, ReportFormat, RollbackArgs, StatusArgs,
-    UnlockArgs, WorldArg,
+    ApplyArgs, Cli, Command, DecommissionArgs, PlanArgs, PlanFormat, ReportFormat, RollbackArgs,
+    StatusArgs, UnlockArgs, WorldArg,
 };
 use crate::config::Config;
 use crate::discovery;
@@ -78,7 +78,8 @@ fn plan(args: &PlanArgs, palette: Palette) -> Result<u8> {
 
     if let Some(out) = &args.out {
         let saved = SavedPlan::new(plan.clone());
-        let mut text = serde_json::to_string_pretty(&saved).expect("a saved plan always serialises");
+        let mut text =
+            serde_json::to_string_pretty(&saved).expect("a saved plan always serialises");
         text.push('\n');
         crate::atomic::write(out, text.as_bytes())?;
     }
@@ -110,12 +111,17 @@ fn plan(args: &PlanArgs, palette: Palette) -> Result<u8> {
             ids.join(", ")
         )));
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() { 2 } else { 0 })
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        2
+    } else {
+        0
+    })
 }
 
 /// Whether `path` holds a saved plan (JSON) rather than a plan file (TOML).
 fn is_saved_plan(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }
 
 fn load_saved(path: &Path) -> Result<Plan> {
@@ -160,14 +166,19 @@ fn confirm(auto_approve: bool, what: &str) -> Result<()> {
     eprint!("\nDo you want to {what}? Only 'yes' will be accepted: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(|source| Error::Io {
-        path: PathBuf::from("<stdin>"),
-        source,
-    })?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|source| Error::Io {
+            path: PathBuf::from("<stdin>"),
+            source,
+        })?;
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(Error::Refused(format!("{what} cancelled; nothing was changed")))
+        Err(Error::Refused(format!(
+            "{what} cancelled; nothing was changed"
+        )))
     }
 }
 
@@ -186,7 +197,8 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
     // Refuse early what can never go ahead, before touching anything.
     if !args.auto_approve && !std::io::stdin().is_terminal() {
         return Err(Error::Refused(
-            "apply needs --auto-approve when standard input is not a terminal; nothing was changed".into(),
+            "apply needs --auto-approve when standard input is not a terminal; nothing was changed"
+                .into(),
         ));
     }
     let (mut backend, anchor) = backend(&args.world);
@@ -197,7 +209,9 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
         let world = backend.read(&ReadScope {
             clusters: plan.scope.clusters.clone(),
         })?;
-        let moved = plan.fingerprint.differences(&plan::fingerprint_now(&world, &plan)?);
+        let moved = plan
+            .fingerprint
+            .differences(&plan::fingerprint_now(&world, &plan)?);
         if !moved.is_empty() {
             return Err(Error::Refused(format!(
                 "{plan_file} is stale: the state moved since it was saved ({}); nothing was changed. Make a new plan",
@@ -222,7 +236,15 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
         confirm(false, "apply these changes")?;
     }
     let journal = journal_for(args.journal.as_deref(), &anchor);
-    run_schedule(&schedule, &plan.brokers, backend.as_mut(), &journal, options(args.drain_timeout, args.rollout_timeout), skipped, "Apply")
+    run_schedule(
+        &schedule,
+        &plan.brokers,
+        backend.as_mut(),
+        &journal,
+        options(args.drain_timeout, args.rollout_timeout),
+        skipped,
+        "Apply",
+    )
 }
 
 fn run_schedule(
@@ -235,7 +257,8 @@ fn run_schedule(
     what: &str,
 ) -> Result<u8> {
     let mut progress = Progress::stderr();
-    let mut report: Report = apply::execute(schedule, brokers, backend, journal, options, &mut progress)?;
+    let mut report: Report =
+        apply::execute(schedule, brokers, backend, journal, options, &mut progress)?;
     report.skipped.extend(skipped);
     print!("{}", render::report::run(&report, what));
     if report.succeeded() {
@@ -266,14 +289,25 @@ fn rollback(args: &RollbackArgs, palette: Palette) -> Result<u8> {
     let (schedule, skipped) = crate::rollback::schedule(&config, &world, &brokers, &entries)?;
     let moves: usize = schedule.waves.iter().map(Vec::len).sum();
     if moves == 0 {
-        print!("{}", render::report::nothing_to_roll_back(journal.path(), &skipped));
+        print!(
+            "{}",
+            render::report::nothing_to_roll_back(journal.path(), &skipped)
+        );
         return Ok(0);
     }
     if !args.auto_approve {
         print!("{}", render::report::rollback_preview(&schedule, palette));
         confirm(false, "roll these services back")?;
     }
-    run_schedule(&schedule, &brokers, backend.as_mut(), &journal, options(args.drain_timeout, args.rollout_timeout), skipped, "Rollback")
+    run_schedule(
+        &schedule,
+        &brokers,
+        backend.as_mut(),
+        &journal,
+        options(args.drain_timeout, args.rollout_timeout),
+        skipped,
+        "Rollback",
+    )
 }
 
 fn decommission(args: &DecommissionArgs) -> Result<u8> {
@@ -293,7 +327,9 @@ fn decommission(args: &DecommissionArgs) -> Result<u8> {
                 }],
             };
             print!("{}", render_decision(&decision, args.format));
-            return Err(Error::Blocked("a check could not be made; nothing was deleted".into()));
+            return Err(Error::Blocked(
+                "a check could not be made; nothing was deleted".into(),
+            ));
         }
         Err(e) => return Err(e),
     };
@@ -306,7 +342,10 @@ fn decommission(args: &DecommissionArgs) -> Result<u8> {
     }
     let _lock = take_lock(&anchor, &config.migration.name, "decommission")?;
     let start = std::time::SystemTime::now();
-    if old.in_world(&world).is_some_and(crate::model::Broker::is_deleted) {
+    if old
+        .in_world(&world)
+        .is_some_and(crate::model::Broker::is_deleted)
+    {
         let decision = Decision {
             broker: old.id.clone(),
             refused: false,
@@ -324,27 +363,51 @@ fn decommission(args: &DecommissionArgs) -> Result<u8> {
             blockers,
         };
         journal.append(
-            &Entry::new(&config.migration.name, Step::Decommission, start, Outcome::Refused)
-                .detail(format!("{} blocker(s)", decision.blockers.len())),
+            &Entry::new(
+                &config.migration.name,
+                Step::Decommission,
+                start,
+                Outcome::Refused,
+            )
+            .detail(format!("{} blocker(s)", decision.blockers.len())),
         )?;
         print!("{}", render_decision(&decision, args.format));
         return Err(Error::Blocked(format!(
             "{} blocker{} still need{} broker {}; nothing was deleted",
             decision.blockers.len(),
-            if decision.blockers.len() == 1 { "" } else { "s" },
-            if decision.blockers.len() == 1 { "s" } else { "" },
+            if decision.blockers.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if decision.blockers.len() == 1 {
+                "s"
+            } else {
+                ""
+            },
             old.id
         )));
     }
     if let Err(e) = backend.delete_broker(&old) {
         journal.append(
-            &Entry::new(&config.migration.name, Step::Decommission, start, Outcome::Failed).detail(e.to_string()),
+            &Entry::new(
+                &config.migration.name,
+                Step::Decommission,
+                start,
+                Outcome::Failed,
+            )
+            .detail(e.to_string()),
         )?;
         return Err(e);
     }
     journal.append(
-        &Entry::new(&config.migration.name, Step::Decommission, start, Outcome::Ok)
-            .detail(format!("deleted broker {}", old.id)),
+        &Entry::new(
+            &config.migration.name,
+            Step::Decommission,
+            start,
+            Outcome::Ok,
+        )
+        .detail(format!("deleted broker {}", old.id)),
     )?;
     let decision = Decision {
         broker: old.id.clone(),
@@ -359,7 +422,8 @@ fn render_decision(decision: &Decision, format: ReportFormat) -> String {
     match format {
         ReportFormat::Human => render::report::decision(decision),
         ReportFormat::Json => {
-            let mut text = serde_json::to_string_pretty(decision).expect("a decision always serialises");
+            let mut text =
+                serde_json::to_string_pretty(decision).expect("a decision always serialises");
             text.push('\n');
             text
         }
@@ -376,7 +440,8 @@ fn status(args: &StatusArgs, palette: Palette) -> Result<u8> {
     match args.format {
         ReportFormat::Human => print!("{}", render::report::status(&status, palette)),
         ReportFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&status).expect("a status always serialises");
+            let mut text =
+                serde_json::to_string_pretty(&status).expect("a status always serialises");
             text.push('\n');
             print!("{text}");
         }

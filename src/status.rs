@@ -64,10 +64,18 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
         .clusters
         .as_ref()
         .map(|cs| cs.iter().map(|c| c.value.clone()).collect());
-    let scanned = scan(world, [&old, &new], clusters.as_deref(), config.migration.broker_env.as_deref())?;
+    let scanned = scan(
+        world,
+        [&old, &new],
+        clusters.as_deref(),
+        config.migration.broker_env.as_deref(),
+    )?;
     let mut services = Vec::new();
     for decl in &config.services {
-        if let Some(s) = scanned.iter().find(|s| s.cluster == decl.cluster && s.service == decl.name) {
+        if let Some(s) = scanned
+            .iter()
+            .find(|s| s.cluster == decl.cluster && s.service == decl.name)
+        {
             services.push(ServiceStatus {
                 cluster: s.cluster.clone(),
                 service: s.service.clone(),
@@ -93,7 +101,9 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
     Ok(Status {
         migration: config.migration.name.clone(),
         queues: old_broker.and_then(|b| b.queues.clone()),
-        connections: old_broker.map(|b| b.connections.clone()).unwrap_or_default(),
+        connections: old_broker
+            .map(|b| b.connections.clone())
+            .unwrap_or_default(),
         decommission: Readiness {
             would_pass: blockers.is_empty(),
             blockers,

@@ -55,7 +55,8 @@ pub trait Backend {
     ///
     /// # Errors
     /// [`crate::Error::Backend`] when the service cannot be updated.
-    fn update_service(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<()>;
+    fn update_service(&mut self, cluster: &str, service: &str, task_definition: &str)
+        -> Result<()>;
 
     /// Where the rollout of `cluster/service` onto `task_definition` stands now.
     ///

@@ -52,7 +52,10 @@ impl Rehearsal {
     }
 
     fn save(&self) -> Result<()> {
-        let world = self.world.as_ref().expect("a world is loaded before it changes");
+        let world = self
+            .world
+            .as_ref()
+            .expect("a world is loaded before it changes");
         let mut text = serde_json::to_string_pretty(world).expect("a world always serialises");
         text.push('\n');
         crate::atomic::write(&self.path, text.as_bytes())
@@ -99,7 +102,10 @@ pub fn parse_world(path: &Path, text: &str) -> Result<World> {
             line: 0,
             column: 0,
             key: Some("version".into()),
-            message: format!("world file version {} is not supported (expected {WORLD_VERSION})", world.version),
+            message: format!(
+                "world file version {} is not supported (expected {WORLD_VERSION})",
+                world.version
+            ),
         });
     }
     Ok(world)
@@ -107,7 +113,12 @@ pub fn parse_world(path: &Path, text: &str) -> Result<World> {
 
 /// Moves the connections that belong to `cluster/service` (their `client` names it) to the
 /// broker its task definition `task_definition` points at. Returns whether anything moved.
-fn move_connections(world: &mut World, cluster: &str, service: &str, task_definition: &str) -> bool {
+fn move_connections(
+    world: &mut World,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+) -> bool {
     let Some(td) = world.task_definition(task_definition) else {
         return false;
     };
@@ -123,7 +134,11 @@ fn move_connections(world: &mut World, cluster: &str, service: &str, task_defini
         }
     }
     let Some(target) = world.brokers.iter().position(|b| {
-        !b.is_deleted() && b.endpoints.iter().flat_map(|e| hosts_in(e)).any(|h| hosts.contains(&h))
+        !b.is_deleted()
+            && b.endpoints
+                .iter()
+                .flat_map(|e| hosts_in(e))
+                .any(|h| hosts.contains(&h))
     }) else {
         return false;
     };
@@ -132,7 +147,10 @@ fn move_connections(world: &mut World, cluster: &str, service: &str, task_defini
     let mut moving = Vec::new();
     for (i, broker) in world.brokers.iter_mut().enumerate() {
         if i != target {
-            let (mine, others): (Vec<_>, Vec<_>) = broker.connections.drain(..).partition(|c| belongs(&c.client));
+            let (mine, others): (Vec<_>, Vec<_>) = broker
+                .connections
+                .drain(..)
+                .partition(|c| belongs(&c.client));
             broker.connections = others;
             moving.extend(mine);
         }
@@ -186,14 +204,23 @@ impl Backend for Rehearsal {
         Ok(key)
     }
 
-    fn update_service(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<()> {
+    fn update_service(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> Result<()> {
         if self.load()?.task_definition(task_definition).is_none() {
-            return Err(Error::Backend(format!("task definition {task_definition} does not exist")));
+            return Err(Error::Backend(format!(
+                "task definition {task_definition} does not exist"
+            )));
         }
         let s = self.service_mut(cluster, service)?;
         let before = std::mem::replace(&mut s.task_definition, task_definition.to_owned());
-        self.rollouts
-            .insert((cluster.to_owned(), service.to_owned()), (Instant::now(), before));
+        self.rollouts.insert(
+            (cluster.to_owned(), service.to_owned()),
+            (Instant::now(), before),
+        );
         self.save()
     }
 
@@ -203,7 +230,10 @@ impl Backend for Rehearsal {
         if s.task_definition != task_definition {
             return Ok(Rollout::Failed {
                 running: s.task_definition.clone(),
-                reason: format!("the service runs {}, not {task_definition}", s.task_definition),
+                reason: format!(
+                    "the service runs {}, not {task_definition}",
+                    s.task_definition
+                ),
             });
         }
         let Some((started, before)) = self.rollouts.get(&key).cloned() else {
@@ -221,7 +251,9 @@ impl Backend for Rehearsal {
         if s.rollout.as_deref() == Some("fail") {
             // As ECS's circuit breaker does: back on the previous revision, the new one stays
             // registered.
-            self.service_mut(cluster, service)?.task_definition.clone_from(&before);
+            self.service_mut(cluster, service)?
+                .task_definition
+                .clone_from(&before);
             self.save()?;
             return Ok(Rollout::Failed {
                 running: before,
@@ -238,11 +270,19 @@ impl Backend for Rehearsal {
 
     fn queue(&mut self, broker: &ResolvedBroker, vhost: &str, name: &str) -> Result<Option<Queue>> {
         let world = self.load()?;
-        let Some(index) = world.brokers.iter().position(|b| b.id == broker.id).or_else(|| {
-            let found = broker.in_world(world)?;
-            world.brokers.iter().position(|b| b.id == found.id)
-        }) else {
-            return Err(Error::Backend(format!("broker {} is not in the world file", broker.id)));
+        let Some(index) = world
+            .brokers
+            .iter()
+            .position(|b| b.id == broker.id)
+            .or_else(|| {
+                let found = broker.in_world(world)?;
+                world.brokers.iter().position(|b| b.id == found.id)
+            })
+        else {
+            return Err(Error::Backend(format!(
+                "broker {} is not in the world file",
+                broker.id
+            )));
         };
         let b = &mut world.brokers[index];
         if b.is_deleted() {
@@ -254,7 +294,10 @@ impl Backend for Rehearsal {
                 b.id
             )));
         };
-        let Some(queue) = queues.iter_mut().find(|q| q.vhost == vhost && q.name == name) else {
+        let Some(queue) = queues
+            .iter_mut()
+            .find(|q| q.vhost == vhost && q.name == name)
+        else {
             return Ok(None);
         };
         let mut drained = false;
@@ -273,7 +316,10 @@ impl Backend for Rehearsal {
     fn delete_broker(&mut self, broker: &ResolvedBroker) -> Result<()> {
         let world = self.load()?;
         let Some(b) = world.brokers.iter_mut().find(|b| b.id == broker.id) else {
-            return Err(Error::Backend(format!("broker {} is not in the world file", broker.id)));
+            return Err(Error::Backend(format!(
+                "broker {} is not in the world file",
+                broker.id
+            )));
         };
         b.state = "DELETED".to_owned();
         self.save()
@@ -291,14 +337,18 @@ mod tests {
     #[test]
     fn errors_name_line_and_key() {
         let text = "{\n  \"version\": 1,\n  \"clusters\": [ { \"name\": 5 } ]\n}";
-        let err = parse_world(Path::new("w.json"), text).unwrap_err().to_string();
+        let err = parse_world(Path::new("w.json"), text)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("w.json:3:"), "{err}");
         assert!(err.contains("clusters[0].name"), "{err}");
     }
 
     #[test]
     fn refuses_other_versions() {
-        let err = parse_world(Path::new("w.json"), "{\"version\": 2}").unwrap_err().to_string();
+        let err = parse_world(Path::new("w.json"), "{\"version\": 2}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("version 2 is not supported"), "{err}");
     }
 }

@@ -46,17 +46,29 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
                 p.paint(Tone::Danger, "!"),
                 u.id(),
                 u.task_definition,
-                if u.broker == Placement::Split { "partly on the old broker" } else { "on the old broker" },
+                if u.broker == Placement::Split {
+                    "partly on the old broker"
+                } else {
+                    "on the old broker"
+                },
                 u.through.join(", ")
             );
         }
-        let _ = writeln!(out, "\n  Add {} to {plan_file} if {} should move:\n", if n == 1 { "it" } else { "them" }, if n == 1 { "it" } else { "they" });
+        let _ = writeln!(
+            out,
+            "\n  Add {} to {plan_file} if {} should move:\n",
+            if n == 1 { "it" } else { "them" },
+            if n == 1 { "it" } else { "they" }
+        );
         for u in &plan.unmanaged {
             let _ = writeln!(out, "    [[services]]");
             let _ = writeln!(out, "    cluster = {:?}", u.cluster);
             let _ = writeln!(out, "    name = {:?}", u.service);
             let _ = writeln!(out, "    broker = \"new\"");
-            let _ = writeln!(out, "    publishes = []  # exchanges and queues it publishes to");
+            let _ = writeln!(
+                out,
+                "    publishes = []  # exchanges and queues it publishes to"
+            );
             let _ = writeln!(out, "    consumes = []   # queues it consumes");
             out.push('\n');
         }
@@ -75,7 +87,11 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
         if waits.is_empty() {
             let _ = writeln!(out, "{}", p.paint(Tone::Heading, &heading));
         } else {
-            let _ = writeln!(out, "{}  (first waits until {waits} drained)", p.paint(Tone::Heading, &heading));
+            let _ = writeln!(
+                out,
+                "{}  (first waits until {waits} drained)",
+                p.paint(Tone::Heading, &heading)
+            );
         }
         for id in wave {
             if let Some(change) = plan.changes.iter().find(|c| &c.id() == id) {
@@ -85,10 +101,17 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
     }
     let after = drains_of(&plan.drains, None);
     if !after.is_empty() {
-        let _ = writeln!(out, "\nAfter the last wave, warren waits until {after} drained.");
+        let _ = writeln!(
+            out,
+            "\nAfter the last wave, warren waits until {after} drained."
+        );
     }
 
-    let noops: Vec<&Change> = plan.changes.iter().filter(|c| c.action == Action::Noop).collect();
+    let noops: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Noop)
+        .collect();
     if !noops.is_empty() {
         let _ = writeln!(out, "\n{}", p.paint(Tone::Heading, "Unchanged"));
         for c in noops {
@@ -96,7 +119,13 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
                 None => "on neither broker".to_owned(),
                 Some(from) => format!("already on {from}"),
             };
-            let _ = writeln!(out, "  {} {}  {}", p.paint(Tone::Quiet, "="), c.id(), p.paint(Tone::Quiet, &state));
+            let _ = writeln!(
+                out,
+                "  {} {}  {}",
+                p.paint(Tone::Quiet, "="),
+                c.id(),
+                p.paint(Tone::Quiet, &state)
+            );
         }
     }
 
@@ -122,19 +151,38 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
     let _ = writeln!(
         out,
         "{}",
-        p.paint(Tone::Heading, &format!("Plan: {moves} to move, {unchanged} unchanged, {unmanaged} unmanaged."))
+        p.paint(
+            Tone::Heading,
+            &format!("Plan: {moves} to move, {unchanged} unchanged, {unmanaged} unmanaged.")
+        )
     );
     out
 }
 
 fn change_lines(out: &mut String, c: &Change, p: Palette) {
-    let from = c.from.map_or_else(|| "neither".to_owned(), |f| f.to_string());
+    let from = c
+        .from
+        .map_or_else(|| "neither".to_owned(), |f| f.to_string());
     match c.action {
         Action::Update => {
-            let _ = writeln!(out, "  {} {}  {from} -> {}  ({})", p.paint(Tone::Update, "~"), c.id(), c.to, c.task_definition);
+            let _ = writeln!(
+                out,
+                "  {} {}  {from} -> {}  ({})",
+                p.paint(Tone::Update, "~"),
+                c.id(),
+                c.to,
+                c.task_definition
+            );
         }
         Action::Manual => {
-            let _ = writeln!(out, "  {} {}  {from} -> {}  ({}), manual", p.paint(Tone::Danger, "!"), c.id(), c.to, c.task_definition);
+            let _ = writeln!(
+                out,
+                "  {} {}  {from} -> {}  ({}), manual",
+                p.paint(Tone::Danger, "!"),
+                c.id(),
+                c.to,
+                c.task_definition
+            );
             if let Some(reason) = &c.reason {
                 let _ = writeln!(out, "      {}", p.paint(Tone::Danger, reason));
             }
@@ -174,7 +222,11 @@ fn drains_of(drains: &[Drain], wave: Option<usize>) -> String {
     if groups.is_empty() {
         return String::new();
     }
-    format!("{} {}", groups.join(" and "), if count == 1 { "is" } else { "are" })
+    format!(
+        "{} {}",
+        groups.join(" and "),
+        if count == 1 { "is" } else { "are" }
+    )
 }
 
 fn broker_label(id: &str, name: Option<&str>) -> String {

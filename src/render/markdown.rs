@@ -12,7 +12,10 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
     let (moves, unchanged, unmanaged, manual) = plan.counts();
     let b = &plan.brokers;
     let _ = writeln!(out, "### warren plan: `{}`\n", escape(&plan.migration));
-    let _ = writeln!(out, "**Plan: {moves} to move, {unchanged} unchanged, {unmanaged} unmanaged.**\n");
+    let _ = writeln!(
+        out,
+        "**Plan: {moves} to move, {unchanged} unchanged, {unmanaged} unmanaged.**\n"
+    );
     let _ = writeln!(
         out,
         "From the old broker `{}` to the new broker `{}`, strategy `{}`.\n",
@@ -22,9 +25,23 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
         let _ = writeln!(out, "> [!CAUTION]\n> {manual} service(s) cannot be moved automatically; `warren apply` refuses until the plan maps their parameters.\n");
     }
     if !plan.unmanaged.is_empty() {
-        let _ = writeln!(out, "> [!WARNING]\n> **Services that point at the old broker but are not in `{}`:**", escape(plan_file));
+        let _ = writeln!(
+            out,
+            "> [!WARNING]\n> **Services that point at the old broker but are not in `{}`:**",
+            escape(plan_file)
+        );
         for u in &plan.unmanaged {
-            let _ = writeln!(out, "> - `{}` (`{}`, through {})", u.id(), u.task_definition, u.through.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "));
+            let _ = writeln!(
+                out,
+                "> - `{}` (`{}`, through {})",
+                u.id(),
+                u.task_definition,
+                u.through
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         out.push('\n');
     }
@@ -39,14 +56,28 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
                 .map(|d| format!("`{}` ({})", d.queue, d.broker))
                 .collect();
             for (j, id) in wave.iter().enumerate() {
-                let Some(c) = plan.changes.iter().find(|c| &c.id() == id) else { continue };
+                let Some(c) = plan.changes.iter().find(|c| &c.id() == id) else {
+                    continue;
+                };
                 let rewrites: Vec<String> = c
                     .rewrites
                     .iter()
-                    .map(|r| format!("`{}/{}`", r.container, r.variable.as_deref().or(r.parameter.as_deref()).unwrap_or("")))
+                    .map(|r| {
+                        format!(
+                            "`{}/{}`",
+                            r.container,
+                            r.variable
+                                .as_deref()
+                                .or(r.parameter.as_deref())
+                                .unwrap_or("")
+                        )
+                    })
                     .collect();
                 let service = if c.action == Action::Manual {
-                    format!("`{id}` (manual: {})", escape(c.reason.as_deref().unwrap_or("")))
+                    format!(
+                        "`{id}` (manual: {})",
+                        escape(c.reason.as_deref().unwrap_or(""))
+                    )
                 } else {
                     format!("`{id}`")
                 };
@@ -54,10 +85,15 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
                     out,
                     "| {} | {service} | {} | {} | {} | {} |",
                     i + 1,
-                    c.from.map_or_else(|| "neither".to_owned(), |f| f.to_string()),
+                    c.from
+                        .map_or_else(|| "neither".to_owned(), |f| f.to_string()),
                     c.to,
                     rewrites.join(", "),
-                    if j == 0 { waits.join(", ") } else { String::new() }
+                    if j == 0 {
+                        waits.join(", ")
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }
@@ -100,5 +136,7 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
 
 /// Escapes what Markdown tables and text would otherwise interpret.
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

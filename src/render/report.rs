@@ -17,13 +17,21 @@ pub fn run(report: &Report, what: &str) -> String {
     if !report.moved.is_empty() {
         let _ = writeln!(out, "Moved:");
         for m in &report.moved {
-            let _ = writeln!(out, "  ~ {}  {} -> {}  (wave {})", m.service, m.from, m.to, m.wave);
+            let _ = writeln!(
+                out,
+                "  ~ {}  {} -> {}  (wave {})",
+                m.service, m.from, m.to, m.wave
+            );
         }
     }
     if !report.failed.is_empty() {
         let _ = writeln!(out, "Failed (left on the revision shown):");
         for f in &report.failed {
-            let _ = writeln!(out, "  ! {}  on {}  (wave {}): {}", f.service, f.running, f.wave, f.reason);
+            let _ = writeln!(
+                out,
+                "  ! {}  on {}  (wave {}): {}",
+                f.service, f.running, f.wave, f.reason
+            );
         }
     }
     if !report.not_started.is_empty() {
@@ -95,15 +103,28 @@ pub fn nothing_to_roll_back(journal: &Path, skipped: &[Skipped]) -> String {
 #[must_use]
 pub fn rollback_preview(schedule: &Schedule, palette: Palette) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "warren will put these services back on the revision they ran before:");
+    let _ = writeln!(
+        out,
+        "warren will put these services back on the revision they ran before:"
+    );
     for (i, wave) in schedule.waves.iter().enumerate() {
-        let _ = writeln!(out, "\n{}", palette.paint(Tone::Heading, &format!("Wave {}", i + 1)));
+        let _ = writeln!(
+            out,
+            "\n{}",
+            palette.paint(Tone::Heading, &format!("Wave {}", i + 1))
+        );
         for m in wave {
             let target = match &m.target {
                 crate::apply::Target::Existing(key) => key.clone(),
                 crate::apply::Target::Register(td) => td.key(),
             };
-            let _ = writeln!(out, "  {} {}  {} -> {target}", palette.paint(Tone::Update, "~"), m.id(), m.from);
+            let _ = writeln!(
+                out,
+                "  {} {}  {} -> {target}",
+                palette.paint(Tone::Update, "~"),
+                m.id(),
+                m.from
+            );
         }
     }
     out
@@ -119,14 +140,25 @@ pub fn decision(decision: &Decision) -> String {
             "Decommission of {} refused: {} blocker{}. Nothing was deleted.\n",
             decision.broker,
             decision.blockers.len(),
-            if decision.blockers.len() == 1 { "" } else { "s" }
+            if decision.blockers.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
         );
         for b in &decision.blockers {
-            let kind = serde_json::to_value(b.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let kind = serde_json::to_value(b.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
             let _ = writeln!(out, "  ! {kind:<15} {}", b.detail);
         }
     } else {
-        let _ = writeln!(out, "Broker {} is deleted. Nothing pointed at it any more.", decision.broker);
+        let _ = writeln!(
+            out,
+            "Broker {} is deleted. Nothing pointed at it any more.",
+            decision.broker
+        );
     }
     out
 }
@@ -145,7 +177,10 @@ pub fn status(status: &Status, palette: Palette) -> String {
     let _ = writeln!(out, "{}", palette.paint(Tone::Heading, "Services"));
     for s in &status.services {
         let (mark, note) = match (s.wants, s.done()) {
-            (None, _) => (palette.paint(Tone::Danger, "!"), "not in the plan".to_owned()),
+            (None, _) => (
+                palette.paint(Tone::Danger, "!"),
+                "not in the plan".to_owned(),
+            ),
             (Some(_), true) => (palette.paint(Tone::Quiet, "="), "done".to_owned()),
             (Some(w), false) => (palette.paint(Tone::Update, "~"), format!("to move to {w}")),
         };
@@ -154,9 +189,20 @@ pub fn status(status: &Status, palette: Palette) -> String {
             Placement::Split => "both brokers (split)".to_owned(),
             b => format!("{b}"),
         };
-        let _ = writeln!(out, "  {mark} {}/{}  on {on}  ({}), {note}", s.cluster, s.service, s.task_definition);
+        let _ = writeln!(
+            out,
+            "  {mark} {}/{}  on {on}  ({}), {note}",
+            s.cluster, s.service, s.task_definition
+        );
     }
-    let _ = writeln!(out, "\n{}", palette.paint(Tone::Heading, &format!("Queues on the old broker {}", status.brokers.old.id)));
+    let _ = writeln!(
+        out,
+        "\n{}",
+        palette.paint(
+            Tone::Heading,
+            &format!("Queues on the old broker {}", status.brokers.old.id)
+        )
+    );
     match &status.queues {
         None => {
             let _ = writeln!(out, "  (could not be read)");
@@ -166,16 +212,36 @@ pub fn status(status: &Status, palette: Palette) -> String {
         }
         Some(queues) => {
             for q in queues {
-                let _ = writeln!(out, "  {} {}  {} messages, {} consumers", q.vhost, q.name, q.messages, q.consumers);
+                let _ = writeln!(
+                    out,
+                    "  {} {}  {} messages, {} consumers",
+                    q.vhost, q.name, q.messages, q.consumers
+                );
             }
         }
     }
-    let _ = writeln!(out, "\n{}", palette.paint(Tone::Heading, &format!("Connections to the old broker {}", status.brokers.old.id)));
+    let _ = writeln!(
+        out,
+        "\n{}",
+        palette.paint(
+            Tone::Heading,
+            &format!("Connections to the old broker {}", status.brokers.old.id)
+        )
+    );
     if status.connections.is_empty() {
         let _ = writeln!(out, "  (none)");
     }
     for c in &status.connections {
-        let _ = writeln!(out, "  {} from {}", if c.client.is_empty() { "(unnamed)" } else { &c.client }, c.peer);
+        let _ = writeln!(
+            out,
+            "  {} from {}",
+            if c.client.is_empty() {
+                "(unnamed)"
+            } else {
+                &c.client
+            },
+            c.peer
+        );
     }
     out.push('\n');
     if status.decommission.would_pass {
@@ -185,7 +251,13 @@ pub fn status(status: &Status, palette: Palette) -> String {
         let _ = writeln!(
             out,
             "{}",
-            palette.paint(Tone::Danger, &format!("Decommission would be refused today: {n} blocker{}.", if n == 1 { "" } else { "s" }))
+            palette.paint(
+                Tone::Danger,
+                &format!(
+                    "Decommission would be refused today: {n} blocker{}.",
+                    if n == 1 { "" } else { "s" }
+                )
+            )
         );
         for b in &status.decommission.blockers {
             let _ = writeln!(out, "  - {}", b.detail);
