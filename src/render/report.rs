@@ -214,8 +214,13 @@ pub fn status(status: &Status, palette: Palette) -> String {
             for q in queues {
                 let _ = writeln!(
                     out,
-                    "  {} {}  {} messages, {} consumers",
-                    q.vhost, q.name, q.messages, q.consumers
+                    "  {} {}  {} message{}, {} consumer{}",
+                    q.vhost,
+                    q.name,
+                    q.messages,
+                    if q.messages == 1 { "" } else { "s" },
+                    q.consumers,
+                    if q.consumers == 1 { "" } else { "s" }
                 );
             }
         }
