@@ -130,8 +130,8 @@ pub struct UnlockArgs {
 /// `--world FILE`.
 #[derive(Debug, Args)]
 pub struct WorldArg {
-    /// The rehearsal world file to run against.
-    #[arg(long = "world", value_name = "FILE", required = true)]
+    /// Run against this rehearsal world file instead of AWS.
+    #[arg(long = "world", value_name = "FILE")]
     pub path: Option<PathBuf>,
 }
 

@@ -81,8 +81,8 @@ struct RawPlan {
 struct RawMigration {
     name: Spanned<String>,
     region: Option<String>,
-    clusters: Option<Vec<Spanned<String>>>,
-    broker_env: Option<Vec<String>>,
+    clusters: Option<Spanned<Vec<Spanned<String>>>>,
+    broker_env: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     strategy: Strategy,
     lock_table: Option<String>,
@@ -269,11 +269,35 @@ impl Config {
                 "must not be empty",
             ));
         }
+        // An empty list would scan nothing, and `--strict` would pass without looking.
+        if let Some(clusters) = migration
+            .clusters
+            .as_ref()
+            .filter(|c| c.get_ref().is_empty())
+        {
+            return Err(config.error_at(
+                clusters.span(),
+                "migration.clusters",
+                "must name at least one cluster (leave it out to scan every cluster)",
+            ));
+        }
+        if let Some(names) = migration
+            .broker_env
+            .as_ref()
+            .filter(|n| n.get_ref().is_empty())
+        {
+            return Err(config.error_at(
+                names.span(),
+                "migration.broker_env",
+                "must name at least one variable (leave it out to search every env value)",
+            ));
+        }
         config.migration = Migration {
             name: migration.name.into_inner(),
             region: migration.region,
             clusters: migration.clusters.map(|clusters| {
                 clusters
+                    .into_inner()
                     .into_iter()
                     .enumerate()
                     .map(|(i, c)| Located {
@@ -283,7 +307,7 @@ impl Config {
                     })
                     .collect()
             }),
-            broker_env: migration.broker_env,
+            broker_env: migration.broker_env.map(Spanned::into_inner),
             strategy: migration.strategy,
             lock_table: migration.lock_table,
         };

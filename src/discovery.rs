@@ -460,6 +460,8 @@ pub fn parameter_name(reference: &str) -> String {
             }
             None => reference.to_owned(),
         },
+        // Any other ARN (a Secrets Manager secret) is its own name.
+        Some(_) => reference.to_owned(),
         _ if reference.starts_with('/') => reference.to_owned(),
         _ => format!("/{reference}"),
     }
@@ -677,6 +679,8 @@ mod tests {
         );
         assert_eq!(parameter_name("/esr/rabbit/host"), "/esr/rabbit/host");
         assert_eq!(parameter_name("esr-host"), "/esr-host");
+        let secret = "arn:aws:secretsmanager:eu-west-2:1:secret:esr/db-Xk3f9Q";
+        assert_eq!(parameter_name(secret), secret);
         assert!(same_parameter(
             "arn:aws:ssm:eu-west-2:1:parameter/a/b",
             "/a/b"

@@ -66,6 +66,9 @@ impl Brokers {
 /// What a plan scanned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scope {
+    /// The region the state was read from, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// `None`: every cluster.
     pub clusters: Option<Vec<String>>,
     /// `None`: every env value.
@@ -333,6 +336,11 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         ));
     }
     let scope = Scope {
+        region: config
+            .migration
+            .region
+            .clone()
+            .or_else(|| world.region.clone()),
         clusters: config
             .migration
             .clusters

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::apply::{self, Options, Report, Schedule, Skipped};
+use crate::backend::aws::Aws;
+use crate::backend::broker as live;
 use crate::backend::rehearsal::Rehearsal;
 use crate::backend::{Backend, ReadScope};
 use crate::cli::{
@@ -18,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::guard::{self, Decision};
 use crate::journal::{Entry, Journal, Outcome, Step};
 use crate::lock::{self, Lock};
+use crate::model::World;
 use crate::plan::{self, Plan, SavedPlan};
 use crate::progress::Progress;
 use crate::render::{self, Palette};
@@ -42,10 +45,17 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// The backend a command runs against, and the file its journal and lock sit beside.
-fn backend(world: &WorldArg) -> (Box<dyn Backend>, PathBuf) {
-    let path = world.path.clone().expect("clap requires --world");
-    (Box::new(Rehearsal::new(&path)), path)
+/// The backend a command runs against (the world file, or AWS), and the file its journal and
+/// lock sit beside (the world file, or the plan on AWS).
+fn backend(
+    world: &WorldArg,
+    plan: &Path,
+    region: Option<&str>,
+) -> Result<(Box<dyn Backend>, PathBuf)> {
+    match &world.path {
+        Some(path) => Ok((Box::new(Rehearsal::new(path)), path.clone())),
+        None => Ok((Box::new(Aws::connect(region)?), plan.to_owned())),
+    }
 }
 
 fn scope_of(config: &Config) -> ReadScope {
@@ -55,7 +65,18 @@ fn scope_of(config: &Config) -> ReadScope {
             .clusters
             .as_ref()
             .map(|cs| cs.iter().map(|c| c.value.clone()).collect()),
+        everything: false,
     }
+}
+
+/// Reads the state, then the queues, bindings and connections of the plan's brokers that the
+/// backend could not see, from the brokers themselves where the plan gives a management URL.
+fn read_world(backend: &mut dyn Backend, scope: &ReadScope, config: &Config) -> Result<World> {
+    let mut world = backend.read(scope)?;
+    for broker in discovery::resolve_brokers(config, &world) {
+        live::read_topology(&mut world, &broker)?;
+    }
+    Ok(world)
 }
 
 fn lock_path(anchor: &Path, migration: &str) -> PathBuf {
@@ -72,8 +93,8 @@ fn take_lock(anchor: &Path, migration: &str, command: &str) -> Result<Lock> {
 
 fn plan(args: &PlanArgs, palette: Palette) -> Result<u8> {
     let config = Config::load(&args.plan)?;
-    let (mut backend, _) = backend(&args.world);
-    let world = backend.read(&scope_of(&config))?;
+    let (mut backend, _) = backend(&args.world, &args.plan, config.migration.region.as_deref())?;
+    let world = read_world(backend.as_mut(), &scope_of(&config), &config)?;
     let plan = plan::make(&config, &world)?;
 
     if let Some(out) = &args.out {
@@ -201,14 +222,18 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
                 .into(),
         ));
     }
-    let (mut backend, anchor) = backend(&args.world);
     let plan_file = args.plan.display().to_string();
-    let (plan, world, _lock) = if is_saved_plan(&args.plan) {
+    let (plan, world, _lock, mut backend, anchor) = if is_saved_plan(&args.plan) {
         let plan = load_saved(&args.plan)?;
+        let (mut backend, anchor) = backend(&args.world, &args.plan, plan.scope.region.as_deref())?;
         let lock = take_lock(&anchor, &plan.migration, "apply")?;
-        let world = backend.read(&ReadScope {
+        let mut world = backend.read(&ReadScope {
             clusters: plan.scope.clusters.clone(),
+            everything: false,
         })?;
+        for broker in [&plan.brokers.old, &plan.brokers.new] {
+            live::read_topology(&mut world, broker)?;
+        }
         let moved = plan
             .fingerprint
             .differences(&plan::fingerprint_now(&world, &plan)?);
@@ -218,12 +243,14 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
                 moved.join(", ")
             )));
         }
-        (plan, world, lock)
+        (plan, world, lock, backend, anchor)
     } else {
         let config = Config::load(&args.plan)?;
+        let (mut backend, anchor) =
+            backend(&args.world, &args.plan, config.migration.region.as_deref())?;
         let lock = take_lock(&anchor, &config.migration.name, "apply")?;
-        let world = backend.read(&scope_of(&config))?;
-        (plan::make(&config, &world)?, world, lock)
+        let world = read_world(backend.as_mut(), &scope_of(&config), &config)?;
+        (plan::make(&config, &world)?, world, lock, backend, anchor)
     };
     let (schedule, skipped) = apply::schedule(&plan, &world)?;
     let moves: usize = schedule.waves.iter().map(Vec::len).sum();
@@ -278,9 +305,10 @@ fn rollback(args: &RollbackArgs, palette: Palette) -> Result<u8> {
         ));
     }
     let config = Config::load(&args.plan)?;
-    let (mut backend, anchor) = backend(&args.world);
+    let (mut backend, anchor) =
+        backend(&args.world, &args.plan, config.migration.region.as_deref())?;
     let _lock = take_lock(&anchor, &config.migration.name, "rollback")?;
-    let world = backend.read(&ReadScope::default())?;
+    let world = read_world(backend.as_mut(), &ReadScope::default(), &config)?;
     config.check_against(&world)?;
     let [old, new] = discovery::resolve_brokers(&config, &world);
     let brokers = plan::Brokers { old, new };
@@ -312,11 +340,28 @@ fn rollback(args: &RollbackArgs, palette: Palette) -> Result<u8> {
 
 fn decommission(args: &DecommissionArgs) -> Result<u8> {
     let config = Config::load(&args.plan)?;
-    let (mut backend, anchor) = backend(&args.world);
+    let (mut backend, anchor) =
+        backend(&args.world, &args.plan, config.migration.region.as_deref())?;
     let journal = journal_for(args.journal.as_deref(), &anchor);
-    // Every cluster of the region, whatever the plan scans.
-    let world = match backend.read(&ReadScope::default()) {
-        Ok(world) => world,
+    // Every cluster of the region, every family's latest revision, every schedule.
+    let everything = ReadScope {
+        clusters: None,
+        everything: true,
+    };
+    // A broker that cannot be read is a blocker, not an error: decommission fails closed.
+    let mut unreadable = Vec::new();
+    let world = match backend.read(&everything) {
+        Ok(mut world) => {
+            for broker in discovery::resolve_brokers(&config, &world) {
+                if let Err(e) = live::read_topology(&mut world, &broker) {
+                    unreadable.push(guard::Blocker {
+                        kind: guard::BlockerKind::Unverifiable,
+                        detail: e.to_string(),
+                    });
+                }
+            }
+            world
+        }
         Err(Error::Backend(why)) => {
             let decision = Decision {
                 broker: discovery::resolve_broker(&config.old, &crate::model::World::default()).id,
@@ -355,7 +400,8 @@ fn decommission(args: &DecommissionArgs) -> Result<u8> {
         eprintln!("The old broker {} is already deleted.", old.id);
         return Ok(0);
     }
-    let blockers = guard::blockers(&world, &old, &new);
+    let mut blockers = guard::blockers(&world, &old, &new);
+    blockers.extend(unreadable);
     if !blockers.is_empty() {
         let decision = Decision {
             broker: old.id.clone(),
@@ -432,8 +478,15 @@ fn render_decision(decision: &Decision, format: ReportFormat) -> String {
 
 fn status(args: &StatusArgs, palette: Palette) -> Result<u8> {
     let config = Config::load(&args.plan)?;
-    let (mut backend, _) = backend(&args.world);
-    let world = backend.read(&ReadScope::default())?;
+    let (mut backend, _) = backend(&args.world, &args.plan, config.migration.region.as_deref())?;
+    let world = read_world(
+        backend.as_mut(),
+        &ReadScope {
+            clusters: None,
+            everything: true,
+        },
+        &config,
+    )?;
     config.check_against(&world)?;
     let brokers = discovery::resolve_brokers(&config, &world);
     let status = crate::status::status(&config, &world, brokers)?;
@@ -451,7 +504,7 @@ fn status(args: &StatusArgs, palette: Palette) -> Result<u8> {
 
 fn unlock(args: &UnlockArgs) -> Result<u8> {
     let config = Config::load(&args.plan)?;
-    let (_, anchor) = backend(&args.world);
+    let anchor = args.world.path.clone().unwrap_or_else(|| args.plan.clone());
     let holder = lock::unlock(&lock_path(&anchor, &config.migration.name), &args.lock_id)?;
     eprintln!("Removed {holder}.");
     Ok(0)

@@ -4,6 +4,8 @@
 //! `decommission` act through the few verbs below. Each backend turns its own source (a world
 //! file, AWS, the brokers) into those.
 
+pub mod aws;
+pub mod broker;
 pub mod rehearsal;
 
 use std::time::Duration;
@@ -17,6 +19,9 @@ use crate::model::{Queue, TaskDefinition, World};
 pub struct ReadScope {
     /// Clusters to read; `None`: every cluster.
     pub clusters: Option<Vec<String>>,
+    /// Also the latest active revision of every task definition family and every scheduled
+    /// task (what decommission checks).
+    pub everything: bool,
 }
 
 /// Where a service's rollout stands.

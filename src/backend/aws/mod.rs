@@ -1,0 +1,423 @@
+//! The AWS backend: ECS, Amazon MQ, SSM and EventBridge through the AWS SDK for Rust, behind
+//! the same [`Backend`] seam as the rehearsal world.
+//!
+//! Reads are complete (every page of every list), batched (DescribeServices by ten, one
+//! DescribeTaskDefinition per distinct revision, GetParameters by ten) and run a few calls at a
+//! time. Throttling and transient errors are retried by the SDK with jittered backoff; a
+//! permanent error stops at once and says which call on which resource failed and what the IAM
+//! policy needs. Queue depths come from the brokers themselves ([`super::broker`]).
+
+mod convert;
+mod errors;
+mod read;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_ecs::config::ProvideCredentials as _;
+use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, Secret, Tag};
+
+use crate::backend::broker::Management;
+use crate::backend::{Backend, ReadScope, Rollout};
+use crate::discovery::ResolvedBroker;
+use crate::error::{Error, Result};
+use crate::model::{Queue, TaskDefinition, World};
+
+pub use errors::describe as describe_error;
+
+/// The SDK clients the backend calls.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub mq: aws_sdk_mq::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub events: aws_sdk_eventbridge::Client,
+}
+
+impl Clients {
+    /// Clients for one SDK configuration.
+    #[must_use]
+    pub fn new(config: &aws_config::SdkConfig) -> Clients {
+        Clients {
+            ecs: aws_sdk_ecs::Client::new(config),
+            mq: aws_sdk_mq::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
+        }
+    }
+}
+
+/// A task definition as ECS describes it.
+#[derive(Debug, Clone)]
+struct Described {
+    arn: String,
+    definition: aws_sdk_ecs::types::TaskDefinition,
+    tags: Vec<Tag>,
+}
+
+/// The AWS backend.
+pub struct Aws {
+    runtime: Arc<tokio::runtime::Runtime>,
+    clients: Clients,
+    region: String,
+    /// `family:revision` → the definition, as last described or registered.
+    definitions: HashMap<String, Described>,
+    /// Cluster name → ARN.
+    clusters: HashMap<String, String>,
+    /// Rollout polls so far, for the backoff.
+    polls: u32,
+}
+
+impl std::fmt::Debug for Aws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long to wait for credentials before telling the user to set them: off EC2, the default
+/// chain's instance-metadata probe would otherwise hang for much longer.
+const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The tokio runtime the backend blocks on.
+///
+/// # Errors
+/// [`Error::Backend`] when the runtime cannot start.
+pub fn runtime() -> Result<Arc<tokio::runtime::Runtime>> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| Error::Backend(format!("cannot start the AWS client runtime: {e}")))
+}
+
+/// Loads the SDK configuration from the default chain (`AWS_PROFILE`, `AWS_REGION`,
+/// `AWS_ENDPOINT_URL`, …), with `region` from the plan taking precedence, and checks that a
+/// region and credentials are there before any call.
+///
+/// # Errors
+/// [`Error::Refused`] saying what to set when the region or the credentials are missing.
+pub fn load_config(
+    runtime: &tokio::runtime::Runtime,
+    region: Option<&str>,
+) -> Result<aws_config::SdkConfig> {
+    runtime.block_on(async {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = region {
+            loader = loader.region(aws_config::Region::new(region.to_owned()));
+        }
+        let config = loader.load().await;
+        if config.region().is_none() {
+            return Err(Error::Refused(
+                "no AWS region: set `region` in [migration] of the plan, or AWS_REGION (or a profile with a region in AWS_PROFILE)".into(),
+            ));
+        }
+        let Some(provider) = config.credentials_provider() else {
+            return Err(Error::Refused(
+                "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+            ));
+        };
+        match tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await {
+            Ok(Ok(_)) => Ok(config),
+            Ok(Err(e)) => Err(Error::Refused(format!(
+                "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY ({e})"
+            ))),
+            Err(_) => Err(Error::Refused(format!(
+                "no AWS credentials within {}s: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                CREDENTIALS_TIMEOUT.as_secs()
+            ))),
+        }
+    })
+}
+
+impl Aws {
+    /// The backend for the account and region of the default credential chain.
+    ///
+    /// # Errors
+    /// As [`load_config`].
+    pub fn connect(region: Option<&str>) -> Result<Aws> {
+        let runtime = runtime()?;
+        let config = load_config(&runtime, region)?;
+        let region = config.region().map(ToString::to_string).unwrap_or_default();
+        Ok(Aws::from_clients(runtime, Clients::new(&config), &region))
+    }
+
+    /// The backend over given clients (tests pass mock clients here).
+    #[must_use]
+    pub fn from_clients(
+        runtime: Arc<tokio::runtime::Runtime>,
+        clients: Clients,
+        region: &str,
+    ) -> Aws {
+        Aws {
+            runtime,
+            clients,
+            region: region.to_owned(),
+            definitions: HashMap::new(),
+            clusters: HashMap::new(),
+            polls: 0,
+        }
+    }
+
+    fn cluster_ref(&self, cluster: &str) -> String {
+        self.clusters
+            .get(cluster)
+            .cloned()
+            .unwrap_or_else(|| cluster.to_owned())
+    }
+
+    /// The full ARN of `family:revision`, describing it when it is not known yet.
+    async fn arn_of(&mut self, key: &str) -> Result<String> {
+        if let Some(d) = self.definitions.get(key) {
+            return Ok(d.arn.clone());
+        }
+        let described = read::describe_definition(&self.clients.ecs, key).await?;
+        let arn = described.arn.clone();
+        self.definitions.insert(key.to_owned(), described);
+        Ok(arn)
+    }
+
+    async fn register(&mut self, td: &TaskDefinition) -> Result<String> {
+        let key = td.key();
+        if !self.definitions.contains_key(&key) {
+            self.arn_of(&key).await?;
+        }
+        let original = &self.definitions[&key];
+        let d = &original.definition;
+        let containers: Vec<ContainerDefinition> = d
+            .container_definitions()
+            .iter()
+            .map(|c| moved_container(c, td))
+            .collect();
+        let result = self
+            .clients
+            .ecs
+            .register_task_definition()
+            .family(td.family.clone())
+            .set_task_role_arn(d.task_role_arn().map(str::to_owned))
+            .set_execution_role_arn(d.execution_role_arn().map(str::to_owned))
+            .set_network_mode(d.network_mode().cloned())
+            .set_container_definitions(Some(containers))
+            .set_volumes(non_empty(d.volumes()))
+            .set_placement_constraints(non_empty(d.placement_constraints()))
+            .set_requires_compatibilities(non_empty(d.requires_compatibilities()))
+            .set_cpu(d.cpu().map(str::to_owned))
+            .set_memory(d.memory().map(str::to_owned))
+            .set_tags(non_empty(&original.tags))
+            .set_pid_mode(d.pid_mode().cloned())
+            .set_ipc_mode(d.ipc_mode().cloned())
+            .set_proxy_configuration(d.proxy_configuration().cloned())
+            .set_ephemeral_storage(d.ephemeral_storage().cloned())
+            .set_runtime_platform(d.runtime_platform().cloned())
+            .set_enable_fault_injection(d.enable_fault_injection())
+            .send()
+            .await
+            .map_err(|e| {
+                errors::describe(
+                    "ecs:RegisterTaskDefinition",
+                    &format!("family {}", td.family),
+                    e,
+                )
+            })?;
+        let registered = result.task_definition().cloned().ok_or_else(|| {
+            Error::Backend(format!(
+                "ecs:RegisterTaskDefinition for {} returned no task definition",
+                td.family
+            ))
+        })?;
+        let arn = registered
+            .task_definition_arn()
+            .unwrap_or_default()
+            .to_owned();
+        let new_key = convert::definition_key(&arn);
+        let tags = result.tags().to_vec();
+        self.definitions.insert(
+            new_key.clone(),
+            Described {
+                arn,
+                definition: registered,
+                tags: if tags.is_empty() {
+                    original_tags(&self.definitions, &key)
+                } else {
+                    tags
+                },
+            },
+        );
+        Ok(new_key)
+    }
+
+    async fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<aws_sdk_ecs::types::Service> {
+        let out = self
+            .clients
+            .ecs
+            .describe_services()
+            .cluster(self.cluster_ref(cluster))
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| {
+                errors::describe(
+                    "ecs:DescribeServices",
+                    &format!("service {cluster}/{service}"),
+                    e,
+                )
+            })?;
+        out.services()
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::Backend(format!("service {cluster}/{service} does not exist")))
+    }
+}
+
+fn original_tags(definitions: &HashMap<String, Described>, key: &str) -> Vec<Tag> {
+    definitions
+        .get(key)
+        .map(|d| d.tags.clone())
+        .unwrap_or_default()
+}
+
+fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
+    (!items.is_empty()).then(|| items.to_vec())
+}
+
+/// `original` with the environment values and secret `valueFrom`s of `td`'s container of the
+/// same name, in the original order; everything else as ECS described it.
+fn moved_container(original: &ContainerDefinition, td: &TaskDefinition) -> ContainerDefinition {
+    let mut out = original.clone();
+    let Some(wanted) = td
+        .containers
+        .iter()
+        .find(|c| Some(c.name.as_str()) == original.name())
+    else {
+        return out;
+    };
+    if !original.environment().is_empty() {
+        out.environment = Some(
+            original
+                .environment()
+                .iter()
+                .map(|kv| {
+                    let name = kv.name().unwrap_or_default();
+                    let value = wanted
+                        .environment
+                        .get(name)
+                        .cloned()
+                        .or_else(|| kv.value().map(str::to_owned));
+                    KeyValuePair::builder()
+                        .set_name(kv.name().map(str::to_owned))
+                        .set_value(value)
+                        .build()
+                })
+                .collect(),
+        );
+    }
+    if !original.secrets().is_empty() {
+        out.secrets = Some(
+            original
+                .secrets()
+                .iter()
+                .map(|s| {
+                    let value_from = wanted
+                        .secrets
+                        .get(s.name())
+                        .cloned()
+                        .unwrap_or_else(|| s.value_from().to_owned());
+                    Secret::builder()
+                        .name(s.name())
+                        .value_from(value_from)
+                        .build()
+                        .expect("name and valueFrom are set")
+                })
+                .collect(),
+        );
+    }
+    out
+}
+
+impl Backend for Aws {
+    fn describe(&self) -> String {
+        format!("AWS ({})", self.region)
+    }
+
+    fn read(&mut self, scope: &ReadScope) -> Result<World> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(read::read(self, scope))
+    }
+
+    fn register_task_definition(&mut self, td: &TaskDefinition) -> Result<String> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(self.register(td))
+    }
+
+    fn update_service(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> Result<()> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(async {
+            let arn = self.arn_of(task_definition).await?;
+            self.clients
+                .ecs
+                .update_service()
+                .cluster(self.cluster_ref(cluster))
+                .service(service)
+                .task_definition(arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    errors::describe(
+                        "ecs:UpdateService",
+                        &format!("service {cluster}/{service}"),
+                        e,
+                    )
+                })?;
+            self.polls = 0;
+            Ok(())
+        })
+    }
+
+    fn rollout(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<Rollout> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(async {
+            let target = self.arn_of(task_definition).await?;
+            let svc = self.describe_service(cluster, service).await?;
+            self.polls = self.polls.saturating_add(1);
+            Ok(convert::rollout_state(&svc, &target))
+        })
+    }
+
+    fn queue(&mut self, broker: &ResolvedBroker, vhost: &str, name: &str) -> Result<Option<Queue>> {
+        Management::for_broker(broker)?.queue(vhost, name)
+    }
+
+    fn delete_broker(&mut self, broker: &ResolvedBroker) -> Result<()> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(async {
+            self.clients
+                .mq
+                .delete_broker()
+                .broker_id(broker.id.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    errors::describe("mq:DeleteBroker", &format!("broker {}", broker.id), e)
+                })?;
+            Ok(())
+        })
+    }
+
+    fn poll_interval(&self) -> Duration {
+        // 2 s, growing by half each poll of a wave, up to 15 s.
+        let exp = 2.0_f64 * 1.5_f64.powi(i32::try_from(self.polls.min(10)).unwrap_or(10));
+        Duration::from_secs_f64(exp.min(15.0))
+    }
+}
