@@ -40,6 +40,18 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Remove a migration's lock left by a run that is gone.
     Unlock(UnlockArgs),
+    /// Write what AWS shows (without credentials) as a world file for rehearsals.
+    Snapshot(SnapshotArgs),
+}
+
+/// `warren snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The plan file (TOML): its region and brokers.
+    pub plan: PathBuf,
+    /// The world file to write.
+    #[arg(long, value_name = "WORLD.json", required = true)]
+    pub out: PathBuf,
 }
 
 /// `warren apply`.
@@ -62,6 +74,9 @@ pub struct ApplyArgs {
     /// Journal file (default: warren-journal.jsonl beside the world file).
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+    /// DynamoDB table for the migration's team lock (AWS backend; else `lock_table` in the plan).
+    #[arg(long, value_name = "NAME")]
+    pub lock_table: Option<String>,
 }
 
 /// `warren decommission`.
@@ -80,6 +95,9 @@ pub struct DecommissionArgs {
     /// Journal file (default: warren-journal.jsonl beside the world file).
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+    /// DynamoDB table for the migration's team lock (AWS backend; else `lock_table` in the plan).
+    #[arg(long, value_name = "NAME")]
+    pub lock_table: Option<String>,
 }
 
 /// `warren status`.
@@ -113,6 +131,9 @@ pub struct RollbackArgs {
     /// Journal file to read and append to (default: warren-journal.jsonl beside the world file).
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+    /// DynamoDB table for the migration's team lock (AWS backend; else `lock_table` in the plan).
+    #[arg(long, value_name = "NAME")]
+    pub lock_table: Option<String>,
 }
 
 /// `warren unlock`.
@@ -125,6 +146,9 @@ pub struct UnlockArgs {
     /// The id of the lock to remove, as the refusal named it.
     #[arg(long, value_name = "ID", required = true)]
     pub lock_id: String,
+    /// DynamoDB table for the migration's team lock (AWS backend; else `lock_table` in the plan).
+    #[arg(long, value_name = "NAME")]
+    pub lock_table: Option<String>,
 }
 
 /// `--world FILE`.

@@ -56,7 +56,9 @@ pub fn path_for(dir: &Path, migration: &str) -> PathBuf {
     dir.join(format!(".warren-{safe}.lock"))
 }
 
-fn this_host() -> String {
+/// This machine's host name.
+#[must_use]
+pub fn this_host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -64,7 +66,8 @@ fn this_host() -> String {
 }
 
 /// Whether process `pid` still runs on this host (unknown counts as running).
-fn alive(pid: u32) -> bool {
+#[must_use]
+pub fn alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") {
         Path::new("/proc").join(pid.to_string()).exists()
     } else {
@@ -88,6 +91,35 @@ fn read_holder(path: &Path) -> Result<Option<Holder>> {
     }
 }
 
+impl Holder {
+    /// A new holder: this process, running `command` on `migration`, now.
+    #[must_use]
+    pub fn new(migration: &str, command: &str) -> Holder {
+        let now = SystemTime::now();
+        let pid = std::process::id();
+        let seed = format!("{pid}-{now:?}-{migration}-{}", this_host());
+        let id = Sha256::digest(seed.as_bytes())
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        Holder {
+            id,
+            migration: migration.to_owned(),
+            command: command.to_owned(),
+            pid,
+            host: this_host(),
+            time: crate::journal::timestamp(now),
+        }
+    }
+
+    /// Whether the holder is a process of this host that is gone.
+    #[must_use]
+    pub fn is_dead_here(&self) -> bool {
+        self.host == this_host() && !alive(self.pid)
+    }
+}
+
 impl Lock {
     /// Takes the lock at `path` for `command` on `migration`.
     ///
@@ -96,22 +128,7 @@ impl Lock {
     /// # Errors
     /// [`Error::Refused`] naming the holder while another live process holds the lock.
     pub fn acquire(path: &Path, migration: &str, command: &str) -> Result<(Lock, Option<String>)> {
-        let now = SystemTime::now();
-        let pid = std::process::id();
-        let seed = format!("{pid}-{now:?}-{migration}");
-        let id = Sha256::digest(seed.as_bytes())
-            .iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
-        let holder = Holder {
-            id,
-            migration: migration.to_owned(),
-            command: command.to_owned(),
-            pid,
-            host: this_host(),
-            time: crate::journal::timestamp(now),
-        };
+        let holder = Holder::new(migration, command);
         let mut warning = None;
         for _ in 0..2 {
             match std::fs::OpenOptions::new()
@@ -140,7 +157,7 @@ impl Lock {
                     let Some(other) = read_holder(path)? else {
                         continue;
                     };
-                    if other.host == holder.host && !alive(other.pid) {
+                    if other.is_dead_here() {
                         warning = Some(format!(
                             "took over {other}: that process is gone (it was killed or crashed; `warren apply` resumes from the real state)"
                         ));

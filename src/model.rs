@@ -229,6 +229,23 @@ pub struct Schedule {
 }
 
 impl World {
+    /// Masks every URL password in env values and parameter values, so the world can be
+    /// written out without credentials.
+    pub fn redact(&mut self) {
+        for container in self
+            .task_definitions
+            .iter_mut()
+            .flat_map(|td| &mut td.containers)
+        {
+            for value in container.environment.values_mut() {
+                *value = crate::discovery::mask_password(value);
+            }
+        }
+        for value in self.parameters.values_mut() {
+            *value = crate::discovery::mask_password(value);
+        }
+    }
+
     /// The task definition a service names (`family:revision`).
     #[must_use]
     pub fn task_definition(&self, key: &str) -> Option<&TaskDefinition> {

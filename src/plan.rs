@@ -73,6 +73,9 @@ pub struct Scope {
     pub clusters: Option<Vec<String>>,
     /// `None`: every env value.
     pub broker_env: Option<Vec<String>>,
+    /// DynamoDB table of the team lock, if the plan names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_table: Option<String>,
 }
 
 /// What happens to one declared service.
@@ -347,6 +350,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
             .as_ref()
             .map(|cs| cs.iter().map(|c| c.value.clone()).collect()),
         broker_env: config.migration.broker_env.clone(),
+        lock_table: config.migration.lock_table.clone(),
     };
     let scanned = scan(
         world,

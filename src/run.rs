@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::apply::{self, Options, Report, Schedule, Skipped};
+use crate::backend::aws::lock::TableLock;
 use crate::backend::aws::Aws;
 use crate::backend::broker as live;
 use crate::backend::rehearsal::Rehearsal;
 use crate::backend::{Backend, ReadScope};
 use crate::cli::{
     ApplyArgs, Cli, Command, DecommissionArgs, PlanArgs, PlanFormat, ReportFormat, RollbackArgs,
-    StatusArgs, UnlockArgs, WorldArg,
+    SnapshotArgs, StatusArgs, UnlockArgs, WorldArg,
 };
 use crate::config::Config;
 use crate::discovery;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Status(args) => status(&args, palette),
         Command::Rollback(args) => rollback(&args, palette),
         Command::Unlock(args) => unlock(&args),
+        Command::Snapshot(args) => snapshot(&args),
     }
 }
 
@@ -83,12 +85,41 @@ fn lock_path(anchor: &Path, migration: &str) -> PathBuf {
     lock::path_for(anchor.parent().unwrap_or_else(|| Path::new("")), migration)
 }
 
-fn take_lock(anchor: &Path, migration: &str, command: &str) -> Result<Lock> {
-    let (lock, warning) = Lock::acquire(&lock_path(anchor, migration), migration, command)?;
+/// A held migration lock; dropping it releases it.
+#[allow(dead_code)] // held for its Drop
+enum Held {
+    File(Lock),
+    Table(TableLock),
+}
+
+/// Where a command's lock lives: a DynamoDB table on AWS when one is named, else a file
+/// beside `anchor`.
+struct LockPlace<'a> {
+    anchor: &'a Path,
+    table: Option<&'a str>,
+    on_aws: bool,
+    region: Option<&'a str>,
+}
+
+fn take_lock(place: &LockPlace<'_>, migration: &str, command: &str) -> Result<Held> {
+    let (held, warning) = match place.table.filter(|_| place.on_aws) {
+        Some(table) => {
+            let runtime = crate::backend::aws::runtime()?;
+            let config = crate::backend::aws::load_config(&runtime, place.region)?;
+            let client = aws_sdk_dynamodb::Client::new(&config);
+            let (lock, warning) = TableLock::acquire(runtime, client, table, migration, command)?;
+            (Held::Table(lock), warning)
+        }
+        None => {
+            let (lock, warning) =
+                Lock::acquire(&lock_path(place.anchor, migration), migration, command)?;
+            (Held::File(lock), warning)
+        }
+    };
     if let Some(warning) = warning {
         eprintln!("warning: {warning}");
     }
-    Ok(lock)
+    Ok(held)
 }
 
 fn plan(args: &PlanArgs, palette: Palette) -> Result<u8> {
@@ -226,7 +257,16 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
     let (plan, world, _lock, mut backend, anchor) = if is_saved_plan(&args.plan) {
         let plan = load_saved(&args.plan)?;
         let (mut backend, anchor) = backend(&args.world, &args.plan, plan.scope.region.as_deref())?;
-        let lock = take_lock(&anchor, &plan.migration, "apply")?;
+        let place = LockPlace {
+            anchor: &anchor,
+            table: args
+                .lock_table
+                .as_deref()
+                .or(plan.scope.lock_table.as_deref()),
+            on_aws: args.world.path.is_none(),
+            region: plan.scope.region.as_deref(),
+        };
+        let lock = take_lock(&place, &plan.migration, "apply")?;
         let mut world = backend.read(&ReadScope {
             clusters: plan.scope.clusters.clone(),
             everything: false,
@@ -248,7 +288,16 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
         let config = Config::load(&args.plan)?;
         let (mut backend, anchor) =
             backend(&args.world, &args.plan, config.migration.region.as_deref())?;
-        let lock = take_lock(&anchor, &config.migration.name, "apply")?;
+        let place = LockPlace {
+            anchor: &anchor,
+            table: args
+                .lock_table
+                .as_deref()
+                .or(config.migration.lock_table.as_deref()),
+            on_aws: args.world.path.is_none(),
+            region: config.migration.region.as_deref(),
+        };
+        let lock = take_lock(&place, &config.migration.name, "apply")?;
         let world = read_world(backend.as_mut(), &scope_of(&config), &config)?;
         (plan::make(&config, &world)?, world, lock, backend, anchor)
     };
@@ -307,7 +356,19 @@ fn rollback(args: &RollbackArgs, palette: Palette) -> Result<u8> {
     let config = Config::load(&args.plan)?;
     let (mut backend, anchor) =
         backend(&args.world, &args.plan, config.migration.region.as_deref())?;
-    let _lock = take_lock(&anchor, &config.migration.name, "rollback")?;
+    let _lock = take_lock(
+        &LockPlace {
+            anchor: &anchor,
+            table: args
+                .lock_table
+                .as_deref()
+                .or(config.migration.lock_table.as_deref()),
+            on_aws: args.world.path.is_none(),
+            region: config.migration.region.as_deref(),
+        },
+        &config.migration.name,
+        "rollback",
+    )?;
     let world = read_world(backend.as_mut(), &ReadScope::default(), &config)?;
     config.check_against(&world)?;
     let [old, new] = discovery::resolve_brokers(&config, &world);
@@ -385,7 +446,19 @@ fn decommission(args: &DecommissionArgs) -> Result<u8> {
             args.confirm, old.id
         )));
     }
-    let _lock = take_lock(&anchor, &config.migration.name, "decommission")?;
+    let _lock = take_lock(
+        &LockPlace {
+            anchor: &anchor,
+            table: args
+                .lock_table
+                .as_deref()
+                .or(config.migration.lock_table.as_deref()),
+            on_aws: args.world.path.is_none(),
+            region: config.migration.region.as_deref(),
+        },
+        &config.migration.name,
+        "decommission",
+    )?;
     let start = std::time::SystemTime::now();
     if old
         .in_world(&world)
@@ -505,7 +578,54 @@ fn status(args: &StatusArgs, palette: Palette) -> Result<u8> {
 fn unlock(args: &UnlockArgs) -> Result<u8> {
     let config = Config::load(&args.plan)?;
     let anchor = args.world.path.clone().unwrap_or_else(|| args.plan.clone());
-    let holder = lock::unlock(&lock_path(&anchor, &config.migration.name), &args.lock_id)?;
+    let table = args
+        .lock_table
+        .as_deref()
+        .or(config.migration.lock_table.as_deref());
+    let holder = match table.filter(|_| args.world.path.is_none()) {
+        Some(table) => {
+            let runtime = crate::backend::aws::runtime()?;
+            let sdk =
+                crate::backend::aws::load_config(&runtime, config.migration.region.as_deref())?;
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            crate::backend::aws::lock::unlock(
+                &runtime,
+                &client,
+                table,
+                &config.migration.name,
+                &args.lock_id,
+            )?
+        }
+        None => lock::unlock(&lock_path(&anchor, &config.migration.name), &args.lock_id)?,
+    };
     eprintln!("Removed {holder}.");
+    Ok(0)
+}
+
+fn snapshot(args: &SnapshotArgs) -> Result<u8> {
+    let config = Config::load(&args.plan)?;
+    let mut backend = Aws::connect(config.migration.region.as_deref())?;
+    let mut world = read_world(
+        &mut backend,
+        &ReadScope {
+            clusters: None,
+            everything: true,
+        },
+        &config,
+    )?;
+    world.redact();
+    let mut text = serde_json::to_string_pretty(&world).expect("a world always serialises");
+    text.push('\n');
+    crate::atomic::write(&args.out, text.as_bytes())?;
+    let services: usize = world.clusters.iter().map(|c| c.services.len()).sum();
+    eprintln!(
+        "Wrote {}: {} cluster{}, {services} services, {} task definitions, {} brokers. Rehearse with --world {}",
+        args.out.display(),
+        world.clusters.len(),
+        if world.clusters.len() == 1 { "" } else { "s" },
+        world.task_definitions.len(),
+        world.brokers.len(),
+        args.out.display()
+    );
     Ok(0)
 }

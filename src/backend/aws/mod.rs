@@ -9,6 +9,7 @@
 
 mod convert;
 mod errors;
+pub mod lock;
 mod read;
 
 use std::collections::HashMap;
