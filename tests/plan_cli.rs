@@ -1,0 +1,999 @@
+//! `warren plan` driven through the built binary: the bundled incident example as snapshots, the
+//! exit codes, saved plans, and one small world per behaviour of discovery and ordering.
+
+mod common;
+
+use std::process::Command as StdCommand;
+
+use common::{
+    change, new_broker, old_broker, rewrites, snapshot_settings, unmanaged_ids, warnings, warren,
+    waves, Broker, By, Declared, Plan, Queue, Scenario, Service, TaskDef, World, NEW_HOST,
+    OLD_HOST,
+};
+use serde_json::Value;
+
+const INCIDENT_PLAN: &str = "plans/esr-incident.toml";
+const INCIDENT_WORLD: &str = "examples/esr-incident/world.json";
+/// The password in esr-apprecord's `SPRING_RABBITMQ_ADDRESSES` in the incident world.
+const INCIDENT_PASSWORD: &str = "s3cr3t-example";
+/// Values of secrets (SSM parameters, a Secrets Manager secret) in the incident world.
+const INCIDENT_SECRET_VALUES: [&str; 2] = ["not-a-real-password", "not-a-real-key"];
+
+/// `warren plan plans/esr-incident.toml --world examples/esr-incident/world.json EXTRA…`, run
+/// from the repository root so that the paths print as typed.
+fn incident(extra: &[&str]) -> assert_cmd::Command {
+    let mut cmd = warren();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["plan", INCIDENT_PLAN, "--world", INCIDENT_WORLD])
+        .args(extra);
+    cmd
+}
+
+fn stdout_of(cmd: &mut assert_cmd::Command) -> String {
+    let output = cmd.assert().success().stderr("").get_output().clone();
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The incident example
+// ---------------------------------------------------------------------------------------------
+
+/// Compares the incident plan, printed with `extra` arguments, with snapshot `name`.
+fn assert_incident_snapshot(name: &str, extra: &[&str]) {
+    let out = stdout_of(&mut incident(extra));
+    let command = format!(
+        "warren plan {INCIDENT_PLAN} --world {INCIDENT_WORLD} {}",
+        extra.join(" ")
+    );
+    snapshot_settings(command.trim_end()).bind(|| insta::assert_snapshot!(name, out));
+}
+
+#[test]
+fn incident_human() {
+    assert_incident_snapshot("incident_human", &[]);
+}
+
+#[test]
+fn incident_json() {
+    assert_incident_snapshot("incident_json", &["--format", "json"]);
+}
+
+#[test]
+fn incident_markdown() {
+    assert_incident_snapshot("incident_markdown", &["--format", "markdown"]);
+}
+
+#[test]
+fn incident_json_keeps_the_contract_order() {
+    let plan: Value =
+        serde_json::from_str(&stdout_of(&mut incident(&["--format", "json"]))).unwrap();
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["migration"], "esr-prod");
+    // Sorted by wave, then cluster/service; noops last, with a null wave.
+    let keys: Vec<(bool, u64, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let noop = c["action"] == "noop";
+            assert_eq!(noop, c["wave"].is_null(), "only noops have no wave: {c}");
+            let id = format!(
+                "{}/{}",
+                c["cluster"].as_str().unwrap(),
+                c["service"].as_str().unwrap()
+            );
+            (noop, c["wave"].as_u64().unwrap_or(u64::MAX), id)
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    for wave in waves(&plan) {
+        let mut sorted = wave.clone();
+        sorted.sort();
+        assert_eq!(wave, sorted, "a wave lists its services sorted");
+    }
+}
+
+#[test]
+fn output_is_byte_identical_across_runs() {
+    for format in ["human", "json", "markdown"] {
+        let first = stdout_of(&mut incident(&["--format", format]));
+        let second = stdout_of(&mut incident(&["--format", format]));
+        assert_eq!(first, second, "--format {format} differs between two runs");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let saved: Vec<String> = ["one.json", "two.json"]
+        .iter()
+        .map(|name| {
+            let path = dir.path().join(name);
+            incident(&["--out", path.to_str().unwrap()])
+                .assert()
+                .success();
+            std::fs::read_to_string(path).unwrap()
+        })
+        .collect();
+    assert_eq!(saved[0], saved[1], "saved plans differ between two runs");
+}
+
+#[test]
+fn detailed_exitcode_is_2_when_the_plan_has_changes() {
+    incident(&["--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stderr("");
+    // Without the flag, a plan with changes is still a success.
+    incident(&[]).assert().code(0);
+}
+
+#[test]
+fn detailed_exitcode_is_0_when_everything_is_already_on_the_new_broker() {
+    let world = World::two_brokers()
+        .service_env("c", "api", &[("SPRING_RABBITMQ_HOST", NEW_HOST)])
+        .service_env(
+            "c",
+            "worker",
+            &[("RABBIT_URL", &format!("amqps://{NEW_HOST}:5671"))],
+        );
+    let plan = Plan::new()
+        .service(Declared::new("c", "api"))
+        .service(Declared::new("c", "worker"));
+    let scenario = Scenario::new(&plan, &world);
+    let out = scenario
+        .plan(&["--detailed-exitcode"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let human = String::from_utf8(out.stdout).unwrap();
+    assert!(human.contains("No service needs to move."), "{human}");
+    assert!(
+        human.contains("Plan: 0 to move, 2 unchanged, 0 unmanaged."),
+        "{human}"
+    );
+}
+
+#[test]
+fn strict_fails_while_a_service_on_the_old_broker_is_not_in_the_plan() {
+    let assert = incident(&["--strict"]).assert().code(1);
+    let output = assert.get_output();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stdout.contains("Plan: 9 to move"),
+        "the plan is still printed:\n{stdout}"
+    );
+    assert!(stderr.contains("esr-batch/esr-dataexport"), "{stderr}");
+    assert!(stderr.contains("--strict"), "{stderr}");
+    // --strict wins over --detailed-exitcode's 2.
+    incident(&["--strict", "--detailed-exitcode"])
+        .assert()
+        .code(1);
+}
+
+/// The incident example in a scenario folder, with `entry` appended to its plan.
+fn incident_plus(entry: &str) -> Scenario {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plan = std::fs::read_to_string(root.join(INCIDENT_PLAN)).unwrap();
+    let world = std::fs::read_to_string(root.join(INCIDENT_WORLD)).unwrap();
+    Scenario::from_texts(&format!("{plan}\n{entry}"), &world)
+}
+
+#[test]
+fn strict_passes_once_the_forgotten_service_is_added() {
+    let scenario = incident_plus(
+        r#"[[services]]
+cluster = "esr-batch"
+name = "esr-dataexport"
+broker = "new"
+consumes = ["esr.queue.apprecord.created.dataexporter"]
+"#,
+    );
+    scenario.plan(&["--strict"]).assert().success().stderr("");
+    let plan = scenario.plan_json();
+    assert_eq!(plan["unmanaged"], serde_json::json!([]));
+    // esr-dataexport consumes what esr-apprecord (wave 1) publishes, once its queue has drained.
+    assert_eq!(change(&plan, "esr-batch/esr-dataexport")["wave"], 2);
+    assert!(
+        plan["drains"].as_array().unwrap().contains(&serde_json::json!(
+            { "wave": 2, "broker": "old", "vhost": "/", "queue": "esr.queue.apprecord.created.dataexporter" }
+        )),
+        "{}",
+        plan["drains"]
+    );
+    let queue_warnings: Vec<String> = warnings(&plan)
+        .into_iter()
+        .filter(|w| w.contains("dataexporter"))
+        .collect();
+    assert_eq!(queue_warnings, Vec::<String>::new());
+}
+
+#[test]
+fn the_suggested_entry_pasted_as_is_still_warns_about_the_stranded_queue() {
+    // The entry warren suggests leaves `consumes` empty: the plan then cannot order
+    // esr-dataexport after esr-apprecord, and must keep saying that its queue is at risk.
+    let scenario = incident_plus(
+        r#"[[services]]
+cluster = "esr-batch"
+name = "esr-dataexport"
+broker = "new"
+publishes = []  # exchanges and queues it publishes to
+consumes = []   # queues it consumes
+"#,
+    );
+    scenario.plan(&["--strict"]).assert().success();
+    let plan = scenario.plan_json();
+    assert_eq!(change(&plan, "esr-batch/esr-dataexport")["wave"], 1);
+    let queue_warnings: Vec<String> = warnings(&plan)
+        .into_iter()
+        .filter(|w| w.contains("esr.queue.apprecord.created.dataexporter"))
+        .collect();
+    assert_eq!(queue_warnings.len(), 1, "{queue_warnings:?}");
+}
+
+#[test]
+fn out_saves_the_plan_with_a_checksum_that_catches_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saved.json");
+    let out = incident(&["--format", "json", "--out", path.to_str().unwrap()])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("saved.json"),
+        "says where the plan went: {stderr}"
+    );
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let saved: Value = serde_json::from_str(&text).unwrap();
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        saved["plan"], printed,
+        "the saved plan is the plan --format json prints"
+    );
+    let checksum = saved["checksum"].as_str().unwrap();
+    assert!(
+        checksum.len() == "sha256:".len() + 64 && checksum.starts_with("sha256:"),
+        "{checksum}"
+    );
+
+    let loaded: warren::plan::SavedPlan = serde_json::from_str(&text).unwrap();
+    assert!(loaded.intact(), "a freshly saved plan is intact");
+
+    let mut tampered = saved.clone();
+    tampered["plan"]["changes"][0]["rewrites"][0]["to"] = Value::from("rabbit.attacker.example");
+    let tampered: warren::plan::SavedPlan = serde_json::from_value(tampered).unwrap();
+    assert!(!tampered.intact(), "a changed rewrite breaks the checksum");
+
+    let mut tampered = saved;
+    tampered["plan"]["waves"][0].as_array_mut().unwrap().pop();
+    let tampered: warren::plan::SavedPlan = serde_json::from_value(tampered).unwrap();
+    assert!(!tampered.intact(), "a changed wave breaks the checksum");
+}
+
+#[test]
+fn credentials_never_appear_in_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("saved.json");
+    for format in ["human", "json", "markdown"] {
+        let out = incident(&["--format", format, "--out", saved.to_str().unwrap()])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            !stdout.contains(INCIDENT_PASSWORD),
+            "--format {format} shows the password"
+        );
+        assert!(
+            !stderr.contains(INCIDENT_PASSWORD),
+            "stderr shows the password"
+        );
+        if format != "markdown" {
+            // Markdown names the rewritten variables only; the others show the masked URL.
+            assert!(
+                stdout.contains(
+                    "amqps://esr-apprecord:****@b-1111.mq.eu-west-2.amazonaws.com:5671/esr"
+                ),
+                "--format {format} shows the masked URL:\n{stdout}"
+            );
+        }
+        let saved = std::fs::read_to_string(&saved).unwrap();
+        assert!(
+            !saved.contains(INCIDENT_PASSWORD),
+            "the saved plan holds the password"
+        );
+        for secret in INCIDENT_SECRET_VALUES {
+            assert!(
+                !stdout.contains(secret),
+                "--format {format} shows the secret value {secret}"
+            );
+            assert!(
+                !saved.contains(secret),
+                "the saved plan holds the secret value {secret}"
+            );
+        }
+        assert!(
+            saved.contains("esr-apprecord:****@"),
+            "the saved plan masks the password"
+        );
+    }
+}
+
+#[test]
+fn broker_endpoints_with_passwords_are_masked() {
+    let world = World::new()
+        .broker(old_broker())
+        .broker(Broker::new(
+            "b-2222",
+            &format!("amqps://admin:world-secret@{NEW_HOST}:5671"),
+        ))
+        .service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new()
+        .old(By::Endpoints(vec![format!(
+            "amqps://admin:plan-secret@{OLD_HOST}:5671"
+        )]))
+        .service(Declared::new("c", "api"));
+    let scenario = Scenario::new(&plan, &world);
+    for format in ["human", "json", "markdown"] {
+        let out = scenario
+            .plan(&["--format", format, "--out", "saved.json"])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let all = format!(
+            "{}{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            scenario.read("saved.json")
+        );
+        for secret in ["plan-secret", "world-secret"] {
+            assert!(
+                !all.contains(secret),
+                "--format {format} shows {secret}:\n{all}"
+            );
+        }
+    }
+    let json = scenario.plan_json();
+    assert_eq!(
+        json["brokers"]["old"]["endpoints"][0],
+        format!("amqps://admin:****@{OLD_HOST}:5671")
+    );
+    assert_eq!(
+        json["brokers"]["new"]["endpoints"][0],
+        format!("amqps://admin:****@{NEW_HOST}:5671")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Colour
+// ---------------------------------------------------------------------------------------------
+
+const ESC: char = '\u{1b}';
+
+#[test]
+fn no_colour_when_stdout_is_not_a_terminal() {
+    let mut cmd = incident(&[]);
+    cmd.env_remove("NO_COLOR");
+    let out = stdout_of(&mut cmd);
+    assert!(!out.contains(ESC), "ANSI escapes in piped output:\n{out}");
+}
+
+/// Runs the incident plan with stdout on a pseudo-terminal (through util-linux `script`),
+/// with `NO_COLOR` set to `no_color` (or unset) and `extra` arguments; returns what it printed.
+fn incident_on_a_terminal(no_color: Option<&str>, extra: &str) -> String {
+    let command = format!(
+        "'{}' plan {INCIDENT_PLAN} --world {INCIDENT_WORLD} {extra}",
+        env!("CARGO_BIN_EXE_warren")
+    );
+    let mut script = StdCommand::new("script");
+    script
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["-qec", &command, "/dev/null"]);
+    match no_color {
+        Some(value) => script.env("NO_COLOR", value),
+        None => script.env_remove("NO_COLOR"),
+    };
+    let output = script
+        .output()
+        .expect("these tests need util-linux `script` to give warren a terminal");
+    assert!(output.status.success(), "{output:?}");
+    let out = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        out.contains("Plan: 9 to move"),
+        "warren ran on the terminal:\n{out}"
+    );
+    out
+}
+
+#[test]
+fn colour_on_a_terminal_unless_no_color_or_the_flag_says_otherwise() {
+    let coloured = incident_on_a_terminal(None, "");
+    assert!(
+        coloured.contains(ESC),
+        "a terminal gets colour:\n{coloured}"
+    );
+
+    let out = incident_on_a_terminal(Some("1"), "");
+    assert!(!out.contains(ESC), "NO_COLOR=1 on a terminal:\n{out}");
+
+    let out = incident_on_a_terminal(None, "--no-color");
+    assert!(!out.contains(ESC), "--no-color on a terminal:\n{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery: which service points where, and what moving it rewrites
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_split_service_rewrites_only_the_containers_on_the_old_broker() {
+    let world = World::two_brokers()
+        .service("c", Service::new("split", "split:4"))
+        .task_definition(
+            TaskDef::new("split", 4)
+                .container("app")
+                .env("SPRING_RABBITMQ_HOST", OLD_HOST)
+                .container("sidecar")
+                .env("RABBIT_URL", &format!("amqps://{NEW_HOST}:5671")),
+        )
+        .service("c", Service::new("forgotten", "split:4"));
+    let plan = Plan::new().service(Declared::new("c", "split"));
+    let json = Scenario::new(&plan, &world).plan_json();
+
+    let split = change(&json, "c/split");
+    assert_eq!(split["action"], "update");
+    assert_eq!(split["from"], "split");
+    assert_eq!(split["to"], "new");
+    assert_eq!(
+        split["rewrites"],
+        serde_json::json!([{
+            "container": "app",
+            "variable": "SPRING_RABBITMQ_HOST",
+            "from": OLD_HOST,
+            "to": NEW_HOST,
+        }])
+    );
+    // A split service that the plan forgets is unmanaged, and says it is split.
+    assert_eq!(unmanaged_ids(&json), vec!["c/forgotten"]);
+    assert_eq!(json["unmanaged"][0]["broker"], "split");
+    assert_eq!(
+        json["unmanaged"][0]["through"],
+        serde_json::json!(["app/SPRING_RABBITMQ_HOST"])
+    );
+}
+
+#[test]
+fn a_service_on_neither_broker_is_a_noop_with_a_warning() {
+    let world = World::two_brokers()
+        .service_env("c", "web", &[("UPSTREAM", "http://localhost:3000")])
+        .service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new()
+        .service(Declared::new("c", "web"))
+        .service(Declared::new("c", "api"));
+    let scenario = Scenario::new(&plan, &world);
+    let json = scenario.plan_json();
+
+    let web = change(&json, "c/web");
+    assert_eq!(web["action"], "noop");
+    assert_eq!(web["from"], Value::Null);
+    assert_eq!(web["wave"], Value::Null);
+    assert_eq!(
+        waves(&json),
+        vec![vec!["c/api".to_owned()]],
+        "a noop is in no wave"
+    );
+    assert_eq!(
+        warnings(&json),
+        vec!["c/web is in the plan but points at neither broker: nothing to move".to_owned()]
+    );
+    assert!(scenario.plan_human().contains("= c/web  on neither broker"));
+}
+
+#[test]
+fn a_host_from_an_unmapped_parameter_makes_the_change_manual() {
+    let world = World::two_brokers()
+        .service("c", Service::new("ledger", "ledger:31"))
+        .task_definition(TaskDef::new("ledger", 31).container("app").secret(
+            "RABBIT_HOST",
+            "arn:aws:ssm:eu-west-2:1:parameter/esr/rabbit/host",
+        ))
+        .parameter(
+            "arn:aws:ssm:eu-west-2:1:parameter/esr/rabbit/host",
+            OLD_HOST,
+        );
+    let plan = Plan::new().service(Declared::new("c", "ledger"));
+    let scenario = Scenario::new(&plan, &world);
+    let json = scenario.plan_json();
+
+    let ledger = change(&json, "c/ledger");
+    assert_eq!(ledger["action"], "manual");
+    assert_eq!(ledger["from"], "old");
+    let reason = ledger["reason"].as_str().expect("a manual change says why");
+    assert!(
+        reason.contains("arn:aws:ssm:eu-west-2:1:parameter/esr/rabbit/host"),
+        "{reason}"
+    );
+    assert!(reason.contains("RABBIT_HOST"), "{reason}");
+
+    let human = scenario.plan_human();
+    assert!(
+        human.contains("! c/ledger  old -> new  (ledger:31), manual"),
+        "{human}"
+    );
+    assert!(human.contains("cannot be moved automatically"), "{human}");
+    // A manual change is still a change.
+    scenario.plan(&["--detailed-exitcode"]).assert().code(2);
+}
+
+#[test]
+fn a_mapped_parameter_is_rewritten_to_the_parameter_for_the_new_broker() {
+    let world = World::two_brokers()
+        .service("c", Service::new("ledger", "ledger:31"))
+        .task_definition(
+            TaskDef::new("ledger", 31)
+                .container("app")
+                .secret(
+                    "RABBIT_HOST",
+                    "arn:aws:ssm:eu-west-2:1:parameter/esr/rabbit/host",
+                )
+                .secret("RABBIT_PASSWORD", "/esr/rabbit/password"),
+        )
+        .parameter(
+            "arn:aws:ssm:eu-west-2:1:parameter/esr/rabbit/host",
+            OLD_HOST,
+        )
+        .parameter("/esr/rabbit2/host", NEW_HOST)
+        .parameter("/esr/rabbit/password", "not-a-host");
+    // The map names the parameter by name; the task definition by ARN.
+    let plan = Plan::new()
+        .service(Declared::new("c", "ledger"))
+        .parameter("/esr/rabbit/host", "/esr/rabbit2/host");
+    let json = Scenario::new(&plan, &world).plan_json();
+
+    let ledger = change(&json, "c/ledger");
+    assert_eq!(ledger["action"], "update");
+    assert_eq!(ledger.get("reason"), None);
+    assert_eq!(
+        ledger["rewrites"],
+        serde_json::json!([{
+            "container": "app",
+            "parameter": "RABBIT_HOST",
+            "from": "arn:aws:ssm:eu-west-2:1:parameter/esr/rabbit/host",
+            "to": "/esr/rabbit2/host",
+        }])
+    );
+    assert_eq!(warnings(&json), Vec::<String>::new());
+}
+
+#[test]
+fn unmanaged_services_come_with_entries_to_paste_into_the_plan() {
+    let world = World::two_brokers()
+        .service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "export", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env(
+            "d",
+            "audit",
+            &[("RABBIT_URL", &format!("amqps://{OLD_HOST}:5671"))],
+        )
+        .service_env("d", "reports", &[("SPRING_RABBITMQ_HOST", NEW_HOST)]);
+    let plan = Plan::new().service(Declared::new("c", "api"));
+    let scenario = Scenario::new(&plan, &world);
+
+    let json = scenario.plan_json();
+    assert_eq!(
+        unmanaged_ids(&json),
+        vec!["c/export", "d/audit"],
+        "not d/reports: it is on the new broker"
+    );
+    scenario.plan(&["--strict"]).assert().code(1);
+
+    let human = scenario.plan_human();
+    snapshot_settings("warren plan plan.toml --world world.json")
+        .bind(|| insta::assert_snapshot!("unmanaged_human", human));
+
+    // The indented block under "Add them to plan.toml" is TOML that fixes the plan as it stands.
+    let block: String = human
+        .lines()
+        .skip_while(|l| !l.starts_with("  Add them to plan.toml"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("warren will move"))
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    assert_eq!(block.matches("[[services]]").count(), 2, "{block}");
+    scenario.write("plan.toml", &format!("{}\n{block}", plan.to_toml()));
+    scenario.plan(&["--strict"]).assert().success();
+    let json = scenario.plan_json();
+    assert_eq!(json["unmanaged"], serde_json::json!([]));
+    assert_eq!(change(&json, "d/audit")["action"], "update");
+}
+
+#[test]
+fn broker_env_restricts_discovery_to_those_variables() {
+    let world = World::two_brokers()
+        .service("c", Service::new("api", "api:1"))
+        .task_definition(
+            TaskDef::new("api", 1)
+                .container("app")
+                .env("SPRING_RABBITMQ_HOST", OLD_HOST)
+                .env("AUDIT_RABBIT_URL", &format!("amqps://{OLD_HOST}:5671")),
+        )
+        .service_env("c", "other", &[("OTHER_HOST", OLD_HOST)])
+        .service_env("c", "listed", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new().service(Declared::new("c", "api"));
+
+    let everything = Scenario::new(&plan, &world).plan_json();
+    assert_eq!(rewrites(change(&everything, "c/api")).len(), 2);
+    assert_eq!(unmanaged_ids(&everything), vec!["c/listed", "c/other"]);
+
+    let restricted =
+        Scenario::new(&plan.clone().broker_env(&["SPRING_RABBITMQ_HOST"]), &world).plan_json();
+    let api = change(&restricted, "c/api");
+    assert_eq!(rewrites(api).len(), 1);
+    assert_eq!(rewrites(api)[0]["variable"], "SPRING_RABBITMQ_HOST");
+    assert_eq!(unmanaged_ids(&restricted), vec!["c/listed"]);
+    assert_eq!(
+        restricted["scope"]["broker_env"],
+        serde_json::json!(["SPRING_RABBITMQ_HOST"])
+    );
+}
+
+#[test]
+fn clusters_restricts_the_scan() {
+    let world = World::two_brokers()
+        .service_env("prod", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("prod", "export", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("batch", "nightly", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new().service(Declared::new("prod", "api"));
+
+    let all = Scenario::new(&plan, &world).plan_json();
+    assert_eq!(unmanaged_ids(&all), vec!["batch/nightly", "prod/export"]);
+
+    let prod_only = Scenario::new(&plan.clone().clusters(&["prod"]), &world).plan_json();
+    assert_eq!(unmanaged_ids(&prod_only), vec!["prod/export"]);
+    assert_eq!(prod_only["scope"]["clusters"], serde_json::json!(["prod"]));
+}
+
+#[test]
+fn a_host_matches_as_a_host_never_as_a_substring() {
+    let world = World::two_brokers()
+        .service_env(
+            "c",
+            "prefixed",
+            &[("SPRING_RABBITMQ_HOST", &format!("x{OLD_HOST}"))],
+        )
+        .service_env(
+            "c",
+            "url",
+            &[("RABBIT_URL", &format!("amqps://x{OLD_HOST}:5671"))],
+        )
+        .service_env(
+            "c",
+            "suffixed",
+            &[("SPRING_RABBITMQ_HOST", &format!("{OLD_HOST}.evil.example"))],
+        )
+        .service_env(
+            "c",
+            "path",
+            &[("DOCS", &format!("https://wiki.example/{OLD_HOST}"))],
+        )
+        .service_env(
+            "c",
+            "prose",
+            &[("NOTE", &format!("moved off {OLD_HOST} soon"))],
+        );
+    let plan = Plan::new().service(Declared::new("c", "prefixed"));
+    let json = Scenario::new(&plan, &world).plan_json();
+    assert_eq!(
+        json["unmanaged"],
+        serde_json::json!([]),
+        "none of these name the old broker"
+    );
+    let prefixed = change(&json, "c/prefixed");
+    assert_eq!(prefixed["action"], "noop");
+    assert_eq!(prefixed["from"], Value::Null);
+}
+
+#[test]
+fn comma_separated_lists_and_upper_case_hosts_match() {
+    let upper = OLD_HOST.to_uppercase();
+    let world = World::two_brokers()
+        .service_env(
+            "c",
+            "list",
+            &[(
+                "SPRING_RABBITMQ_ADDRESSES",
+                &format!("rabbit-dr.example:5671, {upper}:5671"),
+            )],
+        )
+        .service_env("c", "upper", &[("SPRING_RABBITMQ_HOST", &upper)])
+        .service_env(
+            "c",
+            "url",
+            &[("RABBIT_URL", &format!("amqps://svc:pw@{upper}:5671/esr"))],
+        )
+        .service_env(
+            "c",
+            "forgotten",
+            &[("HOSTS", &format!("a.example,{OLD_HOST}"))],
+        );
+    let plan = Plan::new()
+        .service(Declared::new("c", "list"))
+        .service(Declared::new("c", "upper"))
+        .service(Declared::new("c", "url"));
+    let json = Scenario::new(&plan, &world).plan_json();
+
+    let rewrite = |id: &str| -> (String, String) {
+        let r = &change(&json, id)["rewrites"][0];
+        (
+            r["from"].as_str().unwrap().to_owned(),
+            r["to"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(
+        rewrite("c/list"),
+        (
+            format!("rabbit-dr.example:5671, {upper}:5671"),
+            format!("rabbit-dr.example:5671, {NEW_HOST}:5671")
+        ),
+        "only the old broker's item changes"
+    );
+    assert_eq!(rewrite("c/upper"), (upper.clone(), NEW_HOST.to_owned()));
+    assert_eq!(
+        rewrite("c/url"),
+        (
+            format!("amqps://svc:****@{upper}:5671/esr"),
+            format!("amqps://svc:****@{NEW_HOST}:5671/esr")
+        )
+    );
+    assert_eq!(unmanaged_ids(&json), vec!["c/forgotten"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Order: waves, cycles, moving back
+// ---------------------------------------------------------------------------------------------
+
+/// shop → orders.ex → orders.q → billing → invoices.q → mailer, on both brokers.
+fn chain_topology(broker: Broker) -> Broker {
+    broker
+        .exchange("orders.ex", "topic")
+        .queue(Queue::new("orders.q").messages(5).consumed_by("billing"))
+        .queue(Queue::new("invoices.q").consumed_by("mailer"))
+        .binding("orders.ex", "orders.q")
+}
+
+#[test]
+fn a_chain_moves_publishers_before_consumers_one_wave_per_link() {
+    let world = World::new()
+        .broker(chain_topology(old_broker()))
+        .broker(chain_topology(new_broker()))
+        .service_env("c", "mailer", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "billing", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "shop", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new()
+        .service(Declared::new("c", "mailer").consumes(&["invoices.q"]))
+        .service(
+            Declared::new("c", "billing")
+                .publishes(&["invoices.q"])
+                .consumes(&["orders.q"]),
+        )
+        .service(Declared::new("c", "shop").publishes(&["orders.ex"]));
+    let scenario = Scenario::new(&plan, &world);
+    let json = scenario.plan_json();
+
+    assert_eq!(
+        waves(&json),
+        vec![vec!["c/shop"], vec!["c/billing"], vec!["c/mailer"]]
+    );
+    assert_eq!(
+        json["drains"],
+        serde_json::json!([
+            { "wave": 2, "broker": "old", "vhost": "/", "queue": "orders.q" },
+            { "wave": 3, "broker": "old", "vhost": "/", "queue": "invoices.q" },
+        ])
+    );
+    assert_eq!(warnings(&json), Vec::<String>::new());
+    let human = scenario.plan_human();
+    assert!(
+        human.contains("Wave 2  (first waits until orders.q on the old broker is drained)"),
+        "{human}"
+    );
+}
+
+#[test]
+fn a_cycle_shares_one_wave_and_a_warning_names_both_services() {
+    let topology = |b: Broker| {
+        b.queue(Queue::new("requests.q"))
+            .queue(Queue::new("replies.q"))
+    };
+    let world = World::new()
+        .broker(topology(old_broker()))
+        .broker(topology(new_broker()))
+        .service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "worker", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "feeder", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new()
+        .service(
+            Declared::new("c", "api")
+                .publishes(&["requests.q"])
+                .consumes(&["replies.q"]),
+        )
+        .service(
+            Declared::new("c", "worker")
+                .publishes(&["replies.q"])
+                .consumes(&["requests.q"]),
+        )
+        .service(Declared::new("c", "feeder").publishes(&["requests.q"]));
+    let json = Scenario::new(&plan, &world).plan_json();
+
+    assert_eq!(
+        waves(&json),
+        vec![vec!["c/feeder"], vec!["c/api", "c/worker"]]
+    );
+    let cycle: Vec<String> = warnings(&json)
+        .into_iter()
+        .filter(|w| w.contains("cycle"))
+        .collect();
+    assert_eq!(cycle.len(), 1, "{cycle:?}");
+    assert!(
+        cycle[0].contains("c/api") && cycle[0].contains("c/worker"),
+        "{}",
+        cycle[0]
+    );
+    assert!(cycle[0].contains("wave 2"), "{}", cycle[0]);
+}
+
+#[test]
+fn federate_moves_consumers_first_and_waits_after_the_last_wave() {
+    let world = World::new()
+        .broker(chain_topology(old_broker()))
+        .broker(chain_topology(new_broker()))
+        .service_env("c", "billing", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "shop", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new()
+        .strategy("federate")
+        .service(Declared::new("c", "billing").consumes(&["orders.q"]))
+        .service(Declared::new("c", "shop").publishes(&["orders.ex"]));
+    let scenario = Scenario::new(&plan, &world);
+    let json = scenario.plan_json();
+    assert_eq!(json["strategy"], "federate");
+    assert_eq!(waves(&json), vec![vec!["c/billing"], vec!["c/shop"]]);
+    assert_eq!(json["drains"][0]["wave"], Value::Null);
+    let human = scenario.plan_human();
+    assert!(
+        human.contains(
+            "After the last wave, warren waits until orders.q on the old broker is drained."
+        ),
+        "{human}"
+    );
+}
+
+#[test]
+fn moving_back_orders_publishers_first_and_drains_the_new_broker() {
+    let world = World::new()
+        .broker(old_broker().queue(Queue::new("orders.q")))
+        .broker(new_broker().queue(Queue::new("orders.q").messages(7).consumed_by("billing")))
+        .service_env("c", "billing", &[("SPRING_RABBITMQ_HOST", NEW_HOST)])
+        .service_env(
+            "c",
+            "shop",
+            &[("RABBIT_URL", &format!("amqps://{NEW_HOST}:5671"))],
+        );
+    let plan = Plan::new()
+        .service(
+            Declared::new("c", "billing")
+                .broker("old")
+                .consumes(&["orders.q"]),
+        )
+        .service(
+            Declared::new("c", "shop")
+                .broker("old")
+                .publishes(&["orders.q"]),
+        );
+    let scenario = Scenario::new(&plan, &world);
+    let json = scenario.plan_json();
+
+    assert_eq!(waves(&json), vec![vec!["c/shop"], vec!["c/billing"]]);
+    for id in ["c/shop", "c/billing"] {
+        let c = change(&json, id);
+        assert_eq!(
+            (c["action"].as_str(), c["from"].as_str(), c["to"].as_str()),
+            (Some("update"), Some("new"), Some("old"))
+        );
+    }
+    assert_eq!(
+        change(&json, "c/shop")["rewrites"][0]["to"],
+        format!("amqps://{OLD_HOST}:5671")
+    );
+    assert_eq!(change(&json, "c/billing")["rewrites"][0]["to"], OLD_HOST);
+    assert_eq!(
+        json["drains"],
+        serde_json::json!([{ "wave": 2, "broker": "new", "vhost": "/", "queue": "orders.q" }])
+    );
+    assert_eq!(json["unmanaged"], serde_json::json!([]));
+    let human = scenario.plan_human();
+    assert!(
+        human.contains("Wave 2  (first waits until orders.q on the new broker is drained)"),
+        "{human}"
+    );
+    assert!(human.contains("~ c/shop  new -> old"), "{human}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Warnings about the end state
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn warns_when_a_publisher_and_its_consumers_end_on_different_brokers() {
+    let topology = |b: Broker| {
+        b.exchange("orders.ex", "topic")
+            .queue(Queue::new("orders.q"))
+            .binding("orders.ex", "orders.q")
+    };
+    let world = World::new()
+        .broker(topology(old_broker()))
+        .broker(topology(new_broker()))
+        .service_env("c", "shop", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "billing", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new()
+        .service(Declared::new("c", "shop").publishes(&["orders.ex"]))
+        .service(
+            Declared::new("c", "billing")
+                .broker("old")
+                .consumes(&["orders.q"]),
+        );
+    let json = Scenario::new(&plan, &world).plan_json();
+    assert_eq!(
+        warnings(&json),
+        vec!["after the plan, c/shop publishes to orders.q on the new broker, but its consumers (c/billing) are on the old broker: messages would stall unconsumed".to_owned()]
+    );
+}
+
+#[test]
+fn warns_when_a_queue_on_the_old_broker_is_consumed_by_an_unmanaged_service() {
+    let world = World::new()
+        .broker(old_broker().queue(Queue::new("orders.q").messages(12).consumed_by("export")))
+        .broker(new_broker().queue(Queue::new("orders.q")))
+        .service_env("c", "shop", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "export", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new().service(Declared::new("c", "shop").publishes(&["orders.q"]));
+    let json = Scenario::new(&plan, &world).plan_json();
+    assert_eq!(
+        warnings(&json),
+        vec![
+            "queue orders.q on the old broker is consumed by c/export, which is not in the plan"
+                .to_owned()
+        ]
+    );
+}
+
+#[test]
+fn warns_when_a_declared_queue_or_exchange_is_missing_on_the_old_broker() {
+    let world = World::new()
+        .broker(old_broker().queue(Queue::new("orders.q")))
+        .broker(
+            new_broker()
+                .queue(Queue::new("orders.q"))
+                .exchange("ghost.ex", "topic")
+                .queue(Queue::new("ghost.q")),
+        )
+        .service_env("c", "shop", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new().service(
+        Declared::new("c", "shop")
+            .publishes(&["orders.q", "ghost.ex"])
+            .consumes(&["ghost.q"]),
+    );
+    let json = Scenario::new(&plan, &world).plan_json();
+    assert_eq!(
+        warnings(&json),
+        vec![
+            "ghost.ex is declared in the plan but the old broker b-1111 does not have it"
+                .to_owned(),
+            "ghost.q is declared in the plan but the old broker b-1111 does not have it".to_owned(),
+        ]
+    );
+}
