@@ -152,6 +152,9 @@ pub struct Unmanaged {
     pub task_definition: String,
     /// `container/VARIABLE` entries that name the old broker.
     pub through: Vec<String>,
+    /// Queues on the old broker that it consumes, where the broker says so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumes: Vec<String>,
 }
 
 impl Unmanaged {
@@ -411,12 +414,26 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
                 .map(|p| format!("{}/{}", p.container, p.via.variable()))
                 .collect();
             through.dedup();
+            let consumes = brokers
+                .old
+                .in_world(world)
+                .and_then(|b| b.queues.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|q| {
+                    q.consumed_by
+                        .iter()
+                        .any(|c| *c == s.service || *c == s.id())
+                })
+                .map(|q| q.name.clone())
+                .collect();
             unmanaged.push(Unmanaged {
                 cluster: s.cluster.clone(),
                 service: s.service.clone(),
                 broker: placement,
                 task_definition: s.task_definition.clone(),
                 through,
+                consumes,
             });
         }
     }
@@ -823,15 +840,24 @@ pub fn fingerprint(
             format!("service:{}", s.id()),
             digest(&(&service.task_definition, &deployments, td, &service.extra)),
         );
-        for container in td.iter().flat_map(|td| &td.containers) {
-            for value_from in container.secrets.values() {
-                if let Some(value) = parameter_value(world, value_from) {
-                    entries.insert(
-                        format!("parameter:{}", discovery::parameter_name(value_from)),
-                        digest(value),
-                    );
-                }
+        // Only the parameters the move depends on: those that name a broker. A digest of any
+        // other secret (a password) would be a hash of a credential in the saved plan.
+        for pointer in &s.pointers {
+            if let Via::Parameter { parameter, .. } = &pointer.via {
+                entries.insert(
+                    format!("parameter:{}", discovery::parameter_name(parameter)),
+                    digest(&pointer.value),
+                );
             }
+        }
+    }
+    for rewrite in changes.iter().flat_map(|c| &c.rewrites) {
+        if rewrite.parameter.is_some() {
+            let value = parameter_value(world, &rewrite.to);
+            entries.insert(
+                format!("parameter:{}", discovery::parameter_name(&rewrite.to)),
+                digest(&value),
+            );
         }
     }
     Fingerprint { entries }

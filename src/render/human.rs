@@ -69,7 +69,16 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
                 out,
                 "    publishes = []  # exchanges and queues it publishes to"
             );
-            let _ = writeln!(out, "    consumes = []   # queues it consumes");
+            if u.consumes.is_empty() {
+                let _ = writeln!(out, "    consumes = []   # queues it consumes");
+            } else {
+                let queues: Vec<String> = u.consumes.iter().map(|q| format!("{q:?}")).collect();
+                let _ = writeln!(
+                    out,
+                    "    consumes = [{}]  # as the old broker reports",
+                    queues.join(", ")
+                );
+            }
             out.push('\n');
         }
     }
