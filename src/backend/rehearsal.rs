@@ -300,17 +300,14 @@ impl Backend for Rehearsal {
         else {
             return Ok(None);
         };
-        let mut drained = false;
+        // What this look sees; the caller learns how many messages there were.
+        let seen = queue.clone();
         if queue.consumers > 0 && queue.messages > 0 {
-            // Its consumers are at work: by the time anyone looks, it is empty.
+            // Its consumers are at work: by the next look, it is empty.
             queue.messages = 0;
-            drained = true;
-        }
-        let queue = queue.clone();
-        if drained {
             self.save()?;
         }
-        Ok(Some(queue))
+        Ok(Some(seen))
     }
 
     fn delete_broker(&mut self, broker: &ResolvedBroker) -> Result<()> {

@@ -858,3 +858,158 @@ fn str_of(value: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("expected a string, found {value}"))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Commands that change the world, and what they leave behind
+// ---------------------------------------------------------------------------------------------
+
+/// The journal's file name: `warren-journal.jsonl`, beside the world file.
+pub const JOURNAL: &str = "warren-journal.jsonl";
+
+impl Scenario {
+    /// `warren COMMAND plan.toml --world world.json EXTRA…`.
+    pub fn on_world(&self, command: &str, extra: &[&str]) -> assert_cmd::Command {
+        let mut args = vec![command, "plan.toml", "--world", "world.json"];
+        args.extend_from_slice(extra);
+        self.warren(&args)
+    }
+
+    /// `warren apply plan.toml --world world.json --auto-approve --drain-timeout 1 EXTRA…`.
+    pub fn apply(&self, extra: &[&str]) -> assert_cmd::Command {
+        let mut args = vec!["--auto-approve", "--drain-timeout", "1"];
+        args.extend_from_slice(extra);
+        self.on_world("apply", &args)
+    }
+
+    /// `warren rollback plan.toml --world world.json --auto-approve --drain-timeout 1 EXTRA…`.
+    pub fn rollback(&self, extra: &[&str]) -> assert_cmd::Command {
+        let mut args = vec!["--auto-approve", "--drain-timeout", "1"];
+        args.extend_from_slice(extra);
+        self.on_world("rollback", &args)
+    }
+
+    /// File `name` as bytes, to compare before and after a command that must change nothing.
+    pub fn bytes(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path(name)).expect("read a scenario file")
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.path(name).exists()
+    }
+
+    /// Replaces the world file with `world` (pretty JSON).
+    pub fn set_world(&self, world: &Value) {
+        self.write("world.json", &pretty(world));
+    }
+
+    /// Changes the world file in place, as a person editing it by hand would.
+    pub fn edit_world(&self, edit: impl FnOnce(&mut Value)) {
+        let mut world = self.world_json();
+        edit(&mut world);
+        self.set_world(&world);
+    }
+
+    /// The journal's entries, oldest first (none when there is no journal yet). Every line must
+    /// be one JSON object.
+    pub fn journal(&self) -> Vec<Value> {
+        if !self.exists(JOURNAL) {
+            return Vec::new();
+        }
+        self.read(JOURNAL)
+            .lines()
+            .map(|line| {
+                let entry: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("journal line is not JSON ({e}): {line}"));
+                assert!(entry.is_object(), "journal line is not an object: {line}");
+                entry
+            })
+            .collect()
+    }
+}
+
+/// `family:revision` that `cluster/service` runs in a world file's JSON.
+pub fn running(world: &Value, cluster: &str, service: &str) -> String {
+    world_service(world, cluster, service)["task_definition"]
+        .as_str()
+        .expect("task_definition is a string")
+        .to_owned()
+}
+
+/// Service `cluster/service` of a world file's JSON.
+pub fn world_service<'a>(world: &'a Value, cluster: &str, service: &str) -> &'a Value {
+    world["clusters"]
+        .as_array()
+        .expect("clusters is a list")
+        .iter()
+        .filter(|c| c["name"] == cluster)
+        .flat_map(|c| c["services"].as_array().expect("services is a list"))
+        .find(|s| s["name"] == service)
+        .unwrap_or_else(|| panic!("no service {cluster}/{service} in the world"))
+}
+
+/// Task definition `family:revision` of a world file's JSON.
+pub fn task_def<'a>(world: &'a Value, key: &str) -> &'a Value {
+    let (family, revision) = key.rsplit_once(':').expect("family:revision");
+    let revision: u64 = revision.parse().expect("a revision number");
+    world["task_definitions"]
+        .as_array()
+        .expect("task_definitions is a list")
+        .iter()
+        .find(|td| td["family"] == family && td["revision"] == revision)
+        .unwrap_or_else(|| panic!("no task definition {key} in the world"))
+}
+
+/// The registered revisions of `family`, in file order.
+pub fn revisions(world: &Value, family: &str) -> Vec<u64> {
+    world["task_definitions"]
+        .as_array()
+        .expect("task_definitions is a list")
+        .iter()
+        .filter(|td| td["family"] == family)
+        .map(|td| td["revision"].as_u64().expect("revision is a number"))
+        .collect()
+}
+
+/// Broker `id` of a world file's JSON.
+pub fn world_broker<'a>(world: &'a Value, id: &str) -> &'a Value {
+    world["brokers"]
+        .as_array()
+        .expect("brokers is a list")
+        .iter()
+        .find(|b| b["id"] == id)
+        .unwrap_or_else(|| panic!("no broker {id} in the world"))
+}
+
+/// Value of `variable` in container `container` of task definition `key`.
+pub fn env_of<'a>(world: &'a Value, key: &str, container: &str, variable: &str) -> &'a str {
+    task_def(world, key)["containers"]
+        .as_array()
+        .expect("containers is a list")
+        .iter()
+        .find(|c| c["name"] == container)
+        .unwrap_or_else(|| panic!("no container {container} in {key}"))["environment"][variable]
+        .as_str()
+        .unwrap_or_else(|| panic!("no variable {variable} in {key}/{container}"))
+}
+
+/// The journal entries of `step` (`update`, `rollout`, `drain`, …), in order.
+pub fn steps<'a>(journal: &'a [Value], step: &str) -> Vec<&'a Value> {
+    journal.iter().filter(|e| e["step"] == step).collect()
+}
+
+/// An RFC 3339 time of a journal entry (`time_start` or `time_end`).
+pub fn time_of(entry: &Value, key: &str) -> std::time::SystemTime {
+    let text = entry[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("journal entry without {key}: {entry}"));
+    humantime::parse_rfc3339(text).unwrap_or_else(|e| panic!("{key} {text:?} is not RFC 3339: {e}"))
+}
+
+/// stdout and stderr of a finished command, together, for messages that may go to either.
+pub fn all_output(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

@@ -1,0 +1,451 @@
+//! `warren decommission` and `warren status` on the rehearsal backend, driven through the built
+//! binary: one world per blocker kind, all of them at once, a clean world, and the status of a
+//! half-moved migration.
+
+mod common;
+
+use common::{
+    all_output, new_broker, old_broker, world_broker, Broker, Declared, Plan, Queue, Scenario,
+    Service, TaskDef, World, JOURNAL, NEW_HOST, OLD_HOST, OLD_ID,
+};
+use serde_json::Value;
+
+/// The cluster the plan scans.
+const SHOP: &str = "shop";
+const HOST_VAR: &str = "SPRING_RABBITMQ_HOST";
+
+fn td(family: &str, revision: u32, host: &str) -> TaskDef {
+    TaskDef::new(family, revision)
+        .container("app")
+        .env(HOST_VAR, host)
+}
+
+/// A migration that is done: `shop/orders` runs `orders:2` on the new broker; `orders:1` (old)
+/// is still registered but not the latest. The old broker has one empty queue, no connections.
+/// `old` is the old broker to use (simulated unless the test says otherwise).
+fn clean_world_with(old: Broker) -> World {
+    World::new()
+        .broker(old)
+        .broker(new_broker())
+        .service(SHOP, Service::new("orders", "orders:2"))
+        .task_definition(td("orders", 1, OLD_HOST))
+        .task_definition(td("orders", 2, NEW_HOST))
+}
+
+fn clean_world() -> World {
+    clean_world_with(old_broker().queue(Queue::new("q.orders")))
+}
+
+/// The plan scans only cluster `shop`; decommission must look further.
+fn plan() -> Plan {
+    Plan::new()
+        .clusters(&[SHOP])
+        .service(Declared::new(SHOP, "orders"))
+}
+
+/// `warren decommission plan.toml --world world.json --confirm b-1111 --format json`, expecting
+/// `code`; returns the parsed JSON.
+fn decommission_json(s: &Scenario, code: i32) -> Value {
+    let output = s
+        .on_world("decommission", &["--confirm", OLD_ID, "--format", "json"])
+        .assert()
+        .code(code)
+        .get_output()
+        .clone();
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "decommission --format json prints JSON ({e}):\n{}",
+            all_output(&output)
+        )
+    })
+}
+
+/// The blocker kinds of a decision, sorted.
+fn kinds(decision: &Value) -> Vec<String> {
+    let mut kinds: Vec<String> = decision["blockers"]
+        .as_array()
+        .expect("blockers is a list")
+        .iter()
+        .map(|b| b["kind"].as_str().expect("kind is a string").to_owned())
+        .collect();
+    kinds.sort();
+    kinds
+}
+
+/// The detail of the only blocker of a decision.
+fn only_detail(decision: &Value) -> &str {
+    let blockers = decision["blockers"].as_array().unwrap();
+    assert_eq!(blockers.len(), 1, "{decision:#}");
+    blockers[0]["detail"].as_str().unwrap()
+}
+
+/// Decommission of `world` is refused with exactly one blocker of `kind`; nothing is deleted
+/// and the world file is untouched. Returns the blocker's detail.
+fn refused_for(world: &World, kind: &str) -> String {
+    let s = Scenario::new(&plan(), world);
+    let before = s.bytes("world.json");
+    let decision = decommission_json(&s, 3);
+    assert_eq!(decision["refused"], true);
+    assert_eq!(decision["broker"], OLD_ID);
+    assert_eq!(kinds(&decision), vec![kind.to_owned()], "{decision:#}");
+    assert_eq!(
+        s.bytes("world.json"),
+        before,
+        "nothing deleted, nothing written"
+    );
+    assert_eq!(world_broker(&s.world_json(), OLD_ID)["state"], "RUNNING");
+    only_detail(&decision).to_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// One blocker at a time
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_clean_world_is_decommissioned() {
+    let s = Scenario::new(&plan(), &clean_world());
+
+    let decision = decommission_json(&s, 0);
+
+    assert_eq!(
+        decision,
+        serde_json::json!({ "broker": OLD_ID, "refused": false, "blockers": [] })
+    );
+    assert_eq!(world_broker(&s.world_json(), OLD_ID)["state"], "DELETED");
+    let journal = s.journal();
+    let line = journal
+        .iter()
+        .find(|e| e["step"] == "decommission")
+        .unwrap_or_else(|| panic!("no decommission line: {journal:#?}"));
+    assert_eq!(line["result"], "ok");
+    assert_eq!(line["migration"], "test-migration");
+}
+
+#[test]
+fn a_service_in_a_cluster_the_plan_does_not_scan_blocks() {
+    let world = clean_world()
+        .service("legacy", Service::new("reports", "reports:1"))
+        .task_definition(td("reports", 1, OLD_HOST))
+        .task_definition(td("reports", 2, NEW_HOST));
+    let detail = refused_for(&world, "service");
+    assert!(detail.contains("legacy/reports"), "{detail}");
+    assert!(detail.contains(HOST_VAR), "{detail}");
+}
+
+#[test]
+fn a_running_deployment_of_an_old_revision_blocks() {
+    let world = World::new()
+        .broker(old_broker().queue(Queue::new("q.orders")))
+        .broker(new_broker())
+        .service(
+            SHOP,
+            Service::new("orders", "orders:2").deployment("orders:1", "ACTIVE", 2),
+        )
+        .task_definition(td("orders", 1, OLD_HOST))
+        .task_definition(td("orders", 2, NEW_HOST));
+    let detail = refused_for(&world, "service");
+    assert!(detail.contains("shop/orders"), "{detail}");
+    assert!(detail.contains("orders:1"), "{detail}");
+}
+
+#[test]
+fn the_latest_active_revision_pointing_at_the_old_broker_blocks() {
+    // The service runs orders:2 (new), but a task started from the family gets orders:3 (old).
+    let world = clean_world().task_definition(td("orders", 3, OLD_HOST));
+    let detail = refused_for(&world, "task_definition");
+    assert!(detail.contains("orders:3"), "{detail}");
+}
+
+#[test]
+fn a_schedule_that_starts_an_old_revision_blocks() {
+    let world = clean_world().schedule("nightly-export", SHOP, "orders:1");
+    let detail = refused_for(&world, "schedule");
+    assert!(detail.contains("nightly-export"), "{detail}");
+    assert!(detail.contains("orders:1"), "{detail}");
+}
+
+#[test]
+fn a_queue_with_messages_blocks() {
+    let world = clean_world_with(old_broker().queue(Queue::new("q.orders").messages(12)));
+    let detail = refused_for(&world, "queue");
+    assert!(detail.contains("q.orders holds 12 messages"), "{detail}");
+}
+
+#[test]
+fn an_open_connection_blocks() {
+    let world = clean_world_with(
+        old_broker()
+            .queue(Queue::new("q.orders"))
+            .connection("orders-worker", "10.0.1.5:40122"),
+    );
+    let detail = refused_for(&world, "connection");
+    assert!(detail.contains("orders-worker"), "{detail}");
+    assert!(detail.contains("10.0.1.5:40122"), "{detail}");
+}
+
+#[test]
+fn a_parameter_that_does_not_exist_is_unverifiable() {
+    let world = clean_world()
+        .service(SHOP, Service::new("mailer", "mailer:1"))
+        .task_definition(
+            TaskDef::new("mailer", 1)
+                .container("app")
+                .secret("RABBIT_HOST", "/shop/rabbit/host"),
+        );
+    let detail = refused_for(&world, "unverifiable");
+    assert!(detail.contains("/shop/rabbit/host"), "{detail}");
+}
+
+#[test]
+fn a_secrets_manager_secret_is_unverifiable() {
+    let arn = "arn:aws:secretsmanager:eu-west-2:1:secret:shop/rabbit-AbCdEf";
+    let world = clean_world()
+        .service(SHOP, Service::new("mailer", "mailer:1"))
+        .task_definition(
+            TaskDef::new("mailer", 1)
+                .container("app")
+                .secret("RABBIT_URL", arn),
+        );
+    let detail = refused_for(&world, "unverifiable");
+    assert!(detail.contains(arn), "{detail}");
+}
+
+#[test]
+fn a_broker_whose_queues_cannot_be_read_is_unverifiable() {
+    let world = clean_world_with(old_broker().live());
+    let detail = refused_for(&world, "unverifiable");
+    assert!(detail.contains(OLD_ID), "{detail}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Everything at once, and the refusals around it
+// ---------------------------------------------------------------------------------------------
+
+/// Every blocker kind at once (one each, the service kind twice).
+fn everything_world() -> World {
+    World::new()
+        .broker(
+            old_broker()
+                .queue(Queue::new("q.orders").messages(12))
+                .connection("orders-worker", "10.0.1.5:40122"),
+        )
+        .broker(new_broker())
+        .service(
+            SHOP,
+            Service::new("orders", "orders:2").deployment("orders:1", "ACTIVE", 1),
+        )
+        .task_definition(td("orders", 1, OLD_HOST))
+        .task_definition(td("orders", 2, NEW_HOST))
+        .task_definition(td("orders", 3, OLD_HOST))
+        .service("legacy", Service::new("reports", "reports:1"))
+        .task_definition(td("reports", 1, OLD_HOST))
+        .task_definition(td("reports", 2, NEW_HOST))
+        .schedule("nightly-export", SHOP, "orders:1")
+        .service(SHOP, Service::new("mailer", "mailer:1"))
+        .task_definition(
+            TaskDef::new("mailer", 1)
+                .container("app")
+                .secret("RABBIT_HOST", "/shop/rabbit/host"),
+        )
+}
+
+#[test]
+fn every_blocker_at_once_is_listed() {
+    let s = Scenario::new(&plan(), &everything_world());
+    let before = s.bytes("world.json");
+
+    let decision = decommission_json(&s, 3);
+
+    assert_eq!(
+        kinds(&decision),
+        [
+            "connection",
+            "queue",
+            "schedule",
+            "service",
+            "service",
+            "task_definition",
+            "unverifiable"
+        ]
+    );
+    assert_eq!(s.bytes("world.json"), before);
+    let journal = s.journal();
+    assert_eq!(journal.len(), 1, "{journal:#?}");
+    assert_eq!(journal[0]["step"], "decommission");
+    assert_eq!(journal[0]["result"], "refused");
+
+    // The human form says the same, and that nothing was deleted.
+    let output = s
+        .on_world("decommission", &["--confirm", OLD_ID])
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    let human = String::from_utf8_lossy(&output.stdout);
+    assert!(human.contains("Nothing was deleted"), "{human}");
+    assert!(human.contains("7 blockers"), "{human}");
+    for kind in [
+        "service",
+        "task_definition",
+        "schedule",
+        "queue",
+        "connection",
+    ] {
+        assert!(human.contains(&format!("! {kind}")), "{kind}: {human}");
+    }
+}
+
+#[test]
+fn decommission_json_has_exactly_the_contract_keys() {
+    let s = Scenario::new(&plan(), &everything_world());
+
+    let decision = decommission_json(&s, 3);
+
+    let keys: Vec<&String> = decision.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["broker", "refused", "blockers"]);
+    assert_eq!(decision["broker"], OLD_ID);
+    assert_eq!(decision["refused"], true);
+    for blocker in decision["blockers"].as_array().unwrap() {
+        let keys: Vec<&String> = blocker.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["kind", "detail"], "{blocker}");
+        assert!(blocker["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+}
+
+#[test]
+fn a_wrong_confirmation_deletes_nothing() {
+    let s = Scenario::new(&plan(), &clean_world());
+    let before = s.bytes("world.json");
+
+    let output = s
+        .on_world("decommission", &["--confirm", "b-2222"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+
+    let out = all_output(&output);
+    assert!(out.contains("b-2222") && out.contains(OLD_ID), "{out}");
+    assert_eq!(s.bytes("world.json"), before);
+    assert!(!s.exists(JOURNAL));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status
+// ---------------------------------------------------------------------------------------------
+
+/// `orders` moved; `billing` still on the old broker; `legacy/reports` on the old broker and in
+/// no plan. The old broker's queue `q.billing` holds 4 messages.
+fn half_moved() -> Scenario {
+    let world = World::new()
+        .broker(
+            old_broker()
+                .queue(Queue::new("q.billing").messages(4).consumers(1))
+                .connection("billing", "10.0.2.7:5000"),
+        )
+        .broker(new_broker())
+        .service(SHOP, Service::new("orders", "orders:2"))
+        .task_definition(td("orders", 1, OLD_HOST))
+        .task_definition(td("orders", 2, NEW_HOST))
+        .service(SHOP, Service::new("billing", "billing:1"))
+        .task_definition(td("billing", 1, OLD_HOST))
+        .service(SHOP, Service::new("reports", "reports:1"))
+        .task_definition(td("reports", 1, OLD_HOST));
+    let plan = Plan::new()
+        .service(Declared::new(SHOP, "orders"))
+        .service(Declared::new(SHOP, "billing").consumes(&["q.billing"]));
+    Scenario::new(&plan, &world)
+}
+
+#[test]
+fn status_shows_a_half_moved_migration() {
+    let s = half_moved();
+    let before = s.bytes("world.json");
+
+    let output = s
+        .on_world("status", &[])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+
+    let out = String::from_utf8_lossy(&output.stdout);
+    let line = |service: &str| -> &str {
+        out.lines()
+            .find(|l| l.contains(&format!("shop/{service} ")))
+            .unwrap_or_else(|| panic!("no line for {service}:\n{out}"))
+    };
+    assert!(line("orders").contains("on new"), "{out}");
+    assert!(line("orders").contains("done"), "{out}");
+    assert!(line("billing").contains("on old"), "{out}");
+    assert!(line("billing").contains("to move to new"), "{out}");
+    assert!(line("reports").contains("on old"), "{out}");
+    assert!(line("reports").contains("not in the plan"), "{out}");
+    assert!(out.contains("q.billing  4 messages, 1 consumer"), "{out}");
+    assert!(out.contains("billing from 10.0.2.7:5000"), "{out}");
+    assert!(out.contains("Decommission would be refused today"), "{out}");
+    assert_eq!(s.bytes("world.json"), before, "status changes nothing");
+}
+
+#[test]
+fn status_json_shows_a_half_moved_migration() {
+    let s = half_moved();
+
+    let output = s
+        .on_world("status", &["--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+
+    let status: Value = serde_json::from_slice(&output.stdout).expect("status prints JSON");
+    let services = status["services"].as_array().unwrap();
+    let of = |name: &str| {
+        services
+            .iter()
+            .find(|s| s["service"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {status:#}"))
+    };
+    assert_eq!(of("orders")["broker"], "new");
+    assert_eq!(of("orders")["wants"], "new");
+    assert_eq!(of("orders")["task_definition"], "orders:2");
+    assert_eq!(of("billing")["broker"], "old");
+    assert_eq!(of("billing")["wants"], "new");
+    assert_eq!(of("reports")["broker"], "old");
+    assert!(of("reports")["wants"].is_null(), "{status:#}");
+    let queue = &status["queues"][0];
+    assert_eq!(queue["name"], "q.billing");
+    assert_eq!(queue["messages"], 4);
+    assert_eq!(status["decommission"]["would_pass"], false);
+    let blockers = status["decommission"]["blockers"].as_array().unwrap();
+    for kind in ["service", "queue", "connection"] {
+        assert!(
+            blockers.iter().any(|b| b["kind"] == kind),
+            "{kind}: {status:#}"
+        );
+    }
+}
+
+#[test]
+fn status_says_when_decommission_would_pass() {
+    let s = Scenario::new(&plan(), &clean_world());
+
+    let output = s
+        .on_world("status", &[])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let human = String::from_utf8_lossy(&output.stdout);
+    assert!(human.contains("Decommission would pass today."), "{human}");
+
+    let output = s
+        .on_world("status", &["--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(status["decommission"]["would_pass"], true);
+    assert_eq!(status["decommission"]["blockers"], serde_json::json!([]));
+}
