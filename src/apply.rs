@@ -59,6 +59,8 @@ pub struct Schedule {
     pub step: Step,
     pub waves: Vec<Vec<Move>>,
     pub drains: Vec<Drain>,
+    /// Rollouts an interrupted earlier run started, awaited before the first wave.
+    pub in_flight: Vec<Move>,
 }
 
 /// A service that reached its target.
@@ -183,6 +185,7 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
             step: Step::Update,
             waves,
             drains: plan.drains.clone(),
+            in_flight: Vec::new(),
         },
         skipped,
     ))
@@ -205,6 +208,46 @@ pub fn execute(
 ) -> Result<Report> {
     let mut report = Report::default();
     let migration = schedule.migration.as_str();
+    if !schedule.in_flight.is_empty() {
+        // Rollouts an earlier, interrupted run started: they finish (or fail) before anything new.
+        progress.line(&format!(
+            "Waiting for {} rollout{} an earlier run started",
+            schedule.in_flight.len(),
+            if schedule.in_flight.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ));
+        let pending = schedule
+            .in_flight
+            .iter()
+            .map(|m| Pending {
+                m: m.clone(),
+                to: match &m.target {
+                    Target::Existing(key) => key.clone(),
+                    Target::Register(td) => td.key(),
+                },
+                began: Instant::now(),
+                began_at: SystemTime::now(),
+            })
+            .collect();
+        if await_rollouts(
+            pending,
+            0,
+            backend,
+            journal,
+            migration,
+            options,
+            progress,
+            &mut report,
+        )? {
+            report.stopped =
+                Some("a rollout an earlier run started failed; no new wave was started".into());
+            report.not_started = schedule.waves.iter().flatten().map(Move::id).collect();
+            return Ok(report);
+        }
+    }
     for (index, wave) in schedule.waves.iter().enumerate() {
         let number = index + 1;
         let later = |report: &mut Report| {
@@ -266,7 +309,12 @@ pub fn execute(
             }
             journal.append(&entry)?;
             progress.line(&format!("  {}: {} -> {to}, rolling out", m.id(), m.from));
-            pending.push((m, to, Instant::now(), SystemTime::now()));
+            pending.push(Pending {
+                m: m.clone(),
+                to,
+                began: Instant::now(),
+                began_at: SystemTime::now(),
+            });
         }
 
         progress.waiting(&format!(
@@ -274,80 +322,16 @@ pub fn execute(
             pending.len(),
             if pending.len() == 1 { "" } else { "s" }
         ));
-        let mut failed_here = false;
-        while !pending.is_empty() {
-            let mut still = Vec::new();
-            for (m, to, began, began_at) in pending {
-                let state = backend.rollout(&m.cluster, &m.service, &to)?;
-                let entry = || {
-                    Entry::new(migration, Step::Rollout, began_at, Outcome::Ok)
-                        .wave(Some(number))
-                        .service(&m.cluster, &m.service)
-                        .task_definitions(&m.from, &to)
-                };
-                match state {
-                    Rollout::Completed => {
-                        journal.append(&entry())?;
-                        progress.line(&format!(
-                            "  {}: rolled out ({:.1}s)",
-                            m.id(),
-                            began.elapsed().as_secs_f64()
-                        ));
-                        report.moved.push(Moved {
-                            service: m.id(),
-                            wave: number,
-                            from: m.from.clone(),
-                            to,
-                        });
-                    }
-                    Rollout::Failed { running, reason } => {
-                        failed_here = true;
-                        let mut e = entry().detail(reason.clone());
-                        e.result = Outcome::Failed;
-                        journal.append(&e)?;
-                        progress.line(&format!("  {}: rollout failed: {reason}", m.id()));
-                        report.failed.push(Failed {
-                            service: m.id(),
-                            wave: number,
-                            running,
-                            reason,
-                        });
-                    }
-                    Rollout::InProgress if began.elapsed() >= options.rollout_timeout => {
-                        failed_here = true;
-                        let reason = format!(
-                            "the rollout did not finish within {}s; the service was pointed back at {}",
-                            options.rollout_timeout.as_secs(),
-                            m.from
-                        );
-                        let mut e = entry().detail(reason.clone());
-                        e.result = Outcome::Failed;
-                        journal.append(&e)?;
-                        let start = SystemTime::now();
-                        backend.update_service(&m.cluster, &m.service, &m.from)?;
-                        journal.append(
-                            &Entry::new(migration, Step::Rollback, start, Outcome::Ok)
-                                .wave(Some(number))
-                                .service(&m.cluster, &m.service)
-                                .task_definitions(&to, &m.from)
-                                .detail("rollout timed out"),
-                        )?;
-                        progress.line(&format!("  {}: {reason}", m.id()));
-                        report.failed.push(Failed {
-                            service: m.id(),
-                            wave: number,
-                            running: m.from.clone(),
-                            reason,
-                        });
-                    }
-                    Rollout::InProgress => still.push((m, to, began, began_at)),
-                }
-            }
-            pending = still;
-            if !pending.is_empty() {
-                std::thread::sleep(backend.poll_interval());
-            }
-        }
+        let failed_here = await_rollouts(
+            pending,
+            number,
+            backend,
+            journal,
+            migration,
+            options,
+            progress,
+            &mut report,
+        )?;
         progress.done_waiting();
         if failed_here {
             report.stopped = Some(format!(
@@ -370,6 +354,146 @@ pub fn execute(
         }
     }
     Ok(report)
+}
+
+/// A rollout being waited for.
+struct Pending {
+    m: Move,
+    to: String,
+    began: Instant,
+    began_at: SystemTime,
+}
+
+/// Waits for `pending` rollouts side by side, journalling each end, and records them in
+/// `report`. Returns whether any failed. A rollout past the timeout counts as failed and its
+/// service is pointed back at the revision it ran before.
+#[allow(clippy::too_many_arguments)]
+fn await_rollouts(
+    mut pending: Vec<Pending>,
+    number: usize,
+    backend: &mut dyn Backend,
+    journal: &Journal,
+    migration: &str,
+    options: Options,
+    progress: &mut Progress,
+    report: &mut Report,
+) -> Result<bool> {
+    let wave = (number > 0).then_some(number);
+    let mut failed = false;
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for p in pending {
+            let Pending {
+                m,
+                to,
+                began,
+                began_at,
+            } = p;
+            let state = backend.rollout(&m.cluster, &m.service, &to)?;
+            let entry = |result: Outcome| {
+                Entry::new(migration, Step::Rollout, began_at, result)
+                    .wave(wave)
+                    .service(&m.cluster, &m.service)
+                    .task_definitions(&m.from, &to)
+            };
+            match state {
+                Rollout::Completed => {
+                    journal.append(&entry(Outcome::Ok))?;
+                    progress.line(&format!(
+                        "  {}: rolled out ({:.1}s)",
+                        m.id(),
+                        began.elapsed().as_secs_f64()
+                    ));
+                    report.moved.push(Moved {
+                        service: m.id(),
+                        wave: m.wave,
+                        from: m.from.clone(),
+                        to,
+                    });
+                }
+                Rollout::Failed { running, reason } => {
+                    failed = true;
+                    journal.append(&entry(Outcome::Failed).detail(reason.clone()))?;
+                    progress.line(&format!("  {}: rollout failed: {reason}", m.id()));
+                    report.failed.push(Failed {
+                        service: m.id(),
+                        wave: m.wave,
+                        running,
+                        reason,
+                    });
+                }
+                Rollout::InProgress if began.elapsed() >= options.rollout_timeout => {
+                    failed = true;
+                    let reason = format!(
+                        "the rollout did not finish within {}s; the service was pointed back at {}",
+                        options.rollout_timeout.as_secs(),
+                        m.from
+                    );
+                    journal.append(&entry(Outcome::Failed).detail(reason.clone()))?;
+                    let start = SystemTime::now();
+                    backend.update_service(&m.cluster, &m.service, &m.from)?;
+                    journal.append(
+                        &Entry::new(migration, Step::Rollback, start, Outcome::Ok)
+                            .wave(wave)
+                            .service(&m.cluster, &m.service)
+                            .task_definitions(&to, &m.from)
+                            .detail("rollout timed out"),
+                    )?;
+                    progress.line(&format!("  {}: {reason}", m.id()));
+                    report.failed.push(Failed {
+                        service: m.id(),
+                        wave: m.wave,
+                        running: m.from.clone(),
+                        reason,
+                    });
+                }
+                Rollout::InProgress => still.push(Pending {
+                    m,
+                    to,
+                    began,
+                    began_at,
+                }),
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            std::thread::sleep(backend.poll_interval());
+        }
+    }
+    progress.done_waiting();
+    Ok(failed)
+}
+
+/// Services an earlier run pointed at a new revision without seeing the rollout end (it was
+/// killed): per the journal, their last step is an `update` or `rollback` with no `rollout`
+/// after it, and they still run that revision.
+#[must_use]
+pub fn in_flight(entries: &[Entry], world: &World) -> Vec<Move> {
+    let mut last: std::collections::BTreeMap<(String, String), &Entry> =
+        std::collections::BTreeMap::new();
+    for entry in entries {
+        if !matches!(entry.step, Step::Update | Step::Rollback | Step::Rollout) {
+            continue;
+        }
+        if let (Some(cluster), Some(service)) = (&entry.cluster, &entry.service) {
+            last.insert((cluster.clone(), service.clone()), entry);
+        }
+    }
+    last.into_iter()
+        .filter(|(_, e)| matches!(e.step, Step::Update | Step::Rollback) && e.result == Outcome::Ok)
+        .filter_map(|((cluster, service), e)| {
+            let to = e.to_task_definition.clone()?;
+            let from = e.from_task_definition.clone()?;
+            let runs = world.service(&cluster, &service)?.task_definition == to;
+            runs.then(|| Move {
+                cluster,
+                service,
+                wave: e.wave.unwrap_or(0),
+                from,
+                target: Target::Existing(to),
+            })
+        })
+        .collect()
 }
 
 fn outcome<T>(result: &Result<T>) -> Outcome {

@@ -164,6 +164,7 @@ pub fn schedule(
             step: Step::Rollback,
             waves,
             drains,
+            in_flight: Vec::new(),
         },
         skipped,
     ))

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use crate::apply::{self, Options, Report, Schedule, Skipped};
@@ -31,6 +32,7 @@ use crate::render::{self, Palette};
 /// # Errors
 /// Whatever stopped the command; [`Error::exit_code`] says how the process ends.
 pub fn run(cli: Cli) -> Result<u8> {
+    VERBOSITY.store(cli.global.verbose.min(2), Ordering::Relaxed);
     let palette = Palette::new(
         !cli.global.no_color
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -74,9 +76,44 @@ fn scope_of(config: &Config) -> ReadScope {
 /// Reads the state, then the queues, bindings and connections of the plan's brokers that the
 /// backend could not see, from the brokers themselves where the plan gives a management URL.
 fn read_world(backend: &mut dyn Backend, scope: &ReadScope, config: &Config) -> Result<World> {
-    let mut world = backend.read(scope)?;
+    let mut world = read_state(backend, scope)?;
     for broker in discovery::resolve_brokers(config, &world) {
         live::read_topology(&mut world, &broker)?;
+    }
+    Ok(world)
+}
+
+/// How much `-v` asked for: 0, 1 or 2.
+static VERBOSITY: AtomicU8 = AtomicU8::new(0);
+
+/// Reads the state through `backend`; with `-v`, says what was read and how long it took, with
+/// `-vv` also every service and the task definition it runs.
+fn read_state(backend: &mut dyn Backend, scope: &ReadScope) -> Result<World> {
+    let started = std::time::Instant::now();
+    let world = backend.read(scope)?;
+    let verbosity = VERBOSITY.load(Ordering::Relaxed);
+    if verbosity >= 1 {
+        let services: usize = world.clusters.iter().map(|c| c.services.len()).sum();
+        eprintln!(
+            "Read {} cluster(s), {services} service(s), {} task definition(s), {} parameter(s), {} broker(s) and {} schedule(s) from {} in {} ms.",
+            world.clusters.len(),
+            world.task_definitions.len(),
+            world.parameters.len(),
+            world.brokers.len(),
+            world.schedules.len(),
+            backend.describe(),
+            started.elapsed().as_millis()
+        );
+    }
+    if verbosity >= 2 {
+        for cluster in &world.clusters {
+            for service in &cluster.services {
+                eprintln!(
+                    "  {}/{} runs {}",
+                    cluster.name, service.name, service.task_definition
+                );
+            }
+        }
     }
     Ok(world)
 }
@@ -144,8 +181,14 @@ fn plan(args: &PlanArgs, palette: Palette) -> Result<u8> {
     };
     print!("{text}");
     if let Some(out) = &args.out {
+        let world = args
+            .world
+            .path
+            .as_ref()
+            .map(|w| format!(" --world {}", w.display()))
+            .unwrap_or_default();
         eprintln!(
-            "Saved the plan to {}; apply exactly this plan with: warren apply {} --world ...",
+            "Saved the plan to {}; apply exactly this plan with: warren apply {}{world}",
             out.display(),
             out.display()
         );
@@ -267,10 +310,13 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
             region: plan.scope.region.as_deref(),
         };
         let lock = take_lock(&place, &plan.migration, "apply")?;
-        let mut world = backend.read(&ReadScope {
-            clusters: plan.scope.clusters.clone(),
-            everything: false,
-        })?;
+        let mut world = read_state(
+            backend.as_mut(),
+            &ReadScope {
+                clusters: plan.scope.clusters.clone(),
+                everything: false,
+            },
+        )?;
         for broker in [&plan.brokers.old, &plan.brokers.new] {
             live::read_topology(&mut world, broker)?;
         }
@@ -301,8 +347,14 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
         let world = read_world(backend.as_mut(), &scope_of(&config), &config)?;
         (plan::make(&config, &world)?, world, lock, backend, anchor)
     };
-    let (schedule, skipped) = apply::schedule(&plan, &world)?;
-    let moves: usize = schedule.waves.iter().map(Vec::len).sum();
+    let (mut schedule, skipped) = apply::schedule(&plan, &world)?;
+    let journal = journal_for(args.journal.as_deref(), &anchor);
+    schedule.in_flight = apply::in_flight(&journal.entries(&plan.migration)?, &world)
+        .into_iter()
+        .filter(|m| !schedule.waves.iter().flatten().any(|w| w.id() == m.id()))
+        .collect();
+    let moves: usize =
+        schedule.waves.iter().map(Vec::len).sum::<usize>() + schedule.in_flight.len();
     if moves == 0 {
         print!("{}", render::report::nothing_to_do(&plan, &skipped));
         return Ok(0);
@@ -311,7 +363,6 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
         print!("{}", render::human::plan(&plan, &plan_file, palette));
         confirm(false, "apply these changes")?;
     }
-    let journal = journal_for(args.journal.as_deref(), &anchor);
     run_schedule(
         &schedule,
         &plan.brokers,
@@ -411,7 +462,7 @@ fn decommission(args: &DecommissionArgs) -> Result<u8> {
     };
     // A broker that cannot be read is a blocker, not an error: decommission fails closed.
     let mut unreadable = Vec::new();
-    let world = match backend.read(&everything) {
+    let world = match read_state(backend.as_mut(), &everything) {
         Ok(mut world) => {
             for broker in discovery::resolve_brokers(&config, &world) {
                 if let Err(e) = live::read_topology(&mut world, &broker) {

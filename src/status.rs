@@ -17,6 +17,8 @@ pub struct Status {
     pub brokers: Brokers,
     /// Declared services, then unmanaged ones that point at either broker.
     pub services: Vec<ServiceStatus>,
+    /// The old broker's state (`RUNNING`, `DELETED`…); `None` when it could not be found.
+    pub old_broker_state: Option<String>,
     /// The old broker's queues; `None` when they could not be read.
     pub queues: Option<Vec<Queue>>,
     pub connections: Vec<Connection>,
@@ -100,6 +102,7 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
     let blockers = guard::blockers(world, &old, &new);
     Ok(Status {
         migration: config.migration.name.clone(),
+        old_broker_state: old_broker.map(|b| b.state.clone()),
         queues: old_broker.and_then(|b| b.queues.clone()),
         connections: old_broker
             .map(|b| b.connections.clone())

@@ -940,3 +940,51 @@ fn fifty_services_in_one_wave_roll_out_side_by_side() {
         assert_eq!(running(&after, C, name), format!("{name}:2"));
     }
 }
+
+#[test]
+fn a_resumed_apply_waits_for_the_rollout_the_killed_run_started() {
+    // The service's rollout takes 3 s and fails; the first run is killed while it is under way.
+    let world = World::new().broker(old_broker()).broker(new_broker());
+    let world = with_old(world, "flaky", |s| s.rollout_seconds(3.0).rollout_fails());
+    let plan = Plan::new().service(Declared::new(C, "flaky"));
+    let s = Scenario::new(&plan, &world);
+
+    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_warren"))
+        .current_dir(s.dir())
+        .args([
+            "apply",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--auto-approve",
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start warren apply");
+    std::thread::sleep(Duration::from_millis(1000));
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    assert_eq!(
+        running(&s.world_json(), C, "flaky"),
+        "flaky:2",
+        "killed mid-rollout"
+    );
+
+    // The second run does not take the service for moved: it waits for that rollout, which
+    // fails, and the service ends on the revision it ran before.
+    let output = s.apply(&[]).assert().code(1).get_output().clone();
+    let text = all_output(&output);
+    assert!(text.contains("an earlier run started"), "{text}");
+    assert!(text.contains("rollout failed"), "{text}");
+    assert_eq!(running(&s.world_json(), C, "flaky"), "flaky:1");
+    let rollouts: Vec<Value> = s
+        .journal()
+        .into_iter()
+        .filter(|e| e["step"] == "rollout")
+        .collect();
+    assert_eq!(rollouts.len(), 1, "{rollouts:?}");
+    assert_eq!(rollouts[0]["result"], "failed");
+}

@@ -4,9 +4,8 @@
 //! leaves a valid world. Rollouts take each service's `rollout_seconds` and fail where it says
 //! `"rollout": "fail"`; a queue with consumers drains when looked at; one without never does.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use crate::backend::{Backend, ReadScope, Rollout};
 use crate::discovery::{hosts_in, parameter_value, ResolvedBroker};
@@ -19,8 +18,6 @@ pub struct Rehearsal {
     path: PathBuf,
     /// The whole world as last read or written (never only the scope of one read).
     world: Option<World>,
-    /// Rollouts started by this process: service → (when, task definition it ran before).
-    rollouts: HashMap<(String, String), (Instant, String)>,
 }
 
 impl Rehearsal {
@@ -30,7 +27,6 @@ impl Rehearsal {
         Rehearsal {
             path: path.to_owned(),
             world: None,
-            rollouts: HashMap::new(),
         }
     }
 
@@ -71,6 +67,9 @@ impl Rehearsal {
             .ok_or_else(|| Error::Backend(format!("service {cluster}/{service} is not in {path}")))
     }
 }
+
+/// The service field in which the rehearsal keeps a rollout that has not ended yet.
+const ROLLOUT_KEY: &str = "rollout_started";
 
 /// Parses world-file text; `path` is only used in messages.
 ///
@@ -217,15 +216,18 @@ impl Backend for Rehearsal {
         }
         let s = self.service_mut(cluster, service)?;
         let before = std::mem::replace(&mut s.task_definition, task_definition.to_owned());
-        self.rollouts.insert(
-            (cluster.to_owned(), service.to_owned()),
-            (Instant::now(), before),
+        // Kept in the file, so that a rollout outlives the process that started it, as on ECS.
+        s.extra.insert(
+            ROLLOUT_KEY.to_owned(),
+            serde_json::json!({
+                "started": crate::journal::timestamp(SystemTime::now()),
+                "previous": before,
+            }),
         );
         self.save()
     }
 
     fn rollout(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<Rollout> {
-        let key = (cluster.to_owned(), service.to_owned());
         let s = self.service_mut(cluster, service)?.clone();
         if s.task_definition != task_definition {
             return Ok(Rollout::Failed {
@@ -236,29 +238,33 @@ impl Backend for Rehearsal {
                 ),
             });
         }
-        let Some((started, before)) = self.rollouts.get(&key).cloned() else {
-            // Started by an earlier process: whatever it was, it has had its time.
-            if move_connections(self.load()?, cluster, service, task_definition) {
-                self.save()?;
+        if let Some(started) = s.extra.get(ROLLOUT_KEY) {
+            let since = started
+                .get("started")
+                .and_then(|t| t.as_str())
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .unwrap_or(Duration::MAX);
+            let takes = Duration::from_secs_f64(s.rollout_seconds.unwrap_or(0.0).max(0.0));
+            if since < takes {
+                return Ok(Rollout::InProgress);
             }
-            return Ok(Rollout::Completed);
-        };
-        let takes = Duration::from_secs_f64(s.rollout_seconds.unwrap_or(0.0).max(0.0));
-        if started.elapsed() < takes {
-            return Ok(Rollout::InProgress);
-        }
-        self.rollouts.remove(&key);
-        if s.rollout.as_deref() == Some("fail") {
-            // As ECS's circuit breaker does: back on the previous revision, the new one stays
-            // registered.
-            self.service_mut(cluster, service)?
-                .task_definition
-                .clone_from(&before);
-            self.save()?;
-            return Ok(Rollout::Failed {
-                running: before,
-                reason: "the deployment failed and was rolled back".to_owned(),
-            });
+            let previous = started
+                .get("previous")
+                .and_then(|p| p.as_str())
+                .map(str::to_owned);
+            let s = self.service_mut(cluster, service)?;
+            s.extra.remove(ROLLOUT_KEY);
+            if let (Some("fail"), Some(before)) = (s.rollout.as_deref(), previous) {
+                // As ECS's circuit breaker does: back on the previous revision, the new one
+                // stays registered.
+                s.task_definition.clone_from(&before);
+                self.save()?;
+                return Ok(Rollout::Failed {
+                    running: before,
+                    reason: "the deployment failed and was rolled back".to_owned(),
+                });
+            }
         }
         // A completed rollout has replaced every older task, as ECS's rolling update does.
         let s = self.service_mut(cluster, service)?;

@@ -249,7 +249,17 @@ pub fn status(status: &Status, palette: Palette) -> String {
         );
     }
     out.push('\n');
-    if status.decommission.would_pass {
+    if let Some(state) = status
+        .old_broker_state
+        .as_deref()
+        .filter(|s| s.eq_ignore_ascii_case("DELETED"))
+    {
+        let _ = writeln!(
+            out,
+            "The old broker {} is {state}: the migration is complete.",
+            status.brokers.old.id
+        );
+    } else if status.decommission.would_pass {
         let _ = writeln!(out, "Decommission would pass today.");
     } else {
         let n = status.decommission.blockers.len();

@@ -228,9 +228,13 @@ fn schedule_key(arn: &str) -> String {
 
 async fn describe_all(aws: &mut Aws, references: Vec<String>) -> Result<()> {
     let ecs = aws.clients.ecs.clone();
+    // A revision can be named twice, by ARN (a service's) and by `family:revision` (a
+    // deployment's): describe it once.
+    let mut seen = BTreeSet::new();
     let missing: Vec<String> = references
         .into_iter()
         .filter(|r| !aws.definitions.contains_key(&convert::definition_key(r)))
+        .filter(|r| seen.insert(convert::definition_key(r)))
         .collect();
     let described: Vec<Described> = stream::iter(missing)
         .map(|reference| {
