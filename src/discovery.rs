@@ -444,26 +444,25 @@ pub fn is_secrets_manager(value_from: &str) -> bool {
     value_from.starts_with("arn:aws:secretsmanager:")
 }
 
-/// The name of an SSM parameter given by ARN (`arn:aws:ssm:r:a:parameter/x/y` → `/x/y`), or the
-/// name itself.
+/// The name of an SSM parameter given by ARN, or the name itself. A hierarchical name keeps
+/// its leading slash (`arn:aws:ssm:r:a:parameter/x/y` → `/x/y`); a flat one has none
+/// (`…:parameter/x` → `x`), as SSM writes their ARNs.
 #[must_use]
 pub fn parameter_name(reference: &str) -> String {
     match reference.strip_prefix("arn:") {
-        Some(rest) if rest.contains(":ssm:") => match reference.find(":parameter") {
+        Some(rest) if rest.contains(":ssm:") => match reference.find(":parameter/") {
             Some(i) => {
-                let name = &reference[i + ":parameter".len()..];
-                if name.starts_with('/') {
-                    name.to_owned()
-                } else {
+                let name = &reference[i + ":parameter/".len()..];
+                if name.contains('/') {
                     format!("/{name}")
+                } else {
+                    name.to_owned()
                 }
             }
             None => reference.to_owned(),
         },
-        // Any other ARN (a Secrets Manager secret) is its own name.
-        Some(_) => reference.to_owned(),
-        _ if reference.starts_with('/') => reference.to_owned(),
-        _ => format!("/{reference}"),
+        // Any other ARN (a Secrets Manager secret) is its own name, and so is a name.
+        _ => reference.to_owned(),
     }
 }
 
@@ -678,7 +677,15 @@ mod tests {
             "/esr/rabbit/host"
         );
         assert_eq!(parameter_name("/esr/rabbit/host"), "/esr/rabbit/host");
-        assert_eq!(parameter_name("esr-host"), "/esr-host");
+        assert_eq!(parameter_name("esr-host"), "esr-host");
+        assert_eq!(
+            parameter_name("arn:aws:ssm:eu-west-2:1:parameter/esr-host"),
+            "esr-host"
+        );
+        assert!(same_parameter(
+            "arn:aws:ssm:eu-west-2:1:parameter/esr-host",
+            "esr-host"
+        ));
         let secret = "arn:aws:secretsmanager:eu-west-2:1:secret:esr/db-Xk3f9Q";
         assert_eq!(parameter_name(secret), secret);
         assert!(same_parameter(

@@ -40,6 +40,10 @@ pub struct Flow {
     pub graph: DiGraph<Node, ()>,
     index: BTreeMap<Node, NodeIndex>,
     participants: Vec<Participant>,
+    /// Queue → indices (into `participants`) of the services that publish into it.
+    publishers: BTreeMap<String, Vec<usize>>,
+    /// Queue → indices of the services that consume it.
+    consumers: BTreeMap<String, Vec<usize>>,
 }
 
 /// Waves of moving services, and the cycles that had to share one.
@@ -77,6 +81,8 @@ impl Flow {
             graph: DiGraph::new(),
             index: BTreeMap::new(),
             participants: participants.to_vec(),
+            publishers: BTreeMap::new(),
+            consumers: BTreeMap::new(),
         };
         let destination = |name: &str| {
             if queues.contains(name) {
@@ -105,6 +111,17 @@ impl Flow {
             let to = flow.node(Node::Queue(queue.clone()));
             if from != to {
                 flow.graph.update_edge(from, to, ());
+            }
+        }
+        for (i, p) in flow.participants.iter().enumerate() {
+            for queue in flow.queues_reached_by(&p.id) {
+                flow.publishers.entry(queue).or_default().push(i);
+            }
+            for queue in &p.consumes {
+                let consumers = flow.consumers.entry(queue.clone()).or_default();
+                if !consumers.contains(&i) {
+                    consumers.push(i);
+                }
             }
         }
         flow
@@ -148,18 +165,22 @@ impl Flow {
     /// Services (moving or not) that publish into queue `queue`.
     #[must_use]
     pub fn publishers_of(&self, queue: &str) -> Vec<&Participant> {
-        self.participants
-            .iter()
-            .filter(|p| self.queues_reached_by(&p.id).contains(queue))
+        self.publishers
+            .get(queue)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.participants[i])
             .collect()
     }
 
     /// Services (moving or not) that consume queue `queue`.
     #[must_use]
     pub fn consumers_of(&self, queue: &str) -> Vec<&Participant> {
-        self.participants
-            .iter()
-            .filter(|p| p.consumes.iter().any(|q| q == queue))
+        self.consumers
+            .get(queue)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.participants[i])
             .collect()
     }
 
@@ -179,13 +200,16 @@ impl Flow {
     #[must_use]
     pub fn precedence(&self, strategy: Strategy) -> BTreeSet<(String, String)> {
         let mut pairs = BTreeSet::new();
-        for publisher in self.participants.iter().filter(|p| p.moving) {
-            let reached = self.queues_reached_by(&publisher.id);
-            for consumer in self.participants.iter().filter(|p| p.moving) {
-                if consumer.id == publisher.id {
-                    continue;
-                }
-                if consumer.consumes.iter().any(|q| reached.contains(q)) {
+        for (queue, publishers) in &self.publishers {
+            for publisher in publishers
+                .iter()
+                .map(|&i| &self.participants[i])
+                .filter(|p| p.moving)
+            {
+                for consumer in self.consumers_of(queue).into_iter().filter(|p| p.moving) {
+                    if consumer.id == publisher.id {
+                        continue;
+                    }
                     let pair = match strategy {
                         Strategy::Drain => (publisher.id.clone(), consumer.id.clone()),
                         Strategy::Federate => (consumer.id.clone(), publisher.id.clone()),

@@ -256,6 +256,15 @@ impl World {
             .find(|td| td.family == family && td.revision == revision)
     }
 
+    /// Every task definition by `family:revision`, for many lookups in a row.
+    #[must_use]
+    pub fn definitions_by_key(&self) -> std::collections::HashMap<String, &TaskDefinition> {
+        self.task_definitions
+            .iter()
+            .map(|td| (td.key(), td))
+            .collect()
+    }
+
     /// The cluster called `name`.
     #[must_use]
     pub fn cluster(&self, name: &str) -> Option<&Cluster> {

@@ -290,13 +290,15 @@ pub fn scan(
     only: Option<&[String]>,
 ) -> Result<Vec<Scanned>> {
     let mut out = Vec::new();
+    let definitions = world.definitions_by_key();
     for cluster in &world.clusters {
         if clusters.is_some_and(|cs| !cs.contains(&cluster.name)) {
             continue;
         }
         for service in &cluster.services {
-            let td = world
-                .task_definition(&service.task_definition)
+            let td = definitions
+                .get(service.task_definition.as_str())
+                .copied()
                 .ok_or_else(|| {
                     Error::Backend(format!(
                         "service {}/{} runs task definition {}, which does not exist",
@@ -383,11 +385,12 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     }
 
     // Declared services.
+    let by_id: BTreeMap<String, &Scanned> = scanned.iter().map(|s| (s.id(), s)).collect();
     let mut changes = Vec::new();
     for decl in &config.services {
-        let found = scanned
-            .iter()
-            .find(|s| s.cluster == decl.cluster && s.service == decl.name)
+        let found = by_id
+            .get(&decl.id())
+            .copied()
             .expect("check_against made sure every declared service was scanned");
         changes.push(change_for(
             config,
@@ -401,8 +404,13 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
 
     // Unmanaged services.
     let mut unmanaged = Vec::new();
+    let declared: BTreeSet<String> = config
+        .services
+        .iter()
+        .map(crate::config::ServiceDecl::id)
+        .collect();
     for s in &scanned {
-        if config.declared(&s.cluster, &s.service).is_some() {
+        if declared.contains(&s.id()) {
             continue;
         }
         let placement = Placement::of(&s.pointers);
@@ -826,11 +834,21 @@ pub fn fingerprint(
                 .map(Scanned::id),
         )
         .collect();
+    let definitions = world.definitions_by_key();
+    let services: BTreeMap<(&str, &str), &crate::model::Service> = world
+        .clusters
+        .iter()
+        .flat_map(|c| {
+            c.services
+                .iter()
+                .map(move |s| ((c.name.as_str(), s.name.as_str()), s))
+        })
+        .collect();
     for s in scanned.iter().filter(|s| relevant.contains(&s.id())) {
-        let Some(service) = world.service(&s.cluster, &s.service) else {
+        let Some(service) = services.get(&(s.cluster.as_str(), s.service.as_str())) else {
             continue;
         };
-        let td = world.task_definition(&service.task_definition);
+        let td = definitions.get(service.task_definition.as_str());
         let deployments: Vec<&str> = service
             .deployments
             .iter()

@@ -1,0 +1,1707 @@
+//! The AWS backend over SDK clients whose answers come from `aws-smithy-mocks` rules: paging,
+//! batching, parameters, rollout states, retries and permanent errors, and what
+//! RegisterTaskDefinition is sent. No network, no emulator: every answer is written here, and
+//! every request the backend makes is logged so the tests can count and inspect them.
+//!
+//! The clients are built by hand (not with `mock_client!`, which needs the `test-util` feature
+//! of every service crate) with the mock HTTP client, the mock interceptor in
+//! [`RuleMode::MatchAny`], static credentials and a standard retry configuration with a tiny
+//! backoff, so that the SDK's own retry classifier and backoff run as in production.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::config::http::HttpResponse;
+use aws_sdk_ecs::config::retry::RetryConfig;
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+use aws_sdk_ecs::operation::list_clusters::ListClustersOutput;
+use aws_sdk_ecs::operation::list_services::ListServicesOutput;
+use aws_sdk_ecs::operation::list_task_definition_families::ListTaskDefinitionFamiliesOutput;
+use aws_sdk_ecs::operation::register_task_definition::{
+    RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput,
+};
+use aws_sdk_ecs::types::{
+    ApplicationProtocol, Compatibility, ContainerCondition, ContainerDefinition,
+    ContainerDependency, CpuArchitecture, Deployment, DeploymentRolloutState,
+    EfsVolumeConfiguration, EphemeralStorage, HealthCheck, IpcMode, KeyValuePair, LogConfiguration,
+    LogDriver, MountPoint, NetworkMode, OsFamily, PidMode, PortMapping, RuntimePlatform, Secret,
+    Service, Tag, TaskDefinitionFamilyStatus, TaskDefinitionField,
+    TaskDefinitionPlacementConstraint, TaskDefinitionPlacementConstraintType, TaskDefinitionStatus,
+    TransportProtocol, Volume,
+};
+use aws_sdk_eventbridge::operation::list_rules::ListRulesOutput;
+use aws_sdk_eventbridge::operation::list_targets_by_rule::ListTargetsByRuleOutput;
+use aws_sdk_mq::operation::describe_broker::DescribeBrokerOutput;
+use aws_sdk_mq::operation::list_brokers::ListBrokersOutput;
+use aws_sdk_ssm::operation::get_parameters::GetParametersOutput;
+use aws_sdk_ssm::types::{Parameter, ParameterType};
+use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use indexmap::IndexMap;
+use warren::backend::aws::{runtime, Aws, Clients};
+use warren::backend::{Backend, ReadScope, Rollout};
+use warren::model::{Container, TaskDefinition, World};
+
+const REGION: &str = "eu-west-2";
+const ACCOUNT: &str = "123456789012";
+const OLD_HOST: &str = "b-1111.mq.eu-west-2.amazonaws.com";
+const NEW_HOST: &str = "b-2222.mq.eu-west-2.amazonaws.com";
+
+/// How many attempts the SDK makes per call in these tests.
+const MAX_ATTEMPTS: u32 = 3;
+
+// ---------------------------------------------------------------------------------------------
+// Clients and the backend
+
+/// Standard retries with a backoff short enough for tests.
+fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(10))
+}
+
+/// A client of service crate `$krate` answering from `$rules` (a `&[Rule]`).
+macro_rules! mocked_client {
+    ($krate:ident, $rules:expr) => {{
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in $rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        $krate::Client::from_conf(
+            $krate::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(REGION))
+                .credentials_provider(Credentials::new(
+                    "AKIDMOCK",
+                    "mock-secret",
+                    None,
+                    None,
+                    "aws_mock",
+                ))
+                .retry_config(retry_config())
+                .http_client(create_mock_http_client())
+                .interceptor(interceptor)
+                .build(),
+        )
+    }};
+}
+
+/// The rules of one test, per service. In `MatchAny` mode the first matching rule answers, so
+/// the empty defaults [`Mocks::backend`] appends only answer what a test left unmocked.
+#[derive(Default)]
+struct Mocks {
+    ecs: Vec<Rule>,
+    mq: Vec<Rule>,
+    ssm: Vec<Rule>,
+    events: Vec<Rule>,
+}
+
+impl Mocks {
+    fn backend(&self) -> Aws {
+        let mut ecs = self.ecs.clone();
+        ecs.push(
+            mock!(aws_sdk_ecs::Client::list_task_definition_families)
+                .then_output(|| ListTaskDefinitionFamiliesOutput::builder().build()),
+        );
+        let mut mq = self.mq.clone();
+        mq.push(
+            mock!(aws_sdk_mq::Client::list_brokers)
+                .then_output(|| ListBrokersOutput::builder().build()),
+        );
+        let mut events = self.events.clone();
+        events.push(
+            mock!(aws_sdk_eventbridge::Client::list_rules)
+                .then_output(|| ListRulesOutput::builder().build()),
+        );
+        let clients = Clients {
+            ecs: mocked_client!(aws_sdk_ecs, &ecs),
+            mq: mocked_client!(aws_sdk_mq, &mq),
+            ssm: mocked_client!(aws_sdk_ssm, &self.ssm),
+            events: mocked_client!(aws_sdk_eventbridge, &events),
+        };
+        Aws::from_clients(runtime().expect("runtime"), clients, REGION)
+    }
+}
+
+/// One request a fake answered: the operation and its arguments.
+type Call = (&'static str, Vec<String>);
+
+/// Every request the fakes answered, in the order they came.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<Call>>>);
+
+impl Log {
+    fn push(&self, op: &'static str, args: Vec<String>) {
+        self.0.lock().unwrap().push((op, args));
+    }
+
+    /// The arguments of every `op` request.
+    fn calls(&self, op: &str) -> Vec<Vec<String>> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(o, _)| *o == op)
+            .map(|(_, args)| args.clone())
+            .collect()
+    }
+}
+
+/// Page `token` of `items`, `per_page` at a time, and the token of the next page. Tokens are
+/// `{prefix}-{index}`, so a token handed to the wrong list is caught.
+fn page<T: Clone>(
+    items: &[T],
+    per_page: usize,
+    prefix: &str,
+    token: Option<&str>,
+) -> (Vec<T>, Option<String>) {
+    let index: usize = match token {
+        None => 0,
+        Some(t) => t
+            .strip_prefix(prefix)
+            .and_then(|n| n.strip_prefix('-'))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("token {t:?} was not handed out for {prefix}")),
+    };
+    let start = (index * per_page).min(items.len());
+    let end = (start + per_page).min(items.len());
+    let next = (end < items.len()).then(|| format!("{prefix}-{}", index + 1));
+    (items[start..end].to_vec(), next)
+}
+
+/// The backend's error message for a failed read, or a panic when the read succeeded.
+fn read_error(aws: &mut Aws, scope: &ReadScope) -> String {
+    match aws.read(scope) {
+        Ok(_) => panic!("the read should have failed"),
+        Err(e) => e.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ECS values
+
+fn cluster_arn(name: &str) -> String {
+    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{name}")
+}
+
+fn service_arn(cluster: &str, name: &str) -> String {
+    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}")
+}
+
+fn td_arn(key: &str) -> String {
+    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{key}")
+}
+
+/// The last `/`-separated part of an ARN (a name stays a name).
+fn last_part(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+fn kv(name: &str, value: &str) -> KeyValuePair {
+    KeyValuePair::builder().name(name).value(value).build()
+}
+
+fn secret(name: &str, value_from: &str) -> Secret {
+    Secret::builder()
+        .name(name)
+        .value_from(value_from)
+        .build()
+        .unwrap()
+}
+
+fn container(name: &str, env: &[(&str, &str)], secrets: &[(&str, &str)]) -> ContainerDefinition {
+    ContainerDefinition::builder()
+        .name(name)
+        .image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}:1"))
+        .set_environment(Some(env.iter().map(|(n, v)| kv(n, v)).collect()))
+        .set_secrets(Some(secrets.iter().map(|(n, v)| secret(n, v)).collect()))
+        .build()
+}
+
+/// An ACTIVE task definition `family:revision` with `containers`.
+fn definition(
+    key: &str,
+    containers: Vec<ContainerDefinition>,
+) -> aws_sdk_ecs::types::TaskDefinition {
+    let (family, revision) = key.rsplit_once(':').unwrap();
+    aws_sdk_ecs::types::TaskDefinition::builder()
+        .task_definition_arn(td_arn(key))
+        .family(family)
+        .revision(revision.parse().unwrap())
+        .status(TaskDefinitionStatus::Active)
+        .set_container_definitions(Some(containers))
+        .build()
+}
+
+fn deployment(
+    id: &str,
+    td: &str,
+    status: &str,
+    state: DeploymentRolloutState,
+    running: i32,
+) -> Deployment {
+    Deployment::builder()
+        .id(id)
+        .task_definition(td)
+        .status(status)
+        .rollout_state(state)
+        .desired_count(1)
+        .running_count(running)
+        .build()
+}
+
+/// A service as DescribeServices answers it.
+fn ecs_service(
+    cluster: &str,
+    name: &str,
+    td: &str,
+    deployments: Vec<Deployment>,
+    running: i32,
+) -> Service {
+    Service::builder()
+        .service_arn(service_arn(cluster, name))
+        .service_name(name)
+        .cluster_arn(cluster_arn(cluster))
+        .task_definition(td)
+        .desired_count(1)
+        .running_count(running)
+        .status("ACTIVE")
+        .set_deployments(Some(deployments))
+        .build()
+}
+
+/// A service in a fake cluster: its task definition ARN and, while a rollout runs, the ARN the
+/// older deployment still runs.
+#[derive(Clone)]
+struct Svc {
+    name: String,
+    td: String,
+    older: Option<String>,
+}
+
+fn svc(name: &str, td_key: &str) -> Svc {
+    Svc {
+        name: name.to_owned(),
+        td: td_arn(td_key),
+        older: None,
+    }
+}
+
+/// A fake ECS: clusters with services, task definitions with tags, and the task definition
+/// families; every list answers `per_page` items a page.
+#[derive(Clone, Default)]
+struct FakeEcs {
+    clusters: Vec<(String, Vec<Svc>)>,
+    definitions: Vec<aws_sdk_ecs::types::TaskDefinition>,
+    families: Vec<String>,
+    per_page: usize,
+    services_per_page: BTreeMap<String, usize>,
+}
+
+impl FakeEcs {
+    fn new(per_page: usize) -> FakeEcs {
+        FakeEcs {
+            per_page,
+            ..FakeEcs::default()
+        }
+    }
+
+    fn cluster(mut self, name: &str, services: Vec<Svc>) -> FakeEcs {
+        self.clusters.push((name.to_owned(), services));
+        self
+    }
+
+    /// ListServices of `cluster` answers `n` services a page.
+    fn services_per_page(mut self, cluster: &str, n: usize) -> FakeEcs {
+        self.services_per_page.insert(cluster.to_owned(), n);
+        self
+    }
+
+    fn definition(mut self, td: aws_sdk_ecs::types::TaskDefinition) -> FakeEcs {
+        self.definitions.push(td);
+        self
+    }
+
+    /// ListClusters, ListServices, DescribeServices, DescribeTaskDefinition and
+    /// ListTaskDefinitionFamilies over this fake, logging every request in `log`.
+    fn rules(&self, log: &Log) -> Vec<Rule> {
+        let fake = Arc::new(self.clone());
+        let per_page = self.per_page;
+
+        let (f, l) = (fake.clone(), log.clone());
+        let list_clusters =
+            mock!(aws_sdk_ecs::Client::list_clusters).then_compute_output(move |req| {
+                l.push(
+                    "ListClusters",
+                    req.next_token().into_iter().map(str::to_owned).collect(),
+                );
+                let arns: Vec<String> = f
+                    .clusters
+                    .iter()
+                    .map(|(name, _)| cluster_arn(name))
+                    .collect();
+                let (items, next) = page(&arns, per_page, "clusters", req.next_token());
+                ListClustersOutput::builder()
+                    .set_cluster_arns(Some(items))
+                    .set_next_token(next)
+                    .build()
+            });
+
+        let (f, l) = (fake.clone(), log.clone());
+        let list_services =
+            mock!(aws_sdk_ecs::Client::list_services).then_compute_output(move |req| {
+                let cluster =
+                    last_part(req.cluster().expect("ListServices names its cluster")).to_owned();
+                let mut args = vec![cluster.clone()];
+                args.extend(req.next_token().map(str::to_owned));
+                l.push("ListServices", args);
+                let arns: Vec<String> = f
+                    .clusters
+                    .iter()
+                    .find(|(name, _)| *name == cluster)
+                    .map(|(_, services)| {
+                        services
+                            .iter()
+                            .map(|s| service_arn(&cluster, &s.name))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let n = f
+                    .services_per_page
+                    .get(&cluster)
+                    .copied()
+                    .unwrap_or(per_page);
+                let (items, next) =
+                    page(&arns, n, &format!("services-{cluster}"), req.next_token());
+                ListServicesOutput::builder()
+                    .set_service_arns(Some(items))
+                    .set_next_token(next)
+                    .build()
+            });
+
+        let (f, l) = (fake.clone(), log.clone());
+        let describe_services =
+            mock!(aws_sdk_ecs::Client::describe_services).then_compute_output(move |req| {
+                let cluster = last_part(req.cluster().expect("DescribeServices names its cluster"))
+                    .to_owned();
+                let mut args = vec![cluster.clone()];
+                args.extend(req.services().iter().cloned());
+                l.push("DescribeServices", args);
+                let services = f
+                    .clusters
+                    .iter()
+                    .find(|(name, _)| *name == cluster)
+                    .map(|(_, s)| s.as_slice())
+                    .unwrap_or_default();
+                DescribeServicesOutput::builder()
+                    .set_services(Some(
+                        req.services()
+                            .iter()
+                            .filter_map(|wanted| {
+                                services.iter().find(|s| s.name == last_part(wanted))
+                            })
+                            .map(|s| {
+                                let mut deployments = vec![deployment(
+                                    &format!("ecs-svc/{}-new", s.name),
+                                    &s.td,
+                                    "PRIMARY",
+                                    DeploymentRolloutState::Completed,
+                                    1,
+                                )];
+                                if let Some(older) = &s.older {
+                                    deployments[0] = deployment(
+                                        &format!("ecs-svc/{}-new", s.name),
+                                        &s.td,
+                                        "PRIMARY",
+                                        DeploymentRolloutState::InProgress,
+                                        0,
+                                    );
+                                    deployments.push(deployment(
+                                        &format!("ecs-svc/{}-old", s.name),
+                                        older,
+                                        "ACTIVE",
+                                        DeploymentRolloutState::Completed,
+                                        1,
+                                    ));
+                                }
+                                ecs_service(&cluster, &s.name, &s.td, deployments, 1)
+                            })
+                            .collect(),
+                    ))
+                    .build()
+            });
+
+        let (f, l) = (fake.clone(), log.clone());
+        let describe_td = mock!(aws_sdk_ecs::Client::describe_task_definition)
+            .match_requests(|req| req.include().contains(&TaskDefinitionField::Tags))
+            .then_compute_output(move |req| {
+                let reference = req.task_definition().expect("a task definition").to_owned();
+                l.push("DescribeTaskDefinition", vec![reference.clone()]);
+                let key = last_part(&reference);
+                // A bare family describes as its latest revision.
+                let found = f
+                    .definitions
+                    .iter()
+                    .filter(|d| {
+                        if key.contains(':') {
+                            d.task_definition_arn() == Some(td_arn(key).as_str())
+                        } else {
+                            d.family() == Some(key)
+                        }
+                    })
+                    .max_by_key(|d| d.revision())
+                    .unwrap_or_else(|| panic!("no task definition {reference} in the fake"))
+                    .clone();
+                DescribeTaskDefinitionOutput::builder()
+                    .task_definition(found)
+                    .tags(Tag::builder().key("team").value("payments").build())
+                    .build()
+            });
+
+        let (f, l) = (fake, log.clone());
+        let list_families = mock!(aws_sdk_ecs::Client::list_task_definition_families)
+            .match_requests(|req| req.status() == Some(&TaskDefinitionFamilyStatus::Active))
+            .then_compute_output(move |req| {
+                l.push(
+                    "ListTaskDefinitionFamilies",
+                    req.next_token().into_iter().map(str::to_owned).collect(),
+                );
+                let (items, next) = page(&f.families, per_page, "families", req.next_token());
+                ListTaskDefinitionFamiliesOutput::builder()
+                    .set_families(Some(items))
+                    .set_next_token(next)
+                    .build()
+            });
+
+        vec![
+            list_clusters,
+            list_services,
+            describe_services,
+            describe_td,
+            list_families,
+        ]
+    }
+}
+
+fn cluster<'w>(world: &'w World, name: &str) -> &'w warren::model::Cluster {
+    world
+        .clusters
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no cluster {name} in the world"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Paging everywhere
+
+#[test]
+fn read_follows_every_page_of_every_list() {
+    let log = Log::default();
+
+    // ECS: 3 clusters over 2 pages; 23 services over 3 pages in esr-prod, 2 services over 2
+    // pages in esr-batch, none in esr-empty; 5 task definition families over 3 pages.
+    let prod: Vec<Svc> = (1..=23)
+        .map(|i| svc(&format!("svc-{i:02}"), "prod-app:3"))
+        .collect();
+    let mut fake = FakeEcs::new(2)
+        .cluster("esr-prod", prod)
+        .cluster(
+            "esr-batch",
+            vec![svc("loader", "batch-job:1"), svc("pruner", "batch-job:1")],
+        )
+        .cluster("esr-empty", vec![])
+        .definition(definition("prod-app:3", vec![container("app", &[], &[])]))
+        .definition(definition("batch-job:1", vec![container("job", &[], &[])]));
+    fake.families = (1..=5).map(|i| format!("fam-{i}")).collect();
+    for family in fake.families.clone() {
+        for revision in [1, 9] {
+            fake = fake.definition(definition(
+                &format!("{family}:{revision}"),
+                vec![container("app", &[], &[])],
+            ));
+        }
+    }
+    // Schedules: 3 rules over 2 pages; nightly has 3 targets over 2 pages.
+    let rules: Vec<(String, Vec<String>)> = vec![
+        (
+            "nightly".into(),
+            vec!["cron-a:1".into(), "cron-b:1".into(), "cron-c:1".into()],
+        ),
+        ("hourly".into(), vec!["cron-d:1".into()]),
+        ("weekly".into(), vec!["cron-e:1".into()]),
+    ];
+    for (_, targets) in &rules {
+        for key in targets {
+            fake = fake.definition(definition(key, vec![container("cron", &[], &[])]));
+        }
+    }
+    // esr-prod's services 9 a page, esr-batch's 1 a page; the other lists 2 items a page.
+    let ecs_rules = fake
+        .services_per_page("esr-prod", 9)
+        .services_per_page("esr-batch", 1)
+        .rules(&log);
+
+    // Amazon MQ: 5 brokers over 3 pages.
+    let brokers: Vec<String> = (1..=5).map(|i| format!("b-{i}{i}{i}{i}")).collect();
+    let l = log.clone();
+    let list_brokers = mock!(aws_sdk_mq::Client::list_brokers).then_compute_output({
+        let brokers = brokers.clone();
+        move |req| {
+            l.push(
+                "ListBrokers",
+                req.next_token().into_iter().map(str::to_owned).collect(),
+            );
+            let (items, next) = page(&brokers, 2, "brokers", req.next_token());
+            ListBrokersOutput::builder()
+                .set_broker_summaries(Some(
+                    items
+                        .iter()
+                        .map(|id| {
+                            aws_sdk_mq::types::BrokerSummary::builder()
+                                .broker_id(id)
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .set_next_token(next)
+                .build()
+        }
+    });
+    let l = log.clone();
+    let describe_broker =
+        mock!(aws_sdk_mq::Client::describe_broker).then_compute_output(move |req| {
+            let id = req.broker_id().unwrap().to_owned();
+            l.push("DescribeBroker", vec![id.clone()]);
+            DescribeBrokerOutput::builder()
+                .broker_id(&id)
+                .broker_name(format!("name-{id}"))
+                .broker_state(aws_sdk_mq::types::BrokerState::Running)
+                .broker_instances(
+                    aws_sdk_mq::types::BrokerInstance::builder()
+                        .endpoints(format!("amqps://{id}.mq.{REGION}.amazonaws.com:5671"))
+                        .endpoints(format!("https://{id}.mq.{REGION}.amazonaws.com"))
+                        .build(),
+                )
+                .build()
+        });
+
+    // EventBridge: ListRules 2 a page, ListTargetsByRule 2 a page.
+    let l = log.clone();
+    let rule_names: Vec<String> = rules.iter().map(|(n, _)| n.clone()).collect();
+    let list_rules =
+        mock!(aws_sdk_eventbridge::Client::list_rules).then_compute_output(move |req| {
+            l.push(
+                "ListRules",
+                req.next_token().into_iter().map(str::to_owned).collect(),
+            );
+            let (items, next) = page(&rule_names, 2, "rules", req.next_token());
+            ListRulesOutput::builder()
+                .set_rules(Some(
+                    items
+                        .iter()
+                        .map(|n| aws_sdk_eventbridge::types::Rule::builder().name(n).build())
+                        .collect(),
+                ))
+                .set_next_token(next)
+                .build()
+        });
+    let l = log.clone();
+    let targets = rules.clone();
+    let list_targets = mock!(aws_sdk_eventbridge::Client::list_targets_by_rule)
+        .then_compute_output(move |req| {
+            let rule = req.rule().unwrap().to_owned();
+            let mut args = vec![rule.clone()];
+            args.extend(req.next_token().map(str::to_owned));
+            l.push("ListTargetsByRule", args);
+            let keys = &targets.iter().find(|(n, _)| *n == rule).unwrap().1;
+            let (items, next) = page(keys, 2, &format!("targets-{rule}"), req.next_token());
+            ListTargetsByRuleOutput::builder()
+                .set_targets(Some(
+                    items
+                        .iter()
+                        .map(|key| {
+                            aws_sdk_eventbridge::types::Target::builder()
+                                .id(format!("target-{key}"))
+                                .arn(cluster_arn("esr-batch"))
+                                .ecs_parameters(
+                                    aws_sdk_eventbridge::types::EcsParameters::builder()
+                                        .task_definition_arn(td_arn(key))
+                                        .build()
+                                        .unwrap(),
+                                )
+                                .build()
+                                .unwrap()
+                        })
+                        .collect(),
+                ))
+                .set_next_token(next)
+                .build()
+        });
+
+    let mocks = Mocks {
+        ecs: ecs_rules,
+        mq: vec![list_brokers, describe_broker],
+        events: vec![list_rules, list_targets],
+        ..Mocks::default()
+    };
+    let mut aws = mocks.backend();
+    let world = aws
+        .read(&ReadScope {
+            clusters: None,
+            everything: true,
+        })
+        .expect("read");
+
+    // Clusters: 3 over 2 pages.
+    assert_eq!(
+        log.calls("ListClusters"),
+        vec![vec![], vec!["clusters-1".to_owned()]]
+    );
+    let names: BTreeSet<&str> = world.clusters.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["esr-batch", "esr-empty", "esr-prod"])
+    );
+
+    // Services: every page of every cluster.
+    let list_services = log.calls("ListServices");
+    let pages_of = |cluster: &str| list_services.iter().filter(|a| a[0] == cluster).count();
+    assert_eq!(pages_of("esr-prod"), 3, "{list_services:?}");
+    assert_eq!(pages_of("esr-batch"), 2, "{list_services:?}");
+    assert_eq!(pages_of("esr-empty"), 1, "{list_services:?}");
+    let prod = cluster(&world, "esr-prod");
+    let expected: BTreeSet<String> = (1..=23).map(|i| format!("svc-{i:02}")).collect();
+    let got: BTreeSet<String> = prod.services.iter().map(|s| s.name.clone()).collect();
+    assert_eq!(got, expected);
+    assert_eq!(prod.services.len(), 23, "no service twice");
+    let batch: Vec<&str> = cluster(&world, "esr-batch")
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(batch, ["loader", "pruner"]);
+    assert!(cluster(&world, "esr-empty").services.is_empty());
+
+    // DescribeServices: 3 calls of at most 10 for the 23 services of esr-prod, every service once.
+    let describes: Vec<Vec<String>> = log
+        .calls("DescribeServices")
+        .into_iter()
+        .filter(|a| a[0] == "esr-prod")
+        .map(|a| a[1..].to_vec())
+        .collect();
+    assert_eq!(describes.len(), 3, "{describes:?}");
+    assert!(
+        describes.iter().all(|b| !b.is_empty() && b.len() <= 10),
+        "{describes:?}"
+    );
+    let described: Vec<&String> = describes.iter().flatten().collect();
+    assert_eq!(described.len(), 23);
+    assert_eq!(
+        described
+            .iter()
+            .map(|a| last_part(a).to_owned())
+            .collect::<BTreeSet<_>>(),
+        expected
+    );
+    assert_eq!(
+        log.calls("DescribeServices")
+            .iter()
+            .filter(|a| a[0] == "esr-batch")
+            .count(),
+        1
+    );
+    assert!(!log
+        .calls("DescribeServices")
+        .iter()
+        .any(|a| a[0] == "esr-empty"));
+
+    // Families: 5 over 3 pages, each described as its latest revision.
+    assert_eq!(log.calls("ListTaskDefinitionFamilies").len(), 3);
+    let keys: BTreeSet<String> = world
+        .task_definitions
+        .iter()
+        .map(TaskDefinition::key)
+        .collect();
+    for i in 1..=5 {
+        assert!(
+            keys.contains(&format!("fam-{i}:9")),
+            "fam-{i}:9 missing from {keys:?}"
+        );
+        assert!(
+            !keys.contains(&format!("fam-{i}:1")),
+            "fam-{i}:1 is not the latest"
+        );
+    }
+    assert!(
+        keys.contains("prod-app:3") && keys.contains("batch-job:1"),
+        "{keys:?}"
+    );
+
+    // Schedules: 3 rules over 2 pages, nightly's 3 targets over 2 pages.
+    assert_eq!(
+        log.calls("ListRules"),
+        vec![vec![], vec!["rules-1".to_owned()]]
+    );
+    let nightly: Vec<Vec<String>> = log
+        .calls("ListTargetsByRule")
+        .into_iter()
+        .filter(|a| a[0] == "nightly")
+        .collect();
+    assert_eq!(nightly.len(), 2, "{nightly:?}");
+    let schedules: BTreeSet<(String, String, String)> = world
+        .schedules
+        .iter()
+        .map(|s| (s.name.clone(), s.cluster.clone(), s.task_definition.clone()))
+        .collect();
+    let expected_schedules: BTreeSet<(String, String, String)> = rules
+        .iter()
+        .flat_map(|(rule, keys)| {
+            keys.iter()
+                .map(move |k| (rule.clone(), "esr-batch".to_owned(), k.clone()))
+        })
+        .collect();
+    assert_eq!(schedules, expected_schedules);
+    for (_, keys) in &rules {
+        for key in keys {
+            assert!(keys_contain(&world, key), "scheduled {key} not described");
+        }
+    }
+
+    // Brokers: 5 over 3 pages, each described once, AMQP endpoints only.
+    assert_eq!(log.calls("ListBrokers").len(), 3);
+    assert_eq!(log.calls("DescribeBroker").len(), 5);
+    let ids: Vec<&str> = world.brokers.iter().map(|b| b.id.as_str()).collect();
+    assert_eq!(ids, brokers.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        world.brokers[0].endpoints,
+        vec![format!("amqps://b-1111.mq.{REGION}.amazonaws.com:5671")]
+    );
+    assert_eq!(world.brokers[0].state, "RUNNING");
+
+    // No secrets: SSM is never asked.
+    assert!(log.calls("GetParameters").is_empty());
+}
+
+fn keys_contain(world: &World, key: &str) -> bool {
+    world.task_definitions.iter().any(|t| t.key() == key)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. One DescribeTaskDefinition per distinct revision
+
+#[test]
+fn one_describe_task_definition_per_distinct_revision() {
+    let log = Log::default();
+    let mut services: Vec<Svc> = (0..20)
+        .map(|i| svc(&format!("svc-{i:02}"), &format!("app-{}:4", i % 3)))
+        .collect();
+    // Two services mid-rollout: their older deployment runs a revision others run too.
+    services[3].older = Some(td_arn("app-1:4"));
+    services[7].older = Some(td_arn("app-2:4"));
+    let fake = FakeEcs::new(8)
+        .cluster("esr-prod", services)
+        .definition(definition(
+            "app-0:4",
+            vec![container("app", &[("A", "0")], &[])],
+        ))
+        .definition(definition(
+            "app-1:4",
+            vec![container("app", &[("A", "1")], &[])],
+        ))
+        .definition(definition(
+            "app-2:4",
+            vec![container("app", &[("A", "2")], &[])],
+        ));
+    let mocks = Mocks {
+        ecs: fake.rules(&log),
+        ..Mocks::default()
+    };
+    let world = mocks
+        .backend()
+        .read(&ReadScope {
+            clusters: None,
+            everything: false,
+        })
+        .expect("read");
+
+    let asked: Vec<String> = log
+        .calls("DescribeTaskDefinition")
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(asked.len(), 3, "one call per distinct revision: {asked:?}");
+    // Services name their revision by ARN, deployments by `family:revision`: one call each.
+    assert_eq!(
+        asked.iter().map(|r| last_part(r)).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["app-0:4", "app-1:4", "app-2:4"])
+    );
+    let keys: Vec<String> = world
+        .task_definitions
+        .iter()
+        .map(TaskDefinition::key)
+        .collect();
+    assert_eq!(keys, ["app-0:4", "app-1:4", "app-2:4"]);
+    let prod = cluster(&world, "esr-prod");
+    assert_eq!(prod.services.len(), 20);
+    assert_eq!(prod.services[4].task_definition, "app-1:4");
+    let mid_rollout = prod.services.iter().find(|s| s.name == "svc-03").unwrap();
+    assert_eq!(mid_rollout.task_definition, "app-0:4");
+    assert_eq!(mid_rollout.deployments.len(), 1);
+    assert_eq!(mid_rollout.deployments[0].task_definition, "app-1:4");
+    // 20 services, 8 a page: 3 pages, then DescribeServices by at most 10.
+    assert_eq!(log.calls("ListServices").len(), 3);
+    let batches = log.calls("DescribeServices");
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    assert!(batches.iter().all(|b| b.len() - 1 <= 10));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. SSM parameters
+
+fn ssm_arn(name: &str) -> String {
+    format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}")
+}
+
+#[test]
+fn parameters_are_read_by_name_in_batches_of_ten_and_kept_under_their_reference() {
+    let log = Log::default();
+
+    // 24 parameters in SSM; the containers name 23 of them, some by ARN, some by name, one
+    // (/esr/x) both ways, plus one that does not exist and a Secrets Manager secret.
+    let mut stored: BTreeMap<String, (ParameterType, String)> = BTreeMap::new();
+    for i in 1..=20 {
+        stored.insert(
+            format!("/esr/p{i:02}"),
+            (ParameterType::String, format!("value-{i}")),
+        );
+    }
+    stored.insert(
+        "/esr/x".into(),
+        (ParameterType::SecureString, "hunter2".into()),
+    );
+    stored.insert(
+        "/esr/url".into(),
+        (
+            ParameterType::SecureString,
+            format!("amqps://orders:s3cret@{OLD_HOST}:5671"),
+        ),
+    );
+    stored.insert(
+        "/esr/host".into(),
+        (ParameterType::SecureString, format!("{OLD_HOST}:5671")),
+    );
+    stored.insert(
+        "/esr/plain-url".into(),
+        (
+            ParameterType::String,
+            format!("amqps://orders:s3cret@{OLD_HOST}:5671"),
+        ),
+    );
+    stored.insert(
+        "/esr/unused".into(),
+        (ParameterType::String, "never asked".into()),
+    );
+
+    let x_arn = ssm_arn("/esr/x");
+    assert_eq!(x_arn, "arn:aws:ssm:eu-west-2:123456789012:parameter/esr/x");
+    let secrets_manager = format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:esr/db-AbCdEf");
+    let mut app_secrets: Vec<(String, String)> = (1..=20)
+        .map(|i| {
+            let name = format!("/esr/p{i:02}");
+            let reference = if i % 2 == 0 { ssm_arn(&name) } else { name };
+            (format!("P{i:02}"), reference)
+        })
+        .collect();
+    app_secrets.push(("X".into(), x_arn.clone()));
+    app_secrets.push(("URL".into(), "/esr/url".into()));
+    app_secrets.push(("HOST".into(), ssm_arn("/esr/host")));
+    app_secrets.push(("PLAIN_URL".into(), "/esr/plain-url".into()));
+    app_secrets.push(("MISSING".into(), ssm_arn("/esr/missing")));
+    app_secrets.push(("DB".into(), secrets_manager.clone()));
+    let sidecar_secrets = [("X".to_owned(), "/esr/x".to_owned())];
+    let app = container_owned("app", &app_secrets);
+    let sidecar = container_owned("sidecar", &sidecar_secrets);
+    let fake = FakeEcs::new(10)
+        .cluster("esr-prod", vec![svc("orders", "orders:5")])
+        .definition(definition("orders:5", vec![app, sidecar]));
+
+    let l = log.clone();
+    let get_parameters = mock!(aws_sdk_ssm::Client::get_parameters)
+        .match_requests(|req| req.with_decryption() == Some(true))
+        .then_compute_output(move |req| {
+            let names = req.names().to_vec();
+            l.push("GetParameters", names.clone());
+            let (found, invalid): (Vec<String>, Vec<String>) =
+                names.into_iter().partition(|n| stored.contains_key(n));
+            GetParametersOutput::builder()
+                .set_parameters(Some(
+                    found
+                        .iter()
+                        .map(|n| {
+                            let (kind, value) = &stored[n];
+                            Parameter::builder()
+                                .name(n)
+                                .r#type(kind.clone())
+                                .value(value)
+                                .arn(ssm_arn(n))
+                                .version(1)
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .set_invalid_parameters(Some(invalid))
+                .build()
+        });
+
+    let mocks = Mocks {
+        ecs: fake.rules(&log),
+        ssm: vec![get_parameters],
+        ..Mocks::default()
+    };
+    let world = mocks.backend().read(&ReadScope::default()).expect("read");
+
+    // Asked by name, at most 10 at a time, every name once, never the Secrets Manager secret.
+    let calls = log.calls("GetParameters");
+    assert_eq!(calls.len(), 3, "25 names by ten: {calls:?}");
+    assert!(
+        calls.iter().all(|c| !c.is_empty() && c.len() <= 10),
+        "{calls:?}"
+    );
+    let asked: Vec<&String> = calls.iter().flatten().collect();
+    let distinct: BTreeSet<&String> = asked.iter().copied().collect();
+    assert_eq!(asked.len(), distinct.len(), "a name asked twice: {asked:?}");
+    assert!(
+        asked.iter().all(|n| n.starts_with("/esr/")),
+        "asked by ARN: {asked:?}"
+    );
+    assert_eq!(asked.len(), 25);
+    assert!(distinct.contains(&"/esr/x".to_owned()));
+    assert!(distinct.contains(&"/esr/missing".to_owned()));
+    assert!(!distinct.contains(&"/esr/unused".to_owned()));
+
+    let p = &world.parameters;
+    // Under the reference the container used, ARN or name.
+    assert_eq!(p.get("/esr/p01").map(String::as_str), Some("value-1"));
+    assert_eq!(
+        p.get(&ssm_arn("/esr/p02")).map(String::as_str),
+        Some("value-2")
+    );
+    assert!(
+        !p.contains_key("/esr/p02"),
+        "kept under the ARN the container used, not the name"
+    );
+    for i in 1..=20 {
+        let name = format!("/esr/p{i:02}");
+        let reference = if i % 2 == 0 { ssm_arn(&name) } else { name };
+        assert_eq!(
+            p.get(&reference),
+            Some(&format!("value-{i}")),
+            "{reference}"
+        );
+    }
+    // A SecureString that is not a broker address is never kept.
+    assert_eq!(p.get(&x_arn).map(String::as_str), Some("****"));
+    assert_eq!(p.get("/esr/x").map(String::as_str), Some("****"));
+    // Broker addresses are kept, with any password masked.
+    assert_eq!(
+        p.get("/esr/url"),
+        Some(&format!("amqps://orders:****@{OLD_HOST}:5671"))
+    );
+    assert_eq!(
+        p.get(&ssm_arn("/esr/host")),
+        Some(&format!("{OLD_HOST}:5671"))
+    );
+    assert_eq!(
+        p.get("/esr/plain-url"),
+        Some(&format!("amqps://orders:****@{OLD_HOST}:5671"))
+    );
+    // Invalid parameters and Secrets Manager secrets are simply absent.
+    assert!(!p.contains_key(&ssm_arn("/esr/missing")));
+    assert!(!p.contains_key(&secrets_manager));
+    assert_eq!(p.len(), 25, "{p:?}");
+    assert!(!p
+        .values()
+        .any(|v| v.contains("hunter2") || v.contains("s3cret")));
+}
+
+fn container_owned(name: &str, secrets: &[(String, String)]) -> ContainerDefinition {
+    let secrets: Vec<(&str, &str)> = secrets
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    container(name, &[("SPRING_RABBITMQ_HOST", OLD_HOST)], &secrets)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Rollouts
+
+const OLD_TD: &str = "orders:1";
+const NEW_TD: &str = "orders:2";
+
+/// DescribeTaskDefinition of `orders:2` (what `rollout` resolves the target with).
+fn describe_new_td(log: &Log) -> Rule {
+    let l = log.clone();
+    mock!(aws_sdk_ecs::Client::describe_task_definition)
+        .match_requests(|req| req.task_definition() == Some(NEW_TD))
+        .then_compute_output(move |req| {
+            l.push(
+                "DescribeTaskDefinition",
+                vec![req.task_definition().unwrap().to_owned()],
+            );
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(definition(NEW_TD, vec![container("app", &[], &[])]))
+                .build()
+        })
+}
+
+/// DescribeServices of esr-prod/orders answering `states` in turn.
+fn describe_orders(states: Vec<Service>) -> Rule {
+    let mut sequence = mock!(aws_sdk_ecs::Client::describe_services)
+        .match_requests(|req| req.cluster() == Some("esr-prod") && req.services() == ["orders"])
+        .sequence();
+    for state in states {
+        sequence = sequence.output(move || {
+            DescribeServicesOutput::builder()
+                .services(state.clone())
+                .build()
+        });
+    }
+    sequence.build()
+}
+
+fn orders(td: &str, deployments: Vec<Deployment>, running: i32) -> Service {
+    ecs_service("esr-prod", "orders", &td_arn(td), deployments, running)
+}
+
+#[test]
+fn rollout_in_progress_then_completed() {
+    let log = Log::default();
+    let new = td_arn(NEW_TD);
+    let old = td_arn(OLD_TD);
+    let in_progress = |new_running, old_running| {
+        orders(
+            NEW_TD,
+            vec![
+                deployment(
+                    "ecs-svc/new",
+                    &new,
+                    "PRIMARY",
+                    DeploymentRolloutState::InProgress,
+                    new_running,
+                ),
+                deployment(
+                    "ecs-svc/old",
+                    &old,
+                    "ACTIVE",
+                    DeploymentRolloutState::Completed,
+                    old_running,
+                ),
+            ],
+            1,
+        )
+    };
+    let services = describe_orders(vec![
+        // The old task still runs.
+        in_progress(0, 1),
+        // The old task is gone and the new one runs, but ECS has not called it steady yet:
+        // only the rollout state says the deployment is not done.
+        in_progress(1, 0),
+        orders(
+            NEW_TD,
+            vec![deployment(
+                "ecs-svc/new",
+                &new,
+                "PRIMARY",
+                DeploymentRolloutState::Completed,
+                1,
+            )],
+            1,
+        ),
+    ]);
+    let mocks = Mocks {
+        ecs: vec![describe_new_td(&log), services.clone()],
+        ..Mocks::default()
+    };
+    let mut aws = mocks.backend();
+    for poll in ["old task running", "not steady yet"] {
+        assert_eq!(
+            aws.rollout("esr-prod", "orders", NEW_TD).unwrap(),
+            Rollout::InProgress,
+            "{poll}"
+        );
+    }
+    assert_eq!(
+        aws.rollout("esr-prod", "orders", NEW_TD).unwrap(),
+        Rollout::Completed
+    );
+    assert_eq!(services.num_calls(), 3);
+    // `orders:2` is resolved to its ARN once, then remembered.
+    assert_eq!(
+        log.calls("DescribeTaskDefinition"),
+        vec![vec![NEW_TD.to_owned()]]
+    );
+}
+
+#[test]
+fn a_failed_deployment_is_a_failed_rollout() {
+    let log = Log::default();
+    let new = td_arn(NEW_TD);
+    let old = td_arn(OLD_TD);
+    let mut failed = deployment(
+        "ecs-svc/new",
+        &new,
+        "PRIMARY",
+        DeploymentRolloutState::Failed,
+        0,
+    );
+    failed.rollout_state_reason =
+        Some("ECS deployment circuit breaker: tasks failed to start.".into());
+    let services = describe_orders(vec![orders(
+        NEW_TD,
+        vec![
+            failed,
+            deployment(
+                "ecs-svc/old",
+                &old,
+                "ACTIVE",
+                DeploymentRolloutState::Completed,
+                1,
+            ),
+        ],
+        1,
+    )]);
+    let mocks = Mocks {
+        ecs: vec![describe_new_td(&log), services],
+        ..Mocks::default()
+    };
+    match mocks
+        .backend()
+        .rollout("esr-prod", "orders", NEW_TD)
+        .unwrap()
+    {
+        Rollout::Failed { running, reason } => {
+            assert_eq!(running, NEW_TD);
+            assert!(reason.contains("ecs-svc/new"), "{reason}");
+            assert!(reason.contains("circuit breaker"), "{reason}");
+        }
+        other => panic!("expected a failed rollout, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_circuit_breaker_rollback_is_a_failed_rollout_never_completed() {
+    let log = Log::default();
+    let new = td_arn(NEW_TD);
+    let old = td_arn(OLD_TD);
+    // Poll 1: deploying orders:2. Poll 2 and after: the circuit breaker rolled the service back
+    // onto orders:1, which is steady and COMPLETED, the only deployment left.
+    let deploying = orders(
+        NEW_TD,
+        vec![
+            deployment(
+                "ecs-svc/new",
+                &new,
+                "PRIMARY",
+                DeploymentRolloutState::InProgress,
+                0,
+            ),
+            deployment(
+                "ecs-svc/old",
+                &old,
+                "ACTIVE",
+                DeploymentRolloutState::Completed,
+                1,
+            ),
+        ],
+        1,
+    );
+    let rolled_back = orders(
+        OLD_TD,
+        vec![deployment(
+            "ecs-svc/rollback",
+            &old,
+            "PRIMARY",
+            DeploymentRolloutState::Completed,
+            1,
+        )],
+        1,
+    );
+    let services = describe_orders(vec![deploying, rolled_back.clone(), rolled_back]);
+    let mocks = Mocks {
+        ecs: vec![describe_new_td(&log), services],
+        ..Mocks::default()
+    };
+    let mut aws = mocks.backend();
+    assert_eq!(
+        aws.rollout("esr-prod", "orders", NEW_TD).unwrap(),
+        Rollout::InProgress
+    );
+    for _ in 0..2 {
+        match aws.rollout("esr-prod", "orders", NEW_TD).unwrap() {
+            Rollout::Failed { running, reason } => {
+                assert_eq!(running, OLD_TD);
+                assert!(
+                    reason.contains(OLD_TD) && reason.contains(NEW_TD),
+                    "{reason}"
+                );
+            }
+            other => panic!("a rolled-back service must be a failure, got {other:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Throttling, transient and permanent errors
+
+/// An awsJson 1.1 error response, as ECS sends it.
+fn json_error(status: u16, code: &str, message: &str) -> HttpResponse {
+    let mut response = HttpResponse::new(
+        status.try_into().unwrap(),
+        format!(r#"{{"__type":"{code}","message":"{message}"}}"#).into(),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.1");
+    response
+}
+
+/// ListClusters answering `first`, then esr-prod and esr-batch over two pages.
+fn list_clusters_after(first: fn() -> HttpResponse) -> Rule {
+    mock!(aws_sdk_ecs::Client::list_clusters)
+        .sequence()
+        .http_response(first)
+        .output(|| {
+            ListClustersOutput::builder()
+                .cluster_arns(cluster_arn("esr-prod"))
+                .next_token("clusters-1")
+                .build()
+        })
+        .output(|| {
+            ListClustersOutput::builder()
+                .cluster_arns(cluster_arn("esr-batch"))
+                .build()
+        })
+        .build()
+}
+
+fn no_services() -> Rule {
+    mock!(aws_sdk_ecs::Client::list_services).then_output(|| ListServicesOutput::builder().build())
+}
+
+fn cluster_names(world: &World) -> Vec<&str> {
+    world.clusters.iter().map(|c| c.name.as_str()).collect()
+}
+
+#[test]
+fn a_throttled_call_is_retried() {
+    let list = list_clusters_after(|| json_error(400, "ThrottlingException", "Rate exceeded"));
+    let mocks = Mocks {
+        ecs: vec![list.clone(), no_services()],
+        ..Mocks::default()
+    };
+    let started = Instant::now();
+    let world = mocks
+        .backend()
+        .read(&ReadScope::default())
+        .expect("read after a throttle");
+    assert_eq!(cluster_names(&world), ["esr-prod", "esr-batch"]);
+    // The throttled attempt, its retry (page 1), page 2.
+    assert_eq!(list.num_calls(), 3);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_service_unavailable_answer_is_retried() {
+    let list = list_clusters_after(|| HttpResponse::new(503.try_into().unwrap(), "".into()));
+    let mocks = Mocks {
+        ecs: vec![list.clone(), no_services()],
+        ..Mocks::default()
+    };
+    let world = mocks
+        .backend()
+        .read(&ReadScope::default())
+        .expect("read after a 503");
+    assert_eq!(cluster_names(&world), ["esr-prod", "esr-batch"]);
+    assert_eq!(list.num_calls(), 3);
+}
+
+#[test]
+fn throttling_that_never_ends_fails_after_the_configured_attempts() {
+    let list = mock!(aws_sdk_ecs::Client::list_clusters)
+        .then_http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"));
+    let mocks = Mocks {
+        ecs: vec![list.clone()],
+        ..Mocks::default()
+    };
+    let message = read_error(&mut mocks.backend(), &ReadScope::default());
+    assert_eq!(list.num_calls(), MAX_ATTEMPTS as usize);
+    assert!(message.contains("ecs:ListClusters"), "{message}");
+    assert!(message.contains("ThrottlingException"), "{message}");
+}
+
+#[test]
+fn access_denied_stops_at_once_and_names_call_cluster_and_policy() {
+    let log = Log::default();
+    let fake = FakeEcs::new(10)
+        .cluster(
+            "esr-prod",
+            (1..=5).map(|i| svc(&format!("svc-{i}"), "app:1")).collect(),
+        )
+        .definition(definition("app:1", vec![]));
+    let denied = mock!(aws_sdk_ecs::Client::describe_services).then_http_response(|| {
+        json_error(
+            400,
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/ci/warren is not authorized to perform: ecs:DescribeServices",
+        )
+    });
+    let mut ecs = vec![denied.clone()];
+    ecs.extend(fake.rules(&log));
+    let mocks = Mocks {
+        ecs,
+        ..Mocks::default()
+    };
+    let started = Instant::now();
+    let message = read_error(&mut mocks.backend(), &ReadScope::default());
+    assert_eq!(denied.num_calls(), 1, "a denied call is not retried");
+    assert!(
+        log.calls("DescribeTaskDefinition").is_empty(),
+        "the read went on"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(message.contains("ecs:DescribeServices"), "{message}");
+    assert!(message.contains("cluster esr-prod"), "{message}");
+    assert!(message.contains("AccessDeniedException"), "{message}");
+    assert!(
+        message.contains("the IAM policy must allow ecs:DescribeServices"),
+        "{message}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. RegisterTaskDefinition keeps everything but the changed value
+
+/// `orders-api:7` as ECS describes it, with every kind of field warren must carry over.
+fn rich_definition() -> aws_sdk_ecs::types::TaskDefinition {
+    let app = ContainerDefinition::builder()
+        .name("app")
+        .image(format!(
+            "{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/orders-api:1.4.2"
+        ))
+        .cpu(384)
+        .memory(768)
+        .memory_reservation(512)
+        .essential(true)
+        .port_mappings(
+            PortMapping::builder()
+                .name("http")
+                .container_port(8080)
+                .host_port(8080)
+                .protocol(TransportProtocol::Tcp)
+                .app_protocol(ApplicationProtocol::Http)
+                .build(),
+        )
+        .port_mappings(
+            PortMapping::builder()
+                .container_port(9090)
+                .protocol(TransportProtocol::Tcp)
+                .build(),
+        )
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", "/ecs/orders-api")
+                .options("awslogs-region", REGION)
+                .options("awslogs-stream-prefix", "app")
+                .build()
+                .unwrap(),
+        )
+        .health_check(
+            HealthCheck::builder()
+                .command("CMD-SHELL")
+                .command("curl -fs http://localhost:8080/actuator/health || exit 1")
+                .interval(15)
+                .timeout(5)
+                .retries(4)
+                .start_period(90)
+                .build()
+                .unwrap(),
+        )
+        .docker_labels("com.example.team", "payments")
+        .docker_labels("com.example.tier", "backend")
+        // Not alphabetical, not grouped: the order must survive.
+        .environment(kv("SPRING_PROFILES_ACTIVE", "prod"))
+        .environment(kv("SPRING_RABBITMQ_HOST", OLD_HOST))
+        .environment(kv("JAVA_OPTS", "-Xmx512m -XX:+UseG1GC"))
+        .environment(kv("SPRING_RABBITMQ_PORT", "5671"))
+        .environment(kv("AWS_REGION", REGION))
+        .environment(kv("SPRING_RABBITMQ_VIRTUAL_HOST", "/orders"))
+        .secrets(secret(
+            "SPRING_RABBITMQ_PASSWORD",
+            &ssm_arn("/orders/rabbit-password"),
+        ))
+        .secrets(secret(
+            "DB_PASSWORD",
+            &format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orders/db-AbCdEf"),
+        ))
+        .mount_points(
+            MountPoint::builder()
+                .source_volume("data")
+                .container_path("/var/lib/orders")
+                .read_only(false)
+                .build(),
+        )
+        .depends_on(
+            ContainerDependency::builder()
+                .container_name("envoy")
+                .condition(ContainerCondition::Healthy)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let envoy = ContainerDefinition::builder()
+        .name("envoy")
+        .image("public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29.4.0-prod")
+        .essential(true)
+        .user("1337")
+        .environment(kv("APPMESH_RESOURCE_ARN", "mesh/orders/virtualNode/api"))
+        .environment(kv("ENVOY_LOG_LEVEL", "info"))
+        .build();
+    aws_sdk_ecs::types::TaskDefinition::builder()
+        .task_definition_arn(td_arn("orders-api:7"))
+        .family("orders-api")
+        .revision(7)
+        .status(TaskDefinitionStatus::Active)
+        .task_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/orders-api-task"))
+        .execution_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole"))
+        .network_mode(NetworkMode::Awsvpc)
+        .container_definitions(app)
+        .container_definitions(envoy)
+        .volumes(
+            Volume::builder()
+                .name("data")
+                .efs_volume_configuration(
+                    EfsVolumeConfiguration::builder()
+                        .file_system_id("fs-0123456789abcdef0")
+                        .root_directory("/orders")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .volumes(Volume::builder().name("scratch").build())
+        .placement_constraints(
+            TaskDefinitionPlacementConstraint::builder()
+                .r#type(TaskDefinitionPlacementConstraintType::MemberOf)
+                .expression("attribute:ecs.availability-zone in [eu-west-2a, eu-west-2b]")
+                .build(),
+        )
+        .requires_compatibilities(Compatibility::Fargate)
+        .compatibilities(Compatibility::Ec2)
+        .compatibilities(Compatibility::Fargate)
+        .cpu("512")
+        .memory("1024")
+        .pid_mode(PidMode::Task)
+        .ipc_mode(IpcMode::None)
+        .runtime_platform(
+            RuntimePlatform::builder()
+                .cpu_architecture(CpuArchitecture::Arm64)
+                .operating_system_family(OsFamily::Linux)
+                .build(),
+        )
+        .ephemeral_storage(EphemeralStorage::builder().size_in_gib(40).build())
+        .enable_fault_injection(true)
+        .registered_by(format!("arn:aws:sts::{ACCOUNT}:assumed-role/deploy/ci"))
+        .build()
+}
+
+fn rich_tags() -> Vec<Tag> {
+    vec![
+        Tag::builder().key("team").value("payments").build(),
+        Tag::builder().key("cost-centre").value("cc-42").build(),
+        Tag::builder().key("managed-by").value("terraform").build(),
+    ]
+}
+
+#[test]
+fn register_changes_only_the_moved_value_and_keeps_everything_else() {
+    let original = rich_definition();
+    let tags = rich_tags();
+
+    let described = {
+        let (original, tags) = (original.clone(), tags.clone());
+        mock!(aws_sdk_ecs::Client::describe_task_definition)
+            .match_requests(|req| {
+                req.task_definition() == Some("orders-api:7")
+                    && req.include().contains(&TaskDefinitionField::Tags)
+            })
+            .then_output(move || {
+                DescribeTaskDefinitionOutput::builder()
+                    .task_definition(original.clone())
+                    .set_tags(Some(tags.clone()))
+                    .build()
+            })
+    };
+    let sent: Arc<Mutex<Vec<RegisterTaskDefinitionInput>>> = Arc::default();
+    let register = {
+        let sent = sent.clone();
+        mock!(aws_sdk_ecs::Client::register_task_definition)
+            .match_requests(move |req| {
+                sent.lock().unwrap().push(req.clone());
+                true
+            })
+            .then_compute_output(|req| {
+                RegisterTaskDefinitionOutput::builder()
+                    .task_definition(
+                        aws_sdk_ecs::types::TaskDefinition::builder()
+                            .task_definition_arn(td_arn("orders-api:8"))
+                            .family(req.family().unwrap())
+                            .revision(8)
+                            .set_container_definitions(req.container_definitions.clone())
+                            .build(),
+                    )
+                    .set_tags(req.tags.clone())
+                    .build()
+            })
+    };
+    let mocks = Mocks {
+        ecs: vec![described.clone(), register.clone()],
+        ..Mocks::default()
+    };
+
+    // warren's model of orders-api:7 with the broker host moved, its environment in another
+    // order (the model's order must not leak into the request).
+    let app_env: IndexMap<String, String> = [
+        ("SPRING_RABBITMQ_VIRTUAL_HOST", "/orders"),
+        ("AWS_REGION", REGION),
+        ("SPRING_RABBITMQ_PORT", "5671"),
+        ("JAVA_OPTS", "-Xmx512m -XX:+UseG1GC"),
+        ("SPRING_RABBITMQ_HOST", NEW_HOST),
+        ("SPRING_PROFILES_ACTIVE", "prod"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let model = TaskDefinition {
+        family: "orders-api".into(),
+        revision: 7,
+        status: Some("ACTIVE".into()),
+        containers: vec![
+            Container {
+                name: "app".into(),
+                environment: app_env,
+                secrets: original.container_definitions()[0]
+                    .secrets()
+                    .iter()
+                    .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
+                    .collect(),
+                ..Container::default()
+            },
+            Container {
+                name: "envoy".into(),
+                environment: original.container_definitions()[1]
+                    .environment()
+                    .iter()
+                    .map(|kv| {
+                        (
+                            kv.name().unwrap().to_owned(),
+                            kv.value().unwrap().to_owned(),
+                        )
+                    })
+                    .collect(),
+                ..Container::default()
+            },
+        ],
+        ..TaskDefinition::default()
+    };
+
+    let mut aws = mocks.backend();
+    let registered = aws.register_task_definition(&model).expect("register");
+    assert_eq!(registered, "orders-api:8");
+    assert_eq!(described.num_calls(), 1);
+    assert_eq!(register.num_calls(), 1);
+    let sent = sent.lock().unwrap();
+    assert_eq!(sent.len(), 1, "one RegisterTaskDefinition request");
+    let req = &sent[0];
+
+    // Task-level fields, one by one.
+    assert_eq!(req.family(), Some("orders-api"));
+    assert_eq!(req.task_role_arn(), original.task_role_arn());
+    assert_eq!(req.execution_role_arn(), original.execution_role_arn());
+    assert_eq!(req.network_mode(), original.network_mode());
+    assert_eq!(req.volumes(), original.volumes());
+    assert_eq!(
+        req.placement_constraints(),
+        original.placement_constraints()
+    );
+    assert_eq!(
+        req.requires_compatibilities(),
+        original.requires_compatibilities()
+    );
+    assert_eq!(req.cpu(), original.cpu());
+    assert_eq!(req.memory(), original.memory());
+    assert_eq!(req.pid_mode(), original.pid_mode());
+    assert_eq!(req.ipc_mode(), original.ipc_mode());
+    assert_eq!(req.proxy_configuration(), original.proxy_configuration());
+    assert_eq!(req.ephemeral_storage(), original.ephemeral_storage());
+    assert_eq!(req.runtime_platform(), original.runtime_platform());
+    assert_eq!(
+        req.enable_fault_injection(),
+        original.enable_fault_injection()
+    );
+    assert_eq!(req.tags(), tags.as_slice(), "tags kept, in order");
+
+    // Containers: same count and order; everything but the environment identical.
+    let sent_containers = req.container_definitions();
+    let original_containers = original.container_definitions();
+    assert_eq!(
+        sent_containers.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        original_containers
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+    );
+    for (sent, original) in sent_containers.iter().zip(original_containers) {
+        let mut without_env = sent.clone();
+        without_env.environment = original.environment.clone();
+        assert_eq!(
+            &without_env,
+            original,
+            "container {:?} changed beyond its environment",
+            original.name()
+        );
+    }
+    // The environment: same names in the same order; one value differs.
+    let env = |c: &ContainerDefinition| -> Vec<(String, String)> {
+        c.environment()
+            .iter()
+            .map(|kv| {
+                (
+                    kv.name().unwrap().to_owned(),
+                    kv.value().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let mut expected_app = env(&original_containers[0]);
+    for (name, value) in &mut expected_app {
+        if name == "SPRING_RABBITMQ_HOST" {
+            *value = NEW_HOST.to_owned();
+        }
+    }
+    assert_eq!(env(&sent_containers[0]), expected_app);
+    assert_eq!(env(&sent_containers[1]), env(&original_containers[1]));
+    let differences = env(&sent_containers[0])
+        .iter()
+        .zip(env(&original_containers[0]))
+        .filter(|(a, b)| **a != *b)
+        .count();
+    assert_eq!(differences, 1);
+}
