@@ -242,6 +242,12 @@ impl Plan {
         self.changes.iter().filter(|c| c.action == Action::Update)
     }
 
+    /// The changes by `cluster/service`, for looking up the members of the waves.
+    #[must_use]
+    pub fn changes_by_id(&self) -> BTreeMap<String, &Change> {
+        self.changes.iter().map(|c| (c.id(), c)).collect()
+    }
+
     /// Whether applying the plan would change anything.
     #[must_use]
     pub fn has_changes(&self) -> bool {
@@ -490,8 +496,14 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
             cycle.join(", ")
         ));
     }
+    let wave_of: std::collections::HashMap<&str, usize> = order
+        .waves
+        .iter()
+        .enumerate()
+        .flat_map(|(i, ids)| ids.iter().map(move |id| (id.as_str(), i + 1)))
+        .collect();
     for change in &mut changes {
-        change.wave = order.wave_of(&change.id());
+        change.wave = wave_of.get(change.id().as_str()).copied();
     }
 
     let drains = drains(&changes, &topology, config.migration.strategy);
@@ -668,22 +680,40 @@ pub fn bindings(world: &World, brokers: &Brokers) -> Vec<(String, String)> {
     Topology::of(world, brokers).bindings
 }
 
-/// Whether `broker` has a queue or an exchange called `name`.
-fn has_destination(broker: &Broker, name: &str) -> bool {
-    broker.queue(name).is_some()
-        || broker.exchanges.iter().any(|e| e.name == name)
-        || broker.bindings.iter().any(|b| b.exchange == name)
+/// The names of every queue and exchange `broker` has.
+fn destinations(broker: &Broker) -> BTreeSet<&str> {
+    broker
+        .queues
+        .iter()
+        .flatten()
+        .map(|q| q.name.as_str())
+        .chain(broker.exchanges.iter().map(|e| e.name.as_str()))
+        .chain(broker.bindings.iter().map(|b| b.exchange.as_str()))
+        .collect()
 }
 
 fn drains(changes: &[Change], topology: &Topology<'_>, strategy: Strategy) -> Vec<Drain> {
     let mut out = BTreeSet::new();
+    let vhosts = |alias: BrokerAlias| -> BTreeMap<&str, &str> {
+        topology
+            .broker(alias)
+            .and_then(|b| b.queues.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|q| (q.name.as_str(), q.vhost.as_str()))
+            .collect()
+    };
+    let (old_vhosts, new_vhosts) = (vhosts(BrokerAlias::Old), vhosts(BrokerAlias::New));
     for change in changes.iter().filter(|c| c.action != Action::Noop) {
         let source = change.to.other();
+        let known = match source {
+            BrokerAlias::Old => &old_vhosts,
+            BrokerAlias::New => &new_vhosts,
+        };
         for queue in &change.consumes {
-            let vhost = topology
-                .broker(source)
-                .and_then(|b| b.queue(queue))
-                .map_or_else(crate::model::default_vhost, |q| q.vhost.clone());
+            let vhost = known
+                .get(queue.as_str())
+                .map_or_else(crate::model::default_vhost, |v| (*v).to_owned());
             out.insert(Drain {
                 wave: match strategy {
                     Strategy::Drain => change.wave,
@@ -790,13 +820,15 @@ fn end_state_warnings(
 
     // 3. Declared names that the brokers do not have.
     let mut missing = BTreeSet::new();
-    for change in changes {
-        for name in change.publishes.iter().chain(&change.consumes) {
-            for alias in [BrokerAlias::Old, BrokerAlias::New] {
-                if let Some(broker) = topology.broker(alias) {
-                    if !has_destination(broker, name) {
-                        missing.insert((alias, name.clone()));
-                    }
+    for alias in [BrokerAlias::Old, BrokerAlias::New] {
+        let Some(broker) = topology.broker(alias) else {
+            continue;
+        };
+        let has = destinations(broker);
+        for change in changes {
+            for name in change.publishes.iter().chain(&change.consumes) {
+                if !has.contains(name.as_str()) {
+                    missing.insert((alias, name.clone()));
                 }
             }
         }

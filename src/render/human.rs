@@ -11,6 +11,7 @@ use crate::render::{Palette, Tone};
 /// The plan for a person at a terminal. `plan_file` is named in the advice for unmanaged services.
 #[must_use]
 pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
+    let by_id = plan.changes_by_id();
     let mut out = String::new();
     let p = palette;
     let b = &plan.brokers;
@@ -103,7 +104,7 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
             );
         }
         for id in wave {
-            if let Some(change) = plan.changes.iter().find(|c| &c.id() == id) {
+            if let Some(change) = by_id.get(id) {
                 change_lines(&mut out, change, p);
             }
         }

@@ -8,6 +8,7 @@ use crate::plan::{Action, Plan};
 /// The plan as GitHub-flavoured Markdown.
 #[must_use]
 pub fn plan(plan: &Plan, plan_file: &str) -> String {
+    let by_id = plan.changes_by_id();
     let mut out = String::new();
     let (moves, unchanged, unmanaged, manual) = plan.counts();
     let b = &plan.brokers;
@@ -56,7 +57,7 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
                 .map(|d| format!("`{}` ({})", d.queue, d.broker))
                 .collect();
             for (j, id) in wave.iter().enumerate() {
-                let Some(c) = plan.changes.iter().find(|c| &c.id() == id) else {
+                let Some(c) = by_id.get(id) else {
                     continue;
                 };
                 let rewrites: Vec<String> = c
