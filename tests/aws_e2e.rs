@@ -1,0 +1,536 @@
+//! warren against a real local AWS emulator (moto's server) seeded with the incident example,
+//! and a real RabbitMQ node standing in for the old broker's management API: `plan`, `apply`,
+//! `decommission`, `snapshot` and the team lock, through the built binary.
+
+#[path = "support/moto.rs"]
+mod moto;
+#[path = "support/rabbit.rs"]
+#[allow(dead_code)]
+mod rabbit;
+#[path = "support/seed.rs"]
+mod seed;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::TaskDefinitionField;
+use serde_json::Value;
+
+/// The environment variable the incident plan names for the old broker's management API.
+const OLD_MGMT_ENV: &str = "WARREN_OLD_MGMT_URL";
+const NEW_HOST: &str = "b-2222.mq.eu-west-2.amazonaws.com";
+
+/// One RabbitMQ node for the whole binary, holding the old broker's queues.
+fn old_broker() -> &'static rabbit::RabbitNode {
+    static NODE: std::sync::OnceLock<rabbit::RabbitNode> = std::sync::OnceLock::new();
+    NODE.get_or_init(|| rabbit::RabbitNode::start("e2e-old", "127.0.0.1"))
+}
+
+/// Declares the example's old-broker queues, exchanges and bindings on the node, the queues
+/// empty but for `held`.
+fn queues_of_the_example(node: &rabbit::RabbitNode, held: &[(&str, usize)]) {
+    let world = seed::world();
+    let old = world["brokers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == "b-1111")
+        .unwrap();
+    for q in old["queues"].as_array().unwrap() {
+        let name = q["name"].as_str().unwrap();
+        node.declare_queue("/", name);
+        let _ = node.request("DELETE", &format!("/api/queues/%2F/{name}/contents"), None);
+    }
+    for e in old["exchanges"].as_array().into_iter().flatten() {
+        node.declare_exchange(
+            "/",
+            e["name"].as_str().unwrap(),
+            e["type"].as_str().unwrap_or("topic"),
+        );
+    }
+    for b in old["bindings"].as_array().unwrap() {
+        let exchange = b["exchange"].as_str().unwrap();
+        node.bind(
+            "/",
+            exchange,
+            b["queue"].as_str().unwrap(),
+            b["routing_key"].as_str().unwrap_or("#"),
+        );
+    }
+    for (queue, n) in held {
+        node.publish("/", "", queue, *n);
+        node.wait_for_messages("/", queue, *n as u64);
+    }
+}
+
+fn run(moto: &moto::Moto, dir: &Path, args: &[&str]) -> std::process::Output {
+    moto.warren()
+        .current_dir(dir)
+        .env(OLD_MGMT_ENV, old_broker().management_url())
+        .args(args)
+        .write_stdin("")
+        .output()
+        .expect("run warren")
+}
+
+fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The parameter the plan maps the old broker's host parameter to.
+const MAPPED: (&str, &str) = (
+    "arn:aws:ssm:eu-west-2:123456789012:parameter/esr/rabbit/host",
+    "arn:aws:ssm:eu-west-2:123456789012:parameter/esr/rabbit2/host",
+);
+
+/// Everything of a described task definition but what registration assigns (ARN, revision,
+/// times, status, registeredBy) and the container environment, with the plan's parameter
+/// mapping applied to the secrets.
+fn without_identity(td: &aws_sdk_ecs::types::TaskDefinition) -> aws_sdk_ecs::types::TaskDefinition {
+    let mut copy = td.clone();
+    copy.task_definition_arn = None;
+    copy.revision = 0;
+    copy.registered_at = None;
+    copy.registered_by = None;
+    copy.status = None;
+    copy.deregistered_at = None;
+    if let Some(containers) = copy.container_definitions.as_mut() {
+        for c in containers {
+            c.environment = None;
+            for secret in c.secrets.iter_mut().flatten() {
+                if secret.value_from == MAPPED.0 {
+                    secret.value_from = MAPPED.1.to_owned();
+                }
+            }
+        }
+    }
+    copy
+}
+
+fn environment(td: &aws_sdk_ecs::types::TaskDefinition) -> Vec<(String, String, String)> {
+    td.container_definitions()
+        .iter()
+        .flat_map(|c| {
+            c.environment().iter().map(move |kv| {
+                (
+                    c.name().unwrap_or_default().to_owned(),
+                    kv.name().unwrap_or_default().to_owned(),
+                    kv.value().unwrap_or_default().to_owned(),
+                )
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_apply_and_decommission_the_incident_on_aws() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed::esr_incident(&config).await;
+    let node = old_broker();
+    queues_of_the_example(node, &[("esr.queue.apprecord.created.dataexporter", 12)]);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = seed::write_plan(&seeded, dir.path());
+    let plan = plan.to_str().unwrap();
+
+    // plan: the forgotten consumer is in front of the reviewers.
+    let out = run(&moto, dir.path(), &["plan", plan, "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unmanaged: Vec<&str> = json["unmanaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(unmanaged, ["esr-dataexport"]);
+    let updates = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "update")
+        .count();
+    assert_eq!(updates, 9, "{json:#}");
+    assert_eq!(json["waves"].as_array().unwrap().len(), 3);
+    let all = text(&out);
+    assert!(!all.contains("s3cr3t-example"), "no credentials in output");
+
+    // apply: nine services move, each on a copy of its task definition with only the host changed.
+    let out = run(
+        &moto,
+        dir.path(),
+        &["apply", plan, "--auto-approve", "--drain-timeout", "10"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Apply complete: 9 moved"),
+        "{}",
+        text(&out)
+    );
+
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let mut checked = 0;
+    for (key, service_arn) in &seeded.services {
+        let (cluster, name) = key.split_once('/').unwrap();
+        let service = ecs
+            .describe_services()
+            .cluster(seeded.cluster_arn(cluster))
+            .services(service_arn)
+            .send()
+            .await
+            .unwrap()
+            .services()[0]
+            .clone();
+        let now = service.task_definition().unwrap().to_owned();
+        let before = seeded.latest_task_definitions[name].clone();
+        if now == before {
+            continue;
+        }
+        let describe = |arn: String| {
+            let ecs = ecs.clone();
+            async move {
+                ecs.describe_task_definition()
+                    .task_definition(arn)
+                    .include(TaskDefinitionField::Tags)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let old = describe(before.clone()).await;
+        let new = describe(now.clone()).await;
+        let (old_td, new_td) = (
+            old.task_definition().unwrap(),
+            new.task_definition().unwrap(),
+        );
+        assert_eq!(
+            without_identity(old_td),
+            without_identity(new_td),
+            "{name}: only the environment may differ"
+        );
+        assert!(!old.tags().is_empty(), "the seed tags its definitions");
+        assert_eq!(old.tags(), new.tags(), "{name}: tags kept");
+        let (old_env, new_env) = (environment(old_td), environment(new_td));
+        assert_eq!(old_env.len(), new_env.len());
+        for (o, n) in old_env.iter().zip(&new_env) {
+            assert_eq!((&o.0, &o.1), (&n.0, &n.1), "{name}: order kept");
+            if o.2 != n.2 {
+                assert!(
+                    o.2.to_ascii_lowercase().contains("mockmq"),
+                    "{name}: {o:?} -> {n:?}"
+                );
+                assert!(n.2.contains(NEW_HOST), "{name}: {o:?} -> {n:?}");
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 9, "nine services run new revisions");
+
+    // decommission: refused, naming the forgotten service, its schedule and its queue.
+    let out = run(
+        &moto,
+        dir.path(),
+        &[
+            "decommission",
+            plan,
+            "--confirm",
+            &seeded.old_broker_id,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let decision: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(decision["refused"], true);
+    let blockers: Vec<(String, String)> = decision["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["kind"].as_str().unwrap().to_owned(),
+                b["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let has = |kind: &str, needle: &str| {
+        blockers
+            .iter()
+            .any(|(k, d)| k == kind && d.contains(needle))
+    };
+    assert!(has("service", "esr-batch/esr-dataexport"), "{blockers:#?}");
+    assert!(has("schedule", "esr-dataexport-nightly"), "{blockers:#?}");
+    assert!(
+        has(
+            "queue",
+            "esr.queue.apprecord.created.dataexporter holds 12 messages"
+        ),
+        "{blockers:#?}"
+    );
+    let mq = aws_sdk_mq::Client::new(&config);
+    let broker = mq
+        .describe_broker()
+        .broker_id(&seeded.old_broker_id)
+        .send()
+        .await;
+    assert!(broker.is_ok(), "the old broker still exists");
+
+    // A second apply has nothing left to do.
+    let out = run(&moto, dir.path(), &["apply", plan, "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("No changes"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_rehearses_what_aws_shows_without_credentials() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed::esr_incident(&config).await;
+    queues_of_the_example(old_broker(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = seed::write_plan(&seeded, dir.path());
+    let plan = plan.to_str().unwrap();
+
+    let out = run(
+        &moto,
+        dir.path(),
+        &["snapshot", plan, "--out", "world.json"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let written = std::fs::read_to_string(dir.path().join("world.json")).unwrap();
+    assert!(
+        !written.contains("s3cr3t-example"),
+        "URL passwords are masked"
+    );
+    assert!(
+        !written.contains("not-a-real-password"),
+        "SecureString values are not written"
+    );
+    let world: Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(world["clusters"].as_array().unwrap().len(), 2);
+    assert!(
+        world["schedules"].as_array().is_some_and(|s| !s.is_empty()),
+        "the schedule is in the snapshot"
+    );
+
+    // The rehearsal on the snapshot plans what AWS plans.
+    let on_aws = run(&moto, dir.path(), &["plan", plan, "--format", "json"]);
+    let rehearsed = run(
+        &moto,
+        dir.path(),
+        &["plan", plan, "--world", "world.json", "--format", "json"],
+    );
+    assert!(rehearsed.status.success(), "{}", text(&rehearsed));
+    let pick = |o: &std::process::Output| -> (Value, Value, Value) {
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        (
+            v["waves"].clone(),
+            v["unmanaged"].clone(),
+            v["changes"].clone(),
+        )
+    };
+    assert_eq!(pick(&on_aws), pick(&rehearsed));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_applies_of_one_migration_never_run_at_once() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed::esr_incident(&config).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    dynamodb
+        .create_table()
+        .table_name("warren-locks")
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("LockID")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("LockID")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    // The first apply holds the lock while it waits for a queue that never drains.
+    let node = old_broker();
+    queues_of_the_example(node, &[("esr.queue.deadletter", 3)]);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = seed::write_plan(&seeded, dir.path());
+    let plan = plan.to_str().unwrap().to_owned();
+
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_warren"));
+    moto.configure(&mut first)
+        .current_dir(dir.path())
+        .env(OLD_MGMT_ENV, node.management_url())
+        .args([
+            "apply",
+            &plan,
+            "--auto-approve",
+            "--drain-timeout",
+            "4",
+            "--lock-table",
+            "warren-locks",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let first = first.spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let second = run(
+        &moto,
+        dir.path(),
+        &[
+            "apply",
+            &plan,
+            "--auto-approve",
+            "--lock-table",
+            "warren-locks",
+        ],
+    );
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let said = text(&second);
+    assert!(
+        said.contains("is locked in DynamoDB table warren-locks"),
+        "{said}"
+    );
+    assert!(said.contains("warren apply"), "names the holder: {said}");
+
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "the first stops at its drain: {}",
+        text(&first)
+    );
+    assert!(
+        text(&first).contains("esr.queue.deadletter"),
+        "{}",
+        text(&first)
+    );
+
+    // Released: the lock item is gone, and a held one can be removed by its id.
+    let item = dynamodb
+        .get_item()
+        .table_name("warren-locks")
+        .key(
+            "LockID",
+            aws_sdk_dynamodb::types::AttributeValue::S("esr-prod".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(item.item().is_none(), "the lock was released");
+    let stale = serde_json::json!({
+        "id": "0123abcd", "migration": "esr-prod", "command": "apply", "pid": 1,
+        "host": "ci-runner-7", "time": "2026-11-26T01:00:00Z"
+    });
+    dynamodb
+        .put_item()
+        .table_name("warren-locks")
+        .item(
+            "LockID",
+            aws_sdk_dynamodb::types::AttributeValue::S("esr-prod".into()),
+        )
+        .item(
+            "Info",
+            aws_sdk_dynamodb::types::AttributeValue::S(stale.to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let refused = run(
+        &moto,
+        dir.path(),
+        &[
+            "apply",
+            &plan,
+            "--auto-approve",
+            "--lock-table",
+            "warren-locks",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).contains("ci-runner-7"), "{}", text(&refused));
+    let wrong = run(
+        &moto,
+        dir.path(),
+        &[
+            "unlock",
+            &plan,
+            "--lock-id",
+            "ffff",
+            "--lock-table",
+            "warren-locks",
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    let right = run(
+        &moto,
+        dir.path(),
+        &[
+            "unlock",
+            &plan,
+            "--lock-id",
+            "0123abcd",
+            "--lock-table",
+            "warren-locks",
+        ],
+    );
+    assert!(right.status.success(), "{}", text(&right));
+}
+
+#[test]
+fn a_missing_region_or_missing_credentials_stop_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[migration]\nname = \"m\"\n[brokers.old]\nid = \"b-1\"\n[brokers.new]\nid = \"b-2\"\n",
+    )
+    .unwrap();
+    let base = || {
+        let mut c = assert_cmd::Command::cargo_bin("warren").unwrap();
+        for name in moto::REMOVED_ENV {
+            c.env_remove(name);
+        }
+        c.env("AWS_CONFIG_FILE", "/nonexistent/warren-tests/config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/warren-tests/credentials",
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["plan", plan.to_str().unwrap()])
+            .timeout(Duration::from_secs(20));
+        c
+    };
+    let out = base()
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("no AWS region"), "{}", text(&out));
+
+    let started = std::time::Instant::now();
+    let out = base().env("AWS_REGION", "eu-west-2").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("no AWS credentials"), "{}", text(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "within seconds"
+    );
+}
