@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::backend::{Backend, Rollout};
+use crate::backend::{Backend, Rollout, RolloutQuery};
 use crate::error::{Error, Result};
 use crate::journal::{Entry, Journal, Outcome, Step};
 use crate::model::{TaskDefinition, World};
@@ -382,14 +382,22 @@ fn await_rollouts(
     let mut failed = false;
     while !pending.is_empty() {
         let mut still = Vec::new();
-        for p in pending {
+        let asked: Vec<RolloutQuery> = pending
+            .iter()
+            .map(|p| RolloutQuery {
+                cluster: p.m.cluster.clone(),
+                service: p.m.service.clone(),
+                task_definition: p.to.clone(),
+            })
+            .collect();
+        let states = backend.rollouts(&asked)?;
+        for (p, state) in pending.into_iter().zip(states) {
             let Pending {
                 m,
                 to,
                 began,
                 began_at,
             } = p;
-            let state = backend.rollout(&m.cluster, &m.service, &to)?;
             let entry = |result: Outcome| {
                 Entry::new(migration, Step::Rollout, began_at, result)
                     .wave(wave)

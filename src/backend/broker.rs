@@ -4,7 +4,7 @@
 //! The URL, with its credentials, comes from the environment variable the plan names
 //! (`management_url_env`); it never appears in a message: passwords are shown as `****`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -72,6 +72,14 @@ struct ApiConnection {
     peer_port: Option<u16>,
 }
 
+/// How long to wait for a queue's statistics: a queue's message and consumer counts appear in the
+/// management API only with its first statistics event, a few seconds after the queue is
+/// declared or its node restarts (about 5 s, seen on RabbitMQ 3.10). Until then they are
+/// unknown, not zero.
+const STATS_WAIT: Duration = Duration::from_secs(15);
+/// How often to ask again while waiting for them.
+const STATS_POLL: Duration = Duration::from_millis(500);
+
 /// Percent-encodes one path segment (vhost `/` becomes `%2F`).
 fn segment(text: &str) -> String {
     let mut out = String::new();
@@ -90,12 +98,16 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        // Two hex digits, checked as bytes: slicing `text` there could split a character.
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit()
+        {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ASCII hex digits");
+            out.push(u8::from_str_radix(hex, 16).expect("two hex digits"));
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -202,17 +214,57 @@ impl Management {
         }
     }
 
+    /// A list endpoint: a 404 there means the URL is not a management API, not "none".
     fn list<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
-        Ok(self.get(path)?.unwrap_or_default())
+        self.get(path)?.ok_or_else(|| {
+            Error::Backend(format!(
+                "GET {}{path} answered HTTP 404: is this RabbitMQ's management API?",
+                self.shown
+            ))
+        })
     }
 
-    /// The queue `vhost`/`name`, or `None` when the broker has no such queue.
+    /// Reads with `read` until every queue it returns has its statistics (see [`STATS_WAIT`]).
     ///
     /// # Errors
-    /// [`Error::Backend`] when the API cannot be reached or refuses.
+    /// [`Error::Backend`] when `read` fails, or a queue still has none after [`STATS_WAIT`].
+    fn with_stats<T>(
+        &self,
+        mut read: impl FnMut() -> Result<T>,
+        pending: impl Fn(&T) -> Option<String>,
+    ) -> Result<T> {
+        let deadline = Instant::now() + STATS_WAIT;
+        loop {
+            let value = read()?;
+            match pending(&value) {
+                None => return Ok(value),
+                Some(queue) if Instant::now() >= deadline => {
+                    return Err(Error::Backend(format!(
+                        "the management API at {} gives no message count for {queue} (no statistics after {}s), so what it holds is unknown",
+                        self.shown,
+                        STATS_WAIT.as_secs()
+                    )))
+                }
+                Some(_) => std::thread::sleep(STATS_POLL),
+            }
+        }
+    }
+
+    /// The queue `vhost`/`name`, or `None` when the broker has no such queue. Waits (up to 15 s)
+    /// for a new queue's first statistics rather than taking its unknown counts for zero.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the API cannot be reached or refuses, or the counts stay unknown.
     pub fn queue(&self, vhost: &str, name: &str) -> Result<Option<Queue>> {
-        let found: Option<ApiQueue> =
-            self.get(&format!("/api/queues/{}/{}", segment(vhost), segment(name)))?;
+        let path = format!("/api/queues/{}/{}", segment(vhost), segment(name));
+        let found: Option<ApiQueue> = self.with_stats(
+            || self.get(&path),
+            |q: &Option<ApiQueue>| {
+                q.as_ref()
+                    .filter(|q| q.messages.is_none())
+                    .map(|q| format!("{} {}", q.vhost, q.name))
+            },
+        )?;
         Ok(found.map(|q| Queue {
             vhost: q.vhost,
             name: q.name,
@@ -223,11 +275,20 @@ impl Management {
     }
 
     /// Fills `broker`'s queues, exchanges, bindings and connections from the broker itself.
+    /// Waits (up to 15 s) until every queue has statistics rather than taking unknown counts for
+    /// zero.
     ///
     /// # Errors
-    /// [`Error::Backend`] when the API cannot be reached or refuses.
+    /// [`Error::Backend`] when the API cannot be reached or refuses, or counts stay unknown.
     pub fn read_into(&self, broker: &mut Broker) -> Result<()> {
-        let queues: Vec<ApiQueue> = self.list("/api/queues")?;
+        let queues: Vec<ApiQueue> = self.with_stats(
+            || self.list("/api/queues"),
+            |qs: &Vec<ApiQueue>| {
+                qs.iter()
+                    .find(|q| q.messages.is_none())
+                    .map(|q| format!("{} {}", q.vhost, q.name))
+            },
+        )?;
         let exchanges: Vec<ApiExchange> = self.list("/api/exchanges")?;
         let bindings: Vec<ApiBinding> = self.list("/api/bindings")?;
         let connections: Vec<ApiConnection> = self.list("/api/connections")?;
@@ -356,5 +417,10 @@ mod tests {
         assert_eq!(segment("/"), "%2F");
         assert_eq!(segment("esr.queue.a b"), "esr.queue.a%20b");
         assert_eq!(percent_decode("p%40ss"), "p@ss");
+        assert_eq!(
+            percent_decode("%aé%+1%4"),
+            "%aé%+1%4",
+            "not escapes, and no panic"
+        );
     }
 }

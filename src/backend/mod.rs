@@ -35,6 +35,14 @@ pub enum Rollout {
     Failed { running: String, reason: String },
 }
 
+/// One service whose rollout onto `task_definition` is being waited for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutQuery {
+    pub cluster: String,
+    pub service: String,
+    pub task_definition: String,
+}
+
 /// A source of truth about brokers, clusters, services, task definitions and parameters, and
 /// the verbs warren uses to change it.
 pub trait Backend {
@@ -68,6 +76,18 @@ pub trait Backend {
     /// # Errors
     /// [`crate::Error::Backend`] when the service cannot be read.
     fn rollout(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<Rollout>;
+
+    /// Where each of several rollouts stands, in the order asked. Backends that can ask about
+    /// many services in one call do so.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when a service cannot be read.
+    fn rollouts(&mut self, asked: &[RolloutQuery]) -> Result<Vec<Rollout>> {
+        asked
+            .iter()
+            .map(|q| self.rollout(&q.cluster, &q.service, &q.task_definition))
+            .collect()
+    }
 
     /// The queue `vhost`/`name` on `broker` as it is now; `None` when the broker has no such queue.
     ///

@@ -37,7 +37,10 @@
 //!   (it polls for up to 60 s while the node watchdogs stop their nodes). An `epmd` that was
 //!   already running, or that still lists a node after that (someone else's), is left alone.
 //!   Best effort: a SIGKILLed watchdog leaves `epmd` behind, which is harmless.
-#![allow(dead_code)]
+//!
+//! Include it with `mod support;` (whose `#![allow(dead_code)]` covers it), or alone with
+//! `#[path = "support/rabbit.rs"] #[allow(dead_code)] mod rabbit;`: the file carries no
+//! `allow` of its own, since clippy rejects the same attribute twice.
 
 use std::collections::hash_map::RandomState;
 use std::fs::{self, File};

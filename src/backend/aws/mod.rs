@@ -20,7 +20,8 @@ use aws_sdk_ecs::config::ProvideCredentials as _;
 use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, Secret, Tag};
 
 use crate::backend::broker::Management;
-use crate::backend::{Backend, ReadScope, Rollout};
+use crate::backend::{Backend, ReadScope, Rollout, RolloutQuery};
+use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use crate::discovery::ResolvedBroker;
 use crate::error::{Error, Result};
 use crate::model::{Queue, TaskDefinition, World};
@@ -396,6 +397,60 @@ impl Backend for Aws {
         })
     }
 
+    fn rollouts(&mut self, asked: &[RolloutQuery]) -> Result<Vec<Rollout>> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(async {
+            let mut targets = Vec::with_capacity(asked.len());
+            for q in asked {
+                targets.push(self.arn_of(&q.task_definition).await?);
+            }
+            // DescribeServices takes ten services of one cluster per call; a few calls at once.
+            let mut batches: Vec<(String, Vec<String>)> = Vec::new();
+            for q in asked {
+                let cluster = self.cluster_ref(&q.cluster);
+                match batches.iter_mut().find(|(c, names)| *c == cluster && names.len() < 10) {
+                    Some((_, names)) => names.push(q.service.clone()),
+                    None => batches.push((cluster, vec![q.service.clone()])),
+                }
+            }
+            let ecs = self.clients.ecs.clone();
+            let described: Vec<(String, Vec<aws_sdk_ecs::types::Service>)> = stream::iter(batches)
+                .map(|(cluster, names)| {
+                    let ecs = ecs.clone();
+                    async move {
+                        let out = ecs
+                            .describe_services()
+                            .cluster(cluster.clone())
+                            .set_services(Some(names))
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                errors::describe("ecs:DescribeServices", &format!("cluster {}", convert::cluster_name(&cluster)), e)
+                            })?;
+                        Ok::<_, Error>((cluster, out.services().to_vec()))
+                    }
+                })
+                .buffered(read::CONCURRENT_CALLS)
+                .try_collect()
+                .await?;
+            self.polls = self.polls.saturating_add(1);
+            asked
+                .iter()
+                .zip(targets)
+                .map(|(q, target)| {
+                    let cluster = self.cluster_ref(&q.cluster);
+                    described
+                        .iter()
+                        .filter(|(c, _)| *c == cluster)
+                        .flat_map(|(_, services)| services)
+                        .find(|s| s.service_name() == Some(q.service.as_str()))
+                        .map(|s| convert::rollout_state(s, &target))
+                        .ok_or_else(|| Error::Backend(format!("service {}/{} does not exist", q.cluster, q.service)))
+                })
+                .collect()
+        })
+    }
+
     fn queue(&mut self, broker: &ResolvedBroker, vhost: &str, name: &str) -> Result<Option<Queue>> {
         Management::for_broker(broker)?.queue(vhost, name)
     }
@@ -417,7 +472,7 @@ impl Backend for Aws {
     }
 
     fn poll_interval(&self) -> Duration {
-        // 2 s, growing by half each poll of a wave, up to 15 s.
+        // 2 s, growing by half each round of polls, up to 15 s.
         let exp = 2.0_f64 * 1.5_f64.powi(i32::try_from(self.polls.min(10)).unwrap_or(10));
         Duration::from_secs_f64(exp.min(15.0))
     }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::{Broker, Cluster, Schedule, Service, World, WORLD_VERSION};
 
 /// How many calls of one kind run at once.
-const CONCURRENT_CALLS: usize = 4;
+pub(super) const CONCURRENT_CALLS: usize = 4;
 
 /// Describes one task definition (by ARN or `family:revision`, or a family for its latest
 /// ACTIVE revision), with its tags.
