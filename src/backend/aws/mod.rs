@@ -21,10 +21,10 @@ use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, Secret, Tag};
 
 use crate::backend::broker::Management;
 use crate::backend::{Backend, ReadScope, Rollout, RolloutQuery};
-use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use crate::discovery::ResolvedBroker;
 use crate::error::{Error, Result};
 use crate::model::{Queue, TaskDefinition, World};
+use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 
 pub use errors::describe as describe_error;
 
@@ -408,7 +408,10 @@ impl Backend for Aws {
             let mut batches: Vec<(String, Vec<String>)> = Vec::new();
             for q in asked {
                 let cluster = self.cluster_ref(&q.cluster);
-                match batches.iter_mut().find(|(c, names)| *c == cluster && names.len() < 10) {
+                match batches
+                    .iter_mut()
+                    .find(|(c, names)| *c == cluster && names.len() < 10)
+                {
                     Some((_, names)) => names.push(q.service.clone()),
                     None => batches.push((cluster, vec![q.service.clone()])),
                 }
@@ -425,7 +428,11 @@ impl Backend for Aws {
                             .send()
                             .await
                             .map_err(|e| {
-                                errors::describe("ecs:DescribeServices", &format!("cluster {}", convert::cluster_name(&cluster)), e)
+                                errors::describe(
+                                    "ecs:DescribeServices",
+                                    &format!("cluster {}", convert::cluster_name(&cluster)),
+                                    e,
+                                )
                             })?;
                         Ok::<_, Error>((cluster, out.services().to_vec()))
                     }
@@ -445,7 +452,12 @@ impl Backend for Aws {
                         .flat_map(|(_, services)| services)
                         .find(|s| s.service_name() == Some(q.service.as_str()))
                         .map(|s| convert::rollout_state(s, &target))
-                        .ok_or_else(|| Error::Backend(format!("service {}/{} does not exist", q.cluster, q.service)))
+                        .ok_or_else(|| {
+                            Error::Backend(format!(
+                                "service {}/{} does not exist",
+                                q.cluster, q.service
+                            ))
+                        })
                 })
                 .collect()
         })
