@@ -62,7 +62,16 @@ pub struct ApplyArgs {
     pub plan: PathBuf,
     #[command(flatten)]
     pub world: WorldArg,
-    /// Apply without asking for confirmation.
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// How `apply` and `rollback` change services.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    /// Change without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
     /// Seconds to wait for a queue to drain before a wave.
@@ -71,7 +80,12 @@ pub struct ApplyArgs {
     /// Seconds to wait for one service's rollout.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub rollout_timeout: u64,
-    /// Journal file (default: warren-journal.jsonl beside the world file).
+}
+
+/// Where `apply`, `rollback` and `decommission` record what they do, and lock.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Journal file (default: warren-journal.jsonl beside the world file, or the plan on AWS).
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
     /// DynamoDB table for the migration's team lock (AWS backend; else `lock_table` in the plan).
@@ -92,12 +106,8 @@ pub struct DecommissionArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
-    /// Journal file (default: warren-journal.jsonl beside the world file).
-    #[arg(long, value_name = "FILE")]
-    pub journal: Option<PathBuf>,
-    /// DynamoDB table for the migration's team lock (AWS backend; else `lock_table` in the plan).
-    #[arg(long, value_name = "NAME")]
-    pub lock_table: Option<String>,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 /// `warren status`.
@@ -119,21 +129,10 @@ pub struct RollbackArgs {
     pub plan: PathBuf,
     #[command(flatten)]
     pub world: WorldArg,
-    /// Roll back without asking for confirmation.
-    #[arg(long)]
-    pub auto_approve: bool,
-    /// Seconds to wait for a queue on the new broker to drain before a wave.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
-    pub drain_timeout: u64,
-    /// Seconds to wait for one service's rollout.
-    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
-    pub rollout_timeout: u64,
-    /// Journal file to read and append to (default: warren-journal.jsonl beside the world file).
-    #[arg(long, value_name = "FILE")]
-    pub journal: Option<PathBuf>,
-    /// DynamoDB table for the migration's team lock (AWS backend; else `lock_table` in the plan).
-    #[arg(long, value_name = "NAME")]
-    pub lock_table: Option<String>,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 /// `warren unlock`.

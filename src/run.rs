@@ -138,6 +138,24 @@ struct LockPlace<'a> {
     region: Option<&'a str>,
 }
 
+impl<'a> LockPlace<'a> {
+    /// The lock place of a command run on `config`'s plan: `--lock-table`, else the plan's
+    /// `lock_table`, on AWS; a file beside `anchor` otherwise.
+    fn for_plan(
+        anchor: &'a Path,
+        flag: Option<&'a str>,
+        config: &'a Config,
+        world: &WorldArg,
+    ) -> LockPlace<'a> {
+        LockPlace {
+            anchor,
+            table: flag.or(config.migration.lock_table.as_deref()),
+            on_aws: world.path.is_none(),
+            region: config.migration.region.as_deref(),
+        }
+    }
+}
+
 fn take_lock(place: &LockPlace<'_>, migration: &str, command: &str) -> Result<Held> {
     let (held, warning) = match place.table.filter(|_| place.on_aws) {
         Some(table) => {
@@ -290,7 +308,7 @@ fn journal_for(given: Option<&Path>, anchor: &Path) -> Journal {
 
 fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
     // Refuse early what can never go ahead, before touching anything.
-    if !args.auto_approve && !std::io::stdin().is_terminal() {
+    if !args.change.auto_approve && !std::io::stdin().is_terminal() {
         return Err(Error::Refused(
             "apply needs --auto-approve when standard input is not a terminal; nothing was changed"
                 .into(),
@@ -303,6 +321,7 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
         let place = LockPlace {
             anchor: &anchor,
             table: args
+                .record
                 .lock_table
                 .as_deref()
                 .or(plan.scope.lock_table.as_deref()),
@@ -334,21 +353,18 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
         let config = Config::load(&args.plan)?;
         let (mut backend, anchor) =
             backend(&args.world, &args.plan, config.migration.region.as_deref())?;
-        let place = LockPlace {
-            anchor: &anchor,
-            table: args
-                .lock_table
-                .as_deref()
-                .or(config.migration.lock_table.as_deref()),
-            on_aws: args.world.path.is_none(),
-            region: config.migration.region.as_deref(),
-        };
+        let place = LockPlace::for_plan(
+            &anchor,
+            args.record.lock_table.as_deref(),
+            &config,
+            &args.world,
+        );
         let lock = take_lock(&place, &config.migration.name, "apply")?;
         let world = read_world(backend.as_mut(), &scope_of(&config), &config)?;
         (plan::make(&config, &world)?, world, lock, backend, anchor)
     };
     let (mut schedule, skipped) = apply::schedule(&plan, &world)?;
-    let journal = journal_for(args.journal.as_deref(), &anchor);
+    let journal = journal_for(args.record.journal.as_deref(), &anchor);
     schedule.in_flight = apply::in_flight(&journal.entries(&plan.migration)?, &world)
         .into_iter()
         .filter(|m| !schedule.waves.iter().flatten().any(|w| w.id() == m.id()))
@@ -359,7 +375,7 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
         print!("{}", render::report::nothing_to_do(&plan, &skipped));
         return Ok(0);
     }
-    if !args.auto_approve {
+    if !args.change.auto_approve {
         print!("{}", render::human::plan(&plan, &plan_file, palette));
         confirm(false, "apply these changes")?;
     }
@@ -368,7 +384,7 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
         &plan.brokers,
         backend.as_mut(),
         &journal,
-        options(args.drain_timeout, args.rollout_timeout),
+        options(args.change.drain_timeout, args.change.rollout_timeout),
         skipped,
         "Apply",
     )
@@ -399,7 +415,7 @@ fn run_schedule(
 }
 
 fn rollback(args: &RollbackArgs, palette: Palette) -> Result<u8> {
-    if !args.auto_approve && !std::io::stdin().is_terminal() {
+    if !args.change.auto_approve && !std::io::stdin().is_terminal() {
         return Err(Error::Refused(
             "rollback needs --auto-approve when standard input is not a terminal; nothing was changed".into(),
         ));
@@ -408,15 +424,12 @@ fn rollback(args: &RollbackArgs, palette: Palette) -> Result<u8> {
     let (mut backend, anchor) =
         backend(&args.world, &args.plan, config.migration.region.as_deref())?;
     let _lock = take_lock(
-        &LockPlace {
-            anchor: &anchor,
-            table: args
-                .lock_table
-                .as_deref()
-                .or(config.migration.lock_table.as_deref()),
-            on_aws: args.world.path.is_none(),
-            region: config.migration.region.as_deref(),
-        },
+        &LockPlace::for_plan(
+            &anchor,
+            args.record.lock_table.as_deref(),
+            &config,
+            &args.world,
+        ),
         &config.migration.name,
         "rollback",
     )?;
@@ -424,7 +437,7 @@ fn rollback(args: &RollbackArgs, palette: Palette) -> Result<u8> {
     config.check_against(&world)?;
     let [old, new] = discovery::resolve_brokers(&config, &world);
     let brokers = plan::Brokers { old, new };
-    let journal = journal_for(args.journal.as_deref(), &anchor);
+    let journal = journal_for(args.record.journal.as_deref(), &anchor);
     let entries = journal.entries(&config.migration.name)?;
     let (schedule, skipped) = crate::rollback::schedule(&config, &world, &brokers, &entries)?;
     let moves: usize = schedule.waves.iter().map(Vec::len).sum();
@@ -435,7 +448,7 @@ fn rollback(args: &RollbackArgs, palette: Palette) -> Result<u8> {
         );
         return Ok(0);
     }
-    if !args.auto_approve {
+    if !args.change.auto_approve {
         print!("{}", render::report::rollback_preview(&schedule, palette));
         confirm(false, "roll these services back")?;
     }
@@ -444,7 +457,7 @@ fn rollback(args: &RollbackArgs, palette: Palette) -> Result<u8> {
         &brokers,
         backend.as_mut(),
         &journal,
-        options(args.drain_timeout, args.rollout_timeout),
+        options(args.change.drain_timeout, args.change.rollout_timeout),
         skipped,
         "Rollback",
     )
@@ -454,7 +467,7 @@ fn decommission(args: &DecommissionArgs) -> Result<u8> {
     let config = Config::load(&args.plan)?;
     let (mut backend, anchor) =
         backend(&args.world, &args.plan, config.migration.region.as_deref())?;
-    let journal = journal_for(args.journal.as_deref(), &anchor);
+    let journal = journal_for(args.record.journal.as_deref(), &anchor);
     // Every cluster of the region, every family's latest revision, every schedule.
     let everything = ReadScope {
         clusters: None,
@@ -498,15 +511,12 @@ fn decommission(args: &DecommissionArgs) -> Result<u8> {
         )));
     }
     let _lock = take_lock(
-        &LockPlace {
-            anchor: &anchor,
-            table: args
-                .lock_table
-                .as_deref()
-                .or(config.migration.lock_table.as_deref()),
-            on_aws: args.world.path.is_none(),
-            region: config.migration.region.as_deref(),
-        },
+        &LockPlace::for_plan(
+            &anchor,
+            args.record.lock_table.as_deref(),
+            &config,
+            &args.world,
+        ),
         &config.migration.name,
         "decommission",
     )?;
