@@ -13,9 +13,9 @@
 //!   [`shared_old`] (on 127.0.0.1) and [`shared_new`] (on 127.0.0.2) hand out one node each per
 //!   test binary; tests share them, so each test uses queue, exchange and vhost names of its own.
 //! - Every node runs in a temporary folder of its own and is configured only through environment
-//!   variables (see `/work/shared/RECIPES.md`): its own `HOME` and `.erlang.cookie`, node name,
-//!   IP address, AMQP, management and Erlang distribution ports, config file, enabled-plugins
-//!   file, and mnesia, log, pid and plugin folders. Nothing under `/etc` or `/var` is read or
+//!   variables: its own `HOME` and `.erlang.cookie`, node name, IP address, AMQP, management
+//!   and Erlang distribution ports, config file, enabled-plugins file, and mnesia, log, pid and
+//!   plugin folders. Nothing under `/etc` or `/var` is read or
 //!   written, so two nodes never share anything but `epmd`.
 //! - A missing `rabbitmq-server` fails the test (a panic that says how to install it); it is
 //!   never a skip, and under `CI=true` the message says that the CI job lacks it.

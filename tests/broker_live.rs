@@ -1,0 +1,637 @@
+//! Warren's client of the RabbitMQ management API (`backend::broker`) against real RabbitMQ
+//! nodes, and `warren plan` / `warren decommission` on a rehearsal world whose brokers are live.
+//!
+//! The nodes come from `support::rabbit`: one on 127.0.0.1 (the old broker) and one on
+//! 127.0.0.2 (the new), shared by every test of this binary, so every test uses names of its
+//! own. AMQP clients (for connections and consumers, which the management API cannot make) are
+//! lapin connections named after the test.
+
+mod common;
+mod support;
+
+use std::time::Duration;
+
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, Consumer};
+use serde_json::Value;
+
+use common::{all_output, Declared, Plan, Scenario, World, NEW_ID, OLD_ID};
+use support::rabbit::{self, RabbitNode};
+use warren::backend::broker::Management;
+use warren::model::{Binding, Broker};
+
+// ---------------------------------------------------------------------------------------------
+// An AMQP client
+// ---------------------------------------------------------------------------------------------
+
+/// A named AMQP connection to a node, open until dropped, with one channel and the consumers
+/// started on it. It runs on a runtime of its own, so it stays alive while the test blocks.
+struct Client {
+    runtime: tokio::runtime::Runtime,
+    connection: Connection,
+    channel: Channel,
+    consumers: Vec<Consumer>,
+}
+
+impl Client {
+    /// Connects to `node` (vhost `/`) as connection `name` (the management API's
+    /// `user_provided_name`).
+    fn connect(node: &RabbitNode, name: &str) -> Client {
+        Client::connect_to(node, "%2F", name)
+    }
+
+    /// Connects to `node`'s vhost `vhost` (percent-encoded) as connection `name`.
+    fn connect_to(node: &RabbitNode, vhost: &str, name: &str) -> Client {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let url = format!(
+            "amqp://{}:{}@{}:{}/{vhost}",
+            rabbit::USER,
+            rabbit::PASSWORD,
+            node.ip(),
+            node.amqp_port()
+        );
+        let properties = ConnectionProperties::default().with_connection_name(name.into());
+        let (connection, channel) = runtime
+            .block_on(async {
+                let connection = Connection::connect(&url, properties).await?;
+                let channel = connection.create_channel().await?;
+                Ok::<_, lapin::Error>((connection, channel))
+            })
+            .unwrap_or_else(|e| panic!("cannot connect to {url} as {name}: {e}"));
+        Client {
+            runtime,
+            connection,
+            channel,
+            consumers: Vec::new(),
+        }
+    }
+
+    /// Starts a consumer of `queue` that takes one message and never acknowledges it, so the
+    /// queue keeps counting every message.
+    fn consume(&mut self, queue: &str, tag: &str) {
+        let consumer = self
+            .runtime
+            .block_on(async {
+                self.channel
+                    .basic_qos(1, BasicQosOptions::default())
+                    .await?;
+                self.channel
+                    .basic_consume(
+                        queue.into(),
+                        tag.into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+            })
+            .unwrap_or_else(|e| panic!("cannot consume {queue}: {e}"));
+        self.consumers.push(consumer);
+    }
+
+    /// `(messages, consumers)` of `queue` as a passive declare returns them: exact, no lag.
+    fn counts(&self, queue: &str) -> (u32, u32) {
+        let declared = self
+            .runtime
+            .block_on(self.channel.queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            ))
+            .unwrap_or_else(|e| panic!("passive declare of {queue}: {e}"));
+        (declared.message_count(), declared.consumer_count())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self
+            .runtime
+            .block_on(self.connection.close(200, "test done".into()));
+    }
+}
+
+/// Whether `node`'s management API lists a connection named `name`.
+fn lists_connection(node: &RabbitNode, name: &str) -> bool {
+    node.get("/api/connections")
+        .and_then(|c| c.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c["user_provided_name"] == name)
+}
+
+/// Reads `node` into an empty live broker through warren's client.
+fn read(node: &RabbitNode) -> Broker {
+    let mut broker = Broker::default();
+    Management::new(&node.management_url())
+        .expect("a management URL")
+        .read_into(&mut broker)
+        .unwrap_or_else(|e| panic!("read_into {}: {e}", node.nodename()));
+    broker
+}
+
+fn queue_names(broker: &Broker) -> Vec<String> {
+    broker
+        .queues
+        .as_ref()
+        .expect("read_into fills queues")
+        .iter()
+        .map(|q| format!("{} {}", q.vhost, q.name))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) One queue
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn queue_gives_the_exact_message_count_and_none_for_a_missing_queue() {
+    let node = rabbit::shared_old();
+    node.declare_queue("/", "live-a-orders");
+    node.publish("/", "", "live-a-orders", 12);
+    node.wait_for_messages("/", "live-a-orders", 12);
+
+    let management = Management::new(&node.management_url()).unwrap();
+    let queue = management
+        .queue("/", "live-a-orders")
+        .unwrap()
+        .expect("the queue exists");
+    assert_eq!(queue.vhost, "/");
+    assert_eq!(queue.name, "live-a-orders");
+    assert_eq!(queue.messages, 12);
+    assert_eq!(queue.consumers, 0);
+
+    assert_eq!(management.queue("/", "live-a-no-such-queue").unwrap(), None);
+    assert_eq!(
+        management.queue("no-such-vhost", "live-a-orders").unwrap(),
+        None
+    );
+}
+
+#[test]
+fn queue_reads_a_queue_of_another_vhost() {
+    let node = rabbit::shared_old();
+    node.declare_vhost("live-a/esr");
+    node.declare_queue("live-a/esr", "live-a orders");
+    node.publish("live-a/esr", "", "live-a orders", 2);
+    node.wait_for_messages("live-a/esr", "live-a orders", 2);
+
+    let management = Management::new(&node.management_url()).unwrap();
+    let queue = management
+        .queue("live-a/esr", "live-a orders")
+        .unwrap()
+        .expect("the queue exists in its vhost");
+    assert_eq!((queue.vhost.as_str(), queue.messages), ("live-a/esr", 2));
+    assert_eq!(management.queue("/", "live-a orders").unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) The whole topology
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn read_into_fills_queues_exchanges_bindings_and_connections() {
+    let node = rabbit::shared_old();
+    node.declare_exchange("/", "live-b-events", "topic");
+    node.declare_queue("/", "live-b-orders");
+    node.declare_queue("/", "live-b-idle");
+    node.bind("/", "live-b-events", "live-b-orders", "orders.#");
+    node.publish("/", "live-b-events", "orders.created", 3);
+    node.wait_for_messages("/", "live-b-orders", 3);
+
+    let mut client = Client::connect(node, "live-b-client");
+    client.consume("live-b-orders", "live-b-consumer");
+    // A passive declare sees the truth at once: 2 ready, 1 delivered and unacknowledged.
+    assert_eq!(client.counts("live-b-orders"), (2, 1));
+
+    // The management statistics lag: poll until they show the consumer and the connection.
+    let mut broker = Broker::default();
+    let settled = node.wait_until(|node| {
+        broker = read(node);
+        let orders = broker.queue("live-b-orders");
+        orders.is_some_and(|q| q.messages == 3 && q.consumers == 1)
+            && broker
+                .connections
+                .iter()
+                .any(|c| c.client == "live-b-client")
+    });
+    assert!(
+        settled,
+        "read_into never showed the consumer and the connection: {broker:#?}"
+    );
+
+    let orders = broker.queue("live-b-orders").unwrap();
+    assert_eq!(orders.vhost, "/");
+    let idle = broker.queue("live-b-idle").expect("the idle queue");
+    assert_eq!((idle.messages, idle.consumers), (0, 0));
+
+    let events = broker
+        .exchanges
+        .iter()
+        .find(|e| e.name == "live-b-events")
+        .unwrap_or_else(|| panic!("no live-b-events in {:#?}", broker.exchanges));
+    assert_eq!(
+        (events.vhost.as_str(), events.kind.as_deref()),
+        ("/", Some("topic"))
+    );
+    assert!(
+        broker
+            .exchanges
+            .iter()
+            .all(|e| !e.name.is_empty() && !e.name.starts_with("amq.")),
+        "the default and amq.* exchanges are left out: {:#?}",
+        broker.exchanges
+    );
+
+    assert!(
+        broker.bindings.contains(&Binding {
+            vhost: "/".into(),
+            exchange: "live-b-events".into(),
+            queue: "live-b-orders".into(),
+            routing_key: "orders.#".into(),
+        }),
+        "{:#?}",
+        broker.bindings
+    );
+    assert!(
+        broker.bindings.iter().all(|b| !b.exchange.is_empty()),
+        "the default exchange's implicit bindings are left out: {:#?}",
+        broker.bindings
+    );
+
+    let connection = broker
+        .connections
+        .iter()
+        .find(|c| c.client == "live-b-client")
+        .unwrap();
+    assert!(
+        connection.peer.starts_with("127.0.0.1:"),
+        "peer is host:port: {connection:?}"
+    );
+    drop(client);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) Two nodes side by side
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn two_nodes_on_two_loopback_addresses_see_only_their_own_queues() {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    assert_eq!(old.ip().to_string(), "127.0.0.1");
+    assert_eq!(new.ip().to_string(), "127.0.0.2");
+    assert_ne!(old.dist_port(), new.dist_port());
+    old.declare_queue("/", "live-c-on-old");
+    new.declare_queue("/", "live-c-on-new");
+    old.publish("/", "", "live-c-on-old", 1);
+    new.publish("/", "", "live-c-on-new", 2);
+    old.wait_for_messages("/", "live-c-on-old", 1);
+    new.wait_for_messages("/", "live-c-on-new", 2);
+
+    let (on_old, on_new) = (read(old), read(new));
+    assert!(queue_names(&on_old).contains(&"/ live-c-on-old".to_owned()));
+    assert!(!queue_names(&on_old).contains(&"/ live-c-on-new".to_owned()));
+    assert!(queue_names(&on_new).contains(&"/ live-c-on-new".to_owned()));
+    assert!(!queue_names(&on_new).contains(&"/ live-c-on-old".to_owned()));
+    assert_eq!(on_new.queue("live-c-on-new").unwrap().messages, 2);
+
+    let old_api = Management::new(&old.management_url()).unwrap();
+    let new_api = Management::new(&new.management_url()).unwrap();
+    assert_eq!(old_api.queue("/", "live-c-on-new").unwrap(), None);
+    assert_eq!(new_api.queue("/", "live-c-on-old").unwrap(), None);
+    assert_eq!(
+        new_api
+            .queue("/", "live-c-on-new")
+            .unwrap()
+            .unwrap()
+            .messages,
+        2
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d) Credentials
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn wrong_credentials_name_the_url_with_the_password_masked() {
+    let node = rabbit::shared_old();
+    let password = "live-d-not-the-password";
+    let url = format!(
+        "http://guest:{password}@{}:{}",
+        node.ip(),
+        node.management_port()
+    );
+    let masked = format!("http://guest:****@{}:{}", node.ip(), node.management_port());
+    let management = Management::new(&url).unwrap();
+    assert!(!format!("{management:?}").contains(password));
+
+    let err = management.queue("/", "anything").unwrap_err().to_string();
+    assert!(err.contains(&masked), "{err}");
+    assert!(err.contains("refused the credentials"), "{err}");
+    assert!(!err.contains(password), "{err}");
+
+    let err = management
+        .read_into(&mut Broker::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&masked) && !err.contains(password), "{err}");
+
+    // Nobody listening: the same masking.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let err = Management::new(&format!("http://guest:{password}@127.0.0.1:{closed}"))
+        .unwrap()
+        .queue("/", "anything")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("http://guest:****@127.0.0.1:{closed}")) && !err.contains(password),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (e) warren plan and warren decommission on live brokers
+// ---------------------------------------------------------------------------------------------
+
+const OLD_MGMT_VAR: &str = "WARREN_TEST_OLD_MANAGEMENT_URL";
+const NEW_MGMT_VAR: &str = "WARREN_TEST_NEW_MANAGEMENT_URL";
+/// The vhost the consumed queue lives in (not `/`, so the plan must have asked the node).
+const VHOST: &str = "live-e";
+const ORDERS: &str = "live-e-orders";
+
+/// A world whose two brokers are the two live nodes (their files list no queues), with
+/// `shop/orders` consuming [`ORDERS`] on the old one, and a plan that moves it, whose brokers
+/// name their management URLs through [`OLD_MGMT_VAR`] and [`NEW_MGMT_VAR`].
+fn live_scenario(old: &RabbitNode, new: &RabbitNode) -> Scenario {
+    let world = World::new()
+        .broker(
+            common::Broker::new(OLD_ID, &old.amqp_endpoint())
+                .name("esr-rabbit-old")
+                .live(),
+        )
+        .broker(
+            common::Broker::new(NEW_ID, &new.amqp_endpoint())
+                .name("esr-rabbit-new")
+                .live(),
+        )
+        .service_env(
+            "shop",
+            "orders",
+            &[("SPRING_RABBITMQ_ADDRESSES", &old.amqp_endpoint())],
+        );
+    let plan = Plan::new()
+        .clusters(&["shop"])
+        .service(Declared::new("shop", "orders").consumes(&[ORDERS]))
+        .to_toml();
+    let plan = with_management_env(&plan, "old", OLD_ID, OLD_MGMT_VAR);
+    let plan = with_management_env(&plan, "new", NEW_ID, NEW_MGMT_VAR);
+    Scenario::with_plan_text(&plan, &world)
+}
+
+/// `plan` with `management_url_env = "var"` in `[brokers.alias]`, which names `id`.
+fn with_management_env(plan: &str, alias: &str, id: &str, var: &str) -> String {
+    let section = format!("[brokers.{alias}]\nid = \"{id}\"\n");
+    assert!(plan.contains(&section), "{plan}");
+    plan.replace(
+        &section,
+        &format!("{section}management_url_env = \"{var}\"\n"),
+    )
+}
+
+/// `warren ARGS…` in the scenario, with both management URLs in its environment.
+fn live_warren(s: &Scenario, args: &[&str]) -> std::process::Output {
+    s.warren(args)
+        .env(OLD_MGMT_VAR, rabbit::shared_old().management_url())
+        .env(NEW_MGMT_VAR, rabbit::shared_new().management_url())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("warren runs")
+}
+
+#[test]
+fn plan_and_decommission_read_live_brokers() {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    for node in [old, new] {
+        node.declare_vhost(VHOST);
+        node.declare_queue(VHOST, ORDERS);
+    }
+    old.publish(VHOST, "", ORDERS, 5);
+    old.wait_for_messages(VHOST, ORDERS, 5);
+    let s = live_scenario(old, new);
+
+    // plan: both topologies read from the nodes, so no warning about an unknown topology, and
+    // the drain waits for the queue in the vhost the old node reports.
+    let output = live_warren(
+        &s,
+        &[
+            "plan",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(output.status.success(), "{}", all_output(&output));
+    let plan: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("plan prints JSON ({e}): {}", all_output(&output)));
+    let warnings = common::warnings(&plan);
+    assert!(
+        warnings.iter().all(|w| !w.contains("unknown")),
+        "{warnings:#?}"
+    );
+    let drains = plan["drains"].as_array().expect("drains is a list");
+    let drain = drains
+        .iter()
+        .find(|d| d["queue"] == ORDERS)
+        .unwrap_or_else(|| panic!("no drain of {ORDERS}: {drains:#?}"));
+    assert_eq!(drain["broker"], "old", "{drain}");
+    assert_eq!(drain["vhost"], VHOST, "{drain}");
+    assert_eq!(
+        common::change(&plan, "shop/orders")["to"],
+        "new",
+        "{:#}",
+        plan["changes"]
+    );
+
+    // decommission: the messages on the old node and a live client block it.
+    let _client = Client::connect(old, "live-e-client");
+    assert!(
+        old.wait_until(|node| lists_connection(node, "live-e-client")),
+        "the node never listed connection live-e-client"
+    );
+    let output = live_warren(
+        &s,
+        &[
+            "decommission",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--confirm",
+            OLD_ID,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", all_output(&output));
+    let decision: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("decommission prints JSON ({e}): {}", all_output(&output)));
+    assert_eq!(decision["refused"], true);
+    let blockers = decision["blockers"].as_array().expect("blockers is a list");
+    let detail_of = |kind: &str, needle: &str| {
+        blockers
+            .iter()
+            .filter(|b| b["kind"] == kind)
+            .filter_map(|b| b["detail"].as_str())
+            .find(|d| d.contains(needle))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        detail_of("queue", ORDERS).as_deref(),
+        Some(format!("{VHOST} {ORDERS} holds 5 messages").as_str()),
+        "{blockers:#?}"
+    );
+    let connection = detail_of("connection", "live-e-client")
+        .unwrap_or_else(|| panic!("no connection blocker for live-e-client: {blockers:#?}"));
+    assert!(
+        connection.starts_with("live-e-client from 127.0.0.1:")
+            && connection.ends_with(&format!("is connected to {OLD_ID}")),
+        "{connection}"
+    );
+    assert!(
+        blockers.iter().all(|b| b["kind"] != "unverifiable"),
+        "the live broker was read: {blockers:#?}"
+    );
+    assert_eq!(
+        common::world_broker(&s.world_json(), OLD_ID)["state"],
+        "RUNNING"
+    );
+}
+
+#[test]
+fn plan_with_a_wrong_management_password_fails_without_showing_it() {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    let s = live_scenario(old, new);
+    let password = "live-e-wrong-password";
+    let output = s
+        .warren(&["plan", "plan.toml", "--world", "world.json"])
+        .env(
+            OLD_MGMT_VAR,
+            format!(
+                "http://guest:{password}@{}:{}",
+                old.ip(),
+                old.management_port()
+            ),
+        )
+        .env(NEW_MGMT_VAR, new.management_url())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("warren runs");
+    let text = all_output(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "http://guest:****@{}:{}",
+            old.ip(),
+            old.management_port()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(password), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fixture itself
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_private_node_is_stopped_and_removed_when_dropped() {
+    let node = RabbitNode::start(
+        &format!("warren-private-{}", std::process::id()),
+        "127.0.0.1",
+    );
+    let vm = node
+        .vm_pid()
+        .expect("a running node has written its pid file");
+    let dir = node.dir().to_owned();
+    assert!(node
+        .management_url()
+        .starts_with("http://guest:guest@127.0.0.1:"));
+    node.declare_queue("/", "private");
+    node.publish("/", "", "private", 1);
+    node.wait_for_messages("/", "private", 1);
+
+    let took = node.stop();
+    eprintln!("rabbit: private node stopped in {} ms", took.as_millis());
+    assert!(
+        !std::path::Path::new(&format!("/proc/{vm}")).exists(),
+        "the Erlang VM {vm} is still running"
+    );
+    assert!(!dir.exists(), "{} is still there", dir.display());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fail closed: what the API does not say is not "nothing"
+// ---------------------------------------------------------------------------------------------
+
+/// A queue's counts appear in the management API only with its first statistics event, about
+/// 5 s after it is declared or its node restarts. Until then warren must not read them as 0
+/// (decommission would see an empty queue, a drain a drained one).
+#[test]
+fn counts_are_not_taken_for_zero_before_the_statistics_arrive() {
+    let node = rabbit::shared_old();
+    node.declare_queue("/", "live-f-fresh");
+    node.publish("/", "", "live-f-fresh", 3);
+    let management = Management::new(&node.management_url()).unwrap();
+    let queue = management.queue("/", "live-f-fresh").unwrap().unwrap();
+    assert_eq!((queue.messages, queue.consumers), (3, 0));
+
+    node.declare_queue("/", "live-f-fresh-too");
+    node.publish("/", "", "live-f-fresh-too", 4);
+    let broker = read(node);
+    assert_eq!(broker.queue("live-f-fresh-too").unwrap().messages, 4);
+}
+
+/// A URL that answers 404 everywhere (not a management API) is an error, not a broker with no
+/// queues and no connections.
+#[test]
+fn a_url_that_is_not_a_management_api_is_an_error_not_an_empty_broker() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let management =
+        Management::new(&format!("http://guest:live-g-secret@127.0.0.1:{port}")).unwrap();
+    let err = management
+        .read_into(&mut Broker::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("404"), "{err}");
+    assert!(
+        err.contains(&format!("http://guest:****@127.0.0.1:{port}"))
+            && !err.contains("live-g-secret"),
+        "{err}"
+    );
+    // One queue that is not there is still just "no such queue".
+    assert_eq!(management.queue("/", "anything").unwrap(), None);
+}
