@@ -1705,3 +1705,57 @@ fn register_changes_only_the_moved_value_and_keeps_everything_else() {
         .count();
     assert_eq!(differences, 1);
 }
+
+#[test]
+fn rollouts_of_a_wave_are_asked_for_ten_services_a_call() {
+    let log = Log::default();
+    let new = td_arn(NEW_TD);
+    let l = log.clone();
+    let describe = mock!(aws_sdk_ecs::Client::describe_services)
+        .match_requests(|req| req.cluster() == Some("esr-prod"))
+        .then_compute_output(move |req| {
+            let names: Vec<String> = req.services().to_vec();
+            l.push("DescribeServices", names.clone());
+            DescribeServicesOutput::builder()
+                .set_services(Some(
+                    names
+                        .iter()
+                        .map(|name| {
+                            let done = deployment(
+                                "ecs-svc/new",
+                                &td_arn(NEW_TD),
+                                "PRIMARY",
+                                DeploymentRolloutState::Completed,
+                                1,
+                            );
+                            ecs_service("esr-prod", name, &td_arn(NEW_TD), vec![done], 1)
+                        })
+                        .collect(),
+                ))
+                .build()
+        });
+    let mocks = Mocks {
+        ecs: vec![describe_new_td(&log), describe],
+        ..Mocks::default()
+    };
+    let mut aws = mocks.backend();
+    let asked: Vec<warren::backend::RolloutQuery> = (0..23)
+        .map(|i| warren::backend::RolloutQuery {
+            cluster: "esr-prod".into(),
+            service: format!("svc-{i:02}"),
+            task_definition: NEW_TD.into(),
+        })
+        .collect();
+    let states = aws.rollouts(&asked).unwrap();
+    assert_eq!(states, vec![Rollout::Completed; 23]);
+    let calls = log.calls("DescribeServices");
+    assert_eq!(calls.len(), 3, "23 services in 3 calls: {calls:?}");
+    assert!(calls.iter().all(|c| c.len() <= 10));
+    let asked_for: BTreeSet<String> = calls.into_iter().flatten().collect();
+    assert_eq!(asked_for.len(), 23, "every service asked for once");
+    assert_eq!(
+        log.calls("DescribeTaskDefinition").len(),
+        1,
+        "the target resolved once: {new}"
+    );
+}
