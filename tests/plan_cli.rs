@@ -997,3 +997,24 @@ fn warns_when_a_declared_queue_or_exchange_is_missing_on_the_old_broker() {
         ]
     );
 }
+
+#[test]
+fn verbose_says_what_was_read_on_stderr_only() {
+    let quiet = incident(&[]).output().unwrap();
+    let once = incident(&["-v"]).output().unwrap();
+    let twice = incident(&["-vv"]).output().unwrap();
+    assert_eq!(quiet.stdout, once.stdout, "-v changes nothing on stdout");
+    assert_eq!(quiet.stdout, twice.stdout);
+    assert!(quiet.stderr.is_empty());
+    let once = String::from_utf8_lossy(&once.stderr);
+    assert!(
+        once.contains("Read 2 cluster(s), 13 service(s), 14 task definition(s)"),
+        "{once}"
+    );
+    assert!(once.contains(INCIDENT_WORLD), "{once}");
+    let twice = String::from_utf8_lossy(&twice.stderr);
+    assert!(
+        twice.contains("  esr-batch/esr-dataexport runs esr-dataexport:19"),
+        "{twice}"
+    );
+}
