@@ -290,7 +290,7 @@ fn confirm(auto_approve: bool, what: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Refused(format!(
-            "{what} cancelled; nothing was changed"
+            "cancelled: the answer was not `yes`, so nothing was changed"
         )))
     }
 }
