@@ -289,9 +289,9 @@ fn confirm(auto_approve: bool, what: &str) -> Result<()> {
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(Error::Refused(format!(
-            "cancelled: the answer was not `yes`, so nothing was changed"
-        )))
+        Err(Error::Refused(
+            "cancelled: the answer was not `yes`, so nothing was changed".into(),
+        ))
     }
 }
 
