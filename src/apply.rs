@@ -206,154 +206,323 @@ pub fn execute(
     options: Options,
     progress: &mut Progress,
 ) -> Result<Report> {
-    let mut report = Report::default();
-    let migration = schedule.migration.as_str();
-    if !schedule.in_flight.is_empty() {
-        // Rollouts an earlier, interrupted run started: they finish (or fail) before anything new.
-        progress.line(&format!(
-            "Waiting for {} rollout{} an earlier run started",
-            schedule.in_flight.len(),
-            if schedule.in_flight.len() == 1 {
-                ""
-            } else {
-                "s"
-            }
-        ));
-        let pending = schedule
-            .in_flight
-            .iter()
-            .map(|m| Pending {
-                m: m.clone(),
-                to: match &m.target {
-                    Target::Existing(key) => key.clone(),
-                    Target::Register(td) => td.key(),
-                },
-                began: Instant::now(),
-                began_at: SystemTime::now(),
-            })
-            .collect();
-        if await_rollouts(
-            pending,
-            0,
-            backend,
-            journal,
-            migration,
-            options,
-            progress,
-            &mut report,
-        )? {
-            report.stopped =
-                Some("a rollout an earlier run started failed; no new wave was started".into());
-            report.not_started = schedule.waves.iter().flatten().map(Move::id).collect();
-            return Ok(report);
-        }
+    Run {
+        brokers,
+        backend,
+        journal,
+        migration: &schedule.migration,
+        options,
+        progress,
     }
-    for (index, wave) in schedule.waves.iter().enumerate() {
-        let number = index + 1;
-        let later = |report: &mut Report| {
-            report.not_started = schedule.waves[index..]
+    .execute(schedule)
+}
+
+/// What one run works with.
+struct Run<'a> {
+    brokers: &'a Brokers,
+    backend: &'a mut dyn Backend,
+    journal: &'a Journal,
+    migration: &'a str,
+    options: Options,
+    progress: &'a mut Progress,
+}
+
+impl Run<'_> {
+    fn execute(&mut self, schedule: &Schedule) -> Result<Report> {
+        let mut report = Report::default();
+        if !schedule.in_flight.is_empty() {
+            // Rollouts an earlier, interrupted run started: they finish (or fail) before anything new.
+            self.progress.line(&format!(
+                "Waiting for {} rollout{} an earlier run started",
+                schedule.in_flight.len(),
+                if schedule.in_flight.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ));
+            let pending = schedule
+                .in_flight
                 .iter()
-                .flatten()
-                .map(Move::id)
+                .map(|m| Pending {
+                    m: m.clone(),
+                    to: match &m.target {
+                        Target::Existing(key) => key.clone(),
+                        Target::Register(td) => td.key(),
+                    },
+                    began: Instant::now(),
+                    began_at: SystemTime::now(),
+                })
                 .collect();
-        };
-        for drain in schedule.drains.iter().filter(|d| d.wave == Some(number)) {
-            if let Some(left) = wait_drained(
-                drain, brokers, backend, journal, migration, options, progress,
-            )? {
-                report.stopped = Some(left);
-                later(&mut report);
+            if self.await_rollouts(pending, 0, &mut report)? {
+                report.stopped =
+                    Some("a rollout an earlier run started failed; no new wave was started".into());
+                report.not_started = schedule.waves.iter().flatten().map(Move::id).collect();
                 return Ok(report);
             }
         }
-        if wave.is_empty() {
-            continue;
-        }
-        progress.line(&format!(
-            "Wave {number}: {} service{}",
-            wave.len(),
-            if wave.len() == 1 { "" } else { "s" }
-        ));
+        for (index, wave) in schedule.waves.iter().enumerate() {
+            let number = index + 1;
+            let later = |report: &mut Report| {
+                report.not_started = schedule.waves[index..]
+                    .iter()
+                    .flatten()
+                    .map(Move::id)
+                    .collect();
+            };
+            for drain in schedule.drains.iter().filter(|d| d.wave == Some(number)) {
+                if let Some(left) = self.wait_drained(drain)? {
+                    report.stopped = Some(left);
+                    later(&mut report);
+                    return Ok(report);
+                }
+            }
+            if wave.is_empty() {
+                continue;
+            }
+            self.progress.line(&format!(
+                "Wave {number}: {} service{}",
+                wave.len(),
+                if wave.len() == 1 { "" } else { "s" }
+            ));
 
-        let mut pending = Vec::new();
-        for m in wave {
-            let to = match &m.target {
-                Target::Existing(key) => key.clone(),
-                Target::Register(td) => {
-                    let start = SystemTime::now();
-                    let result = backend.register_task_definition(td);
-                    let entry = Entry::new(migration, Step::Register, start, outcome(&result))
-                        .wave(Some(number))
-                        .service(&m.cluster, &m.service);
-                    match result {
-                        Ok(key) => {
-                            journal.append(&entry.task_definitions(&m.from, &key))?;
-                            key
-                        }
-                        Err(e) => {
-                            journal.append(&entry.detail(e.to_string()))?;
-                            return Err(e);
+            let mut pending = Vec::new();
+            for m in wave {
+                let to = match &m.target {
+                    Target::Existing(key) => key.clone(),
+                    Target::Register(td) => {
+                        let start = SystemTime::now();
+                        let result = self.backend.register_task_definition(td);
+                        let entry =
+                            Entry::new(self.migration, Step::Register, start, outcome(&result))
+                                .wave(Some(number))
+                                .service(&m.cluster, &m.service);
+                        match result {
+                            Ok(key) => {
+                                self.journal
+                                    .append(&entry.task_definitions(&m.from, &key))?;
+                                key
+                            }
+                            Err(e) => {
+                                self.journal.append(&entry.detail(e.to_string()))?;
+                                return Err(e);
+                            }
                         }
                     }
+                };
+                let start = SystemTime::now();
+                let result = self.backend.update_service(&m.cluster, &m.service, &to);
+                let entry = Entry::new(self.migration, schedule.step, start, outcome(&result))
+                    .wave(Some(number))
+                    .service(&m.cluster, &m.service)
+                    .task_definitions(&m.from, &to);
+                if let Err(e) = result {
+                    self.journal.append(&entry.detail(e.to_string()))?;
+                    return Err(e);
                 }
-            };
-            let start = SystemTime::now();
-            let result = backend.update_service(&m.cluster, &m.service, &to);
-            let entry = Entry::new(migration, schedule.step, start, outcome(&result))
-                .wave(Some(number))
-                .service(&m.cluster, &m.service)
-                .task_definitions(&m.from, &to);
-            if let Err(e) = result {
-                journal.append(&entry.detail(e.to_string()))?;
-                return Err(e);
+                self.journal.append(&entry)?;
+                self.progress
+                    .line(&format!("  {}: {} -> {to}, rolling out", m.id(), m.from));
+                pending.push(Pending {
+                    m: m.clone(),
+                    to,
+                    began: Instant::now(),
+                    began_at: SystemTime::now(),
+                });
             }
-            journal.append(&entry)?;
-            progress.line(&format!("  {}: {} -> {to}, rolling out", m.id(), m.from));
-            pending.push(Pending {
-                m: m.clone(),
-                to,
-                began: Instant::now(),
-                began_at: SystemTime::now(),
-            });
-        }
 
-        progress.waiting(&format!(
-            "Wave {number}: waiting for {} rollout{}",
-            pending.len(),
-            if pending.len() == 1 { "" } else { "s" }
-        ));
-        let failed_here = await_rollouts(
-            pending,
-            number,
-            backend,
-            journal,
-            migration,
-            options,
-            progress,
-            &mut report,
-        )?;
-        progress.done_waiting();
-        if failed_here {
-            report.stopped = Some(format!(
-                "a rollout in wave {number} failed; later waves were not started"
+            self.progress.waiting(&format!(
+                "Wave {number}: waiting for {} rollout{}",
+                pending.len(),
+                if pending.len() == 1 { "" } else { "s" }
             ));
-            report.not_started = schedule.waves[index + 1..]
+            let failed_here = self.await_rollouts(pending, number, &mut report)?;
+            self.progress.done_waiting();
+            if failed_here {
+                report.stopped = Some(format!(
+                    "a rollout in wave {number} failed; later waves were not started"
+                ));
+                report.not_started = schedule.waves[index + 1..]
+                    .iter()
+                    .flatten()
+                    .map(Move::id)
+                    .collect();
+                return Ok(report);
+            }
+        }
+        for drain in schedule.drains.iter().filter(|d| d.wave.is_none()) {
+            if let Some(left) = self.wait_drained(drain)? {
+                report.stopped = Some(left);
+                return Ok(report);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Waits for `pending` rollouts side by side, journalling each end, and records them in
+    /// `report`. Returns whether any failed. A rollout past the timeout counts as failed and its
+    /// service is pointed back at the revision it ran before.
+    fn await_rollouts(
+        &mut self,
+        mut pending: Vec<Pending>,
+        number: usize,
+        report: &mut Report,
+    ) -> Result<bool> {
+        let wave = (number > 0).then_some(number);
+        let mut failed = false;
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            let asked: Vec<RolloutQuery> = pending
                 .iter()
-                .flatten()
-                .map(Move::id)
+                .map(|p| RolloutQuery {
+                    cluster: p.m.cluster.clone(),
+                    service: p.m.service.clone(),
+                    task_definition: p.to.clone(),
+                })
                 .collect();
-            return Ok(report);
+            let states = self.backend.rollouts(&asked)?;
+            for (p, state) in pending.into_iter().zip(states) {
+                let Pending {
+                    m,
+                    to,
+                    began,
+                    began_at,
+                } = p;
+                let entry = |result: Outcome| {
+                    Entry::new(self.migration, Step::Rollout, began_at, result)
+                        .wave(wave)
+                        .service(&m.cluster, &m.service)
+                        .task_definitions(&m.from, &to)
+                };
+                match state {
+                    Rollout::Completed => {
+                        self.journal.append(&entry(Outcome::Ok))?;
+                        self.progress.line(&format!(
+                            "  {}: rolled out ({:.1}s)",
+                            m.id(),
+                            began.elapsed().as_secs_f64()
+                        ));
+                        report.moved.push(Moved {
+                            service: m.id(),
+                            wave: m.wave,
+                            from: m.from.clone(),
+                            to,
+                        });
+                    }
+                    Rollout::Failed { running, reason } => {
+                        failed = true;
+                        self.journal
+                            .append(&entry(Outcome::Failed).detail(reason.clone()))?;
+                        self.progress
+                            .line(&format!("  {}: rollout failed: {reason}", m.id()));
+                        report.failed.push(Failed {
+                            service: m.id(),
+                            wave: m.wave,
+                            running,
+                            reason,
+                        });
+                    }
+                    Rollout::InProgress if began.elapsed() >= self.options.rollout_timeout => {
+                        failed = true;
+                        let reason = format!(
+                            "the rollout did not finish within {}s; the service was pointed back at {}",
+                            self.options.rollout_timeout.as_secs(),
+                            m.from
+                        );
+                        self.journal
+                            .append(&entry(Outcome::Failed).detail(reason.clone()))?;
+                        let start = SystemTime::now();
+                        self.backend
+                            .update_service(&m.cluster, &m.service, &m.from)?;
+                        self.journal.append(
+                            &Entry::new(self.migration, Step::Rollback, start, Outcome::Ok)
+                                .wave(wave)
+                                .service(&m.cluster, &m.service)
+                                .task_definitions(&to, &m.from)
+                                .detail("rollout timed out"),
+                        )?;
+                        self.progress.line(&format!("  {}: {reason}", m.id()));
+                        report.failed.push(Failed {
+                            service: m.id(),
+                            wave: m.wave,
+                            running: m.from.clone(),
+                            reason,
+                        });
+                    }
+                    Rollout::InProgress => still.push(Pending {
+                        m,
+                        to,
+                        began,
+                        began_at,
+                    }),
+                }
+            }
+            pending = still;
+            if !pending.is_empty() {
+                std::thread::sleep(self.backend.poll_interval());
+            }
+        }
+        self.progress.done_waiting();
+        Ok(failed)
+    }
+
+    /// Waits until `drain`'s queue is empty. Returns `None` once it is, or why it stopped waiting.
+    fn wait_drained(&mut self, drain: &Drain) -> Result<Option<String>> {
+        let broker = self.brokers.get(drain.broker);
+        let start = SystemTime::now();
+        let began = Instant::now();
+        let entry = |result, messages: Option<u64>| {
+            let mut e = Entry::new(self.migration, Step::Drain, start, result).wave(drain.wave);
+            e.queue = Some(drain.queue.clone());
+            e.messages = messages;
+            e
+        };
+        let mut first = None;
+        self.progress.waiting(&format!(
+            "waiting for {} on the {} broker to drain",
+            drain.queue, drain.broker
+        ));
+        loop {
+            let queue = self.backend.queue(broker, &drain.vhost, &drain.queue)?;
+            let Some(queue) = queue else {
+                self.progress.done_waiting();
+                self.journal
+                    .append(&entry(Outcome::Ok, None).detail(format!(
+                        "no queue {} on the {} broker",
+                        drain.queue, drain.broker
+                    )))?;
+                return Ok(None);
+            };
+            let messages = *first.get_or_insert(queue.messages);
+            if queue.messages == 0 {
+                self.progress.done_waiting();
+                self.journal.append(&entry(Outcome::Ok, Some(messages)))?;
+                if messages > 0 {
+                    self.progress.line(&format!(
+                        "  {} on the {} broker drained ({messages} messages)",
+                        drain.queue, drain.broker
+                    ));
+                }
+                return Ok(None);
+            }
+            if began.elapsed() >= self.options.drain_timeout {
+                self.progress.done_waiting();
+                let why = format!(
+                    "queue {} on the {} broker {} still holds {} message{} after {}s (drain timeout); later waves were not started",
+                    drain.queue,
+                    drain.broker,
+                    broker.id,
+                    queue.messages,
+                    if queue.messages == 1 { "" } else { "s" },
+                    self.options.drain_timeout.as_secs()
+                );
+                self.journal
+                    .append(&entry(Outcome::Failed, Some(queue.messages)).detail(why.clone()))?;
+                return Ok(Some(why));
+            }
+            std::thread::sleep(self.backend.poll_interval());
         }
     }
-    for drain in schedule.drains.iter().filter(|d| d.wave.is_none()) {
-        if let Some(left) = wait_drained(
-            drain, brokers, backend, journal, migration, options, progress,
-        )? {
-            report.stopped = Some(left);
-            return Ok(report);
-        }
-    }
-    Ok(report)
 }
 
 /// A rollout being waited for.
@@ -362,114 +531,6 @@ struct Pending {
     to: String,
     began: Instant,
     began_at: SystemTime,
-}
-
-/// Waits for `pending` rollouts side by side, journalling each end, and records them in
-/// `report`. Returns whether any failed. A rollout past the timeout counts as failed and its
-/// service is pointed back at the revision it ran before.
-#[allow(clippy::too_many_arguments)]
-fn await_rollouts(
-    mut pending: Vec<Pending>,
-    number: usize,
-    backend: &mut dyn Backend,
-    journal: &Journal,
-    migration: &str,
-    options: Options,
-    progress: &mut Progress,
-    report: &mut Report,
-) -> Result<bool> {
-    let wave = (number > 0).then_some(number);
-    let mut failed = false;
-    while !pending.is_empty() {
-        let mut still = Vec::new();
-        let asked: Vec<RolloutQuery> = pending
-            .iter()
-            .map(|p| RolloutQuery {
-                cluster: p.m.cluster.clone(),
-                service: p.m.service.clone(),
-                task_definition: p.to.clone(),
-            })
-            .collect();
-        let states = backend.rollouts(&asked)?;
-        for (p, state) in pending.into_iter().zip(states) {
-            let Pending {
-                m,
-                to,
-                began,
-                began_at,
-            } = p;
-            let entry = |result: Outcome| {
-                Entry::new(migration, Step::Rollout, began_at, result)
-                    .wave(wave)
-                    .service(&m.cluster, &m.service)
-                    .task_definitions(&m.from, &to)
-            };
-            match state {
-                Rollout::Completed => {
-                    journal.append(&entry(Outcome::Ok))?;
-                    progress.line(&format!(
-                        "  {}: rolled out ({:.1}s)",
-                        m.id(),
-                        began.elapsed().as_secs_f64()
-                    ));
-                    report.moved.push(Moved {
-                        service: m.id(),
-                        wave: m.wave,
-                        from: m.from.clone(),
-                        to,
-                    });
-                }
-                Rollout::Failed { running, reason } => {
-                    failed = true;
-                    journal.append(&entry(Outcome::Failed).detail(reason.clone()))?;
-                    progress.line(&format!("  {}: rollout failed: {reason}", m.id()));
-                    report.failed.push(Failed {
-                        service: m.id(),
-                        wave: m.wave,
-                        running,
-                        reason,
-                    });
-                }
-                Rollout::InProgress if began.elapsed() >= options.rollout_timeout => {
-                    failed = true;
-                    let reason = format!(
-                        "the rollout did not finish within {}s; the service was pointed back at {}",
-                        options.rollout_timeout.as_secs(),
-                        m.from
-                    );
-                    journal.append(&entry(Outcome::Failed).detail(reason.clone()))?;
-                    let start = SystemTime::now();
-                    backend.update_service(&m.cluster, &m.service, &m.from)?;
-                    journal.append(
-                        &Entry::new(migration, Step::Rollback, start, Outcome::Ok)
-                            .wave(wave)
-                            .service(&m.cluster, &m.service)
-                            .task_definitions(&to, &m.from)
-                            .detail("rollout timed out"),
-                    )?;
-                    progress.line(&format!("  {}: {reason}", m.id()));
-                    report.failed.push(Failed {
-                        service: m.id(),
-                        wave: m.wave,
-                        running: m.from.clone(),
-                        reason,
-                    });
-                }
-                Rollout::InProgress => still.push(Pending {
-                    m,
-                    to,
-                    began,
-                    began_at,
-                }),
-            }
-        }
-        pending = still;
-        if !pending.is_empty() {
-            std::thread::sleep(backend.poll_interval());
-        }
-    }
-    progress.done_waiting();
-    Ok(failed)
 }
 
 /// Services an earlier run pointed at a new revision without seeing the rollout end (it was
@@ -509,69 +570,5 @@ fn outcome<T>(result: &Result<T>) -> Outcome {
         Outcome::Ok
     } else {
         Outcome::Failed
-    }
-}
-
-/// Waits until `drain`'s queue is empty. Returns `None` once it is, or why it stopped waiting.
-fn wait_drained(
-    drain: &Drain,
-    brokers: &Brokers,
-    backend: &mut dyn Backend,
-    journal: &Journal,
-    migration: &str,
-    options: Options,
-    progress: &mut Progress,
-) -> Result<Option<String>> {
-    let broker = brokers.get(drain.broker);
-    let start = SystemTime::now();
-    let began = Instant::now();
-    let entry = |result, messages: Option<u64>| {
-        let mut e = Entry::new(migration, Step::Drain, start, result).wave(drain.wave);
-        e.queue = Some(drain.queue.clone());
-        e.messages = messages;
-        e
-    };
-    let mut first = None;
-    progress.waiting(&format!(
-        "waiting for {} on the {} broker to drain",
-        drain.queue, drain.broker
-    ));
-    loop {
-        let queue = backend.queue(broker, &drain.vhost, &drain.queue)?;
-        let Some(queue) = queue else {
-            progress.done_waiting();
-            journal.append(&entry(Outcome::Ok, None).detail(format!(
-                "no queue {} on the {} broker",
-                drain.queue, drain.broker
-            )))?;
-            return Ok(None);
-        };
-        let messages = *first.get_or_insert(queue.messages);
-        if queue.messages == 0 {
-            progress.done_waiting();
-            journal.append(&entry(Outcome::Ok, Some(messages)))?;
-            if messages > 0 {
-                progress.line(&format!(
-                    "  {} on the {} broker drained ({messages} messages)",
-                    drain.queue, drain.broker
-                ));
-            }
-            return Ok(None);
-        }
-        if began.elapsed() >= options.drain_timeout {
-            progress.done_waiting();
-            let why = format!(
-                "queue {} on the {} broker {} still holds {} message{} after {}s (drain timeout); later waves were not started",
-                drain.queue,
-                drain.broker,
-                broker.id,
-                queue.messages,
-                if queue.messages == 1 { "" } else { "s" },
-                options.drain_timeout.as_secs()
-            );
-            journal.append(&entry(Outcome::Failed, Some(queue.messages)).detail(why.clone()))?;
-            return Ok(Some(why));
-        }
-        std::thread::sleep(backend.poll_interval());
     }
 }
