@@ -123,10 +123,19 @@ fn lock_path(anchor: &Path, migration: &str) -> PathBuf {
 }
 
 /// A held migration lock; dropping it releases it.
-#[allow(dead_code)] // held for its Drop
 enum Held {
     File(Lock),
     Table(TableLock),
+}
+
+impl Held {
+    /// Who holds it: this process.
+    fn holder(&self) -> &crate::lock::Holder {
+        match self {
+            Held::File(lock) => &lock.holder,
+            Held::Table(lock) => &lock.holder,
+        }
+    }
 }
 
 /// Where a command's lock lives: a DynamoDB table on AWS when one is named, else a file
@@ -173,6 +182,9 @@ fn take_lock(place: &LockPlace<'_>, migration: &str, command: &str) -> Result<He
     };
     if let Some(warning) = warning {
         eprintln!("warning: {warning}");
+    }
+    if VERBOSITY.load(Ordering::Relaxed) >= 1 {
+        eprintln!("Took the lock of {migration}: {}.", held.holder());
     }
     Ok(held)
 }
