@@ -107,6 +107,23 @@ pub fn parse_world(path: &Path, text: &str) -> Result<World> {
             ),
         });
     }
+    let definitions = world.definitions_by_key();
+    for (c, cluster) in world.clusters.iter().enumerate() {
+        for (i, service) in cluster.services.iter().enumerate() {
+            if !definitions.contains_key(&service.task_definition) {
+                return Err(Error::Input {
+                    file: path.to_owned(),
+                    line: 0,
+                    column: 0,
+                    key: Some(format!("clusters[{c}].services[{i}].task_definition")),
+                    message: format!(
+                        "service {}/{} runs {}, which is not in task_definitions",
+                        cluster.name, service.name, service.task_definition
+                    ),
+                });
+            }
+        }
+    }
     Ok(world)
 }
 
@@ -345,6 +362,18 @@ mod tests {
             .to_string();
         assert!(err.starts_with("w.json:3:"), "{err}");
         assert!(err.contains("clusters[0].name"), "{err}");
+    }
+
+    #[test]
+    fn a_service_on_a_missing_task_definition_names_the_file_and_key() {
+        let text = r#"{"version": 1, "clusters": [{"name": "c", "services": [{"name": "s", "task_definition": "s:9"}]}]}"#;
+        let err = parse_world(Path::new("w.json"), text)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "w.json: key `clusters[0].services[0].task_definition`: service c/s runs s:9, which is not in task_definitions"
+        );
     }
 
     #[test]
