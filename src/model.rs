@@ -27,6 +27,9 @@ pub struct World {
     /// Parameter name or ARN → value.
     #[serde(default)]
     pub parameters: IndexMap<String, String>,
+    /// Parameter name or ARN → its version, where the backend knows it (SSM does).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub parameter_versions: IndexMap<String, i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<Schedule>,
     #[serde(flatten)]

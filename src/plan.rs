@@ -894,9 +894,10 @@ pub fn fingerprint(
         // other secret (a password) would be a hash of a credential in the saved plan.
         for pointer in &s.pointers {
             if let Via::Parameter { parameter, .. } = &pointer.via {
+                let version = world.parameter_versions.get(parameter);
                 entries.insert(
                     format!("parameter:{}", discovery::parameter_name(parameter)),
-                    digest(&pointer.value),
+                    digest(&(&pointer.value, version)),
                 );
             }
         }
@@ -904,9 +905,10 @@ pub fn fingerprint(
     for rewrite in changes.iter().flat_map(|c| &c.rewrites) {
         if rewrite.parameter.is_some() {
             let value = parameter_value(world, &rewrite.to);
+            let version = world.parameter_versions.get(&rewrite.to);
             entries.insert(
                 format!("parameter:{}", discovery::parameter_name(&rewrite.to)),
-                digest(&value),
+                digest(&(&value, version)),
             );
         }
     }

@@ -534,3 +534,59 @@ fn a_missing_region_or_missing_credentials_stop_before_any_call() {
         "within seconds"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_stale_once_a_parameter_it_read_has_a_new_version() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed::esr_incident(&config).await;
+    queues_of_the_example(old_broker(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = seed::write_plan(&seeded, dir.path());
+    let plan = plan.to_str().unwrap();
+
+    let out = run(&moto, dir.path(), &["plan", plan, "--out", "saved.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The same value written again: SSM gives the parameter a new version.
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let host = ssm
+        .get_parameter()
+        .name("/esr/rabbit/host")
+        .send()
+        .await
+        .unwrap()
+        .parameter()
+        .unwrap()
+        .value()
+        .unwrap()
+        .to_owned();
+    ssm.put_parameter()
+        .name("/esr/rabbit/host")
+        .value(host)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+
+    let out = run(
+        &moto,
+        dir.path(),
+        &["apply", "saved.json", "--auto-approve"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("is stale"), "{said}");
+    assert!(
+        said.contains("parameter:/esr/rabbit/host changed"),
+        "{said}"
+    );
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let families = ecs.list_task_definitions().send().await.unwrap();
+    assert_eq!(
+        families.task_definition_arns().len(),
+        seeded.task_definitions.len(),
+        "nothing was registered"
+    );
+}

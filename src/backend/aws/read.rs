@@ -207,7 +207,7 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
     task_definitions.sort_by(|a, b| (&a.family, a.revision).cmp(&(&b.family, b.revision)));
     task_definitions.dedup_by(|a, b| a.family == b.family && a.revision == b.revision);
 
-    let parameters = read_parameters(aws, &task_definitions).await?;
+    let (parameters, parameter_versions) = read_parameters(aws, &task_definitions).await?;
     let brokers = read_brokers(aws).await?;
     Ok(World {
         version: WORLD_VERSION,
@@ -216,6 +216,7 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
         clusters,
         task_definitions,
         parameters,
+        parameter_versions,
         schedules,
         extra: serde_json::Map::new(),
     })
@@ -310,7 +311,7 @@ async fn read_schedules(aws: &Aws) -> Result<Vec<Schedule>> {
 async fn read_parameters(
     aws: &Aws,
     definitions: &[crate::model::TaskDefinition],
-) -> Result<IndexMap<String, String>> {
+) -> Result<(IndexMap<String, String>, IndexMap<String, i64>)> {
     let references: BTreeSet<&String> = definitions
         .iter()
         .flat_map(|td| &td.containers)
@@ -327,6 +328,7 @@ async fn read_parameters(
     }
     let names: Vec<String> = by_name.keys().cloned().collect();
     let mut out = IndexMap::new();
+    let mut versions = IndexMap::new();
     for chunk in names.chunks(10) {
         let answer = aws
             .clients
@@ -355,10 +357,11 @@ async fn read_parameters(
             };
             for reference in by_name.get(&parameter_name(name)).into_iter().flatten() {
                 out.insert((*reference).clone(), kept.clone());
+                versions.insert((*reference).clone(), p.version());
             }
         }
     }
-    Ok(out)
+    Ok((out, versions))
 }
 
 /// A SecureString's value as warren keeps it: a broker address with its password masked, or
