@@ -4,7 +4,6 @@
 //! endpoint's scheme and port) is rewritten; a secret whose parameter the plan maps gets the
 //! mapped parameter. Every other field, variable, secret and container stays as it was.
 
-use crate::config::BrokerAlias;
 use crate::discovery::{self, same_parameter, Via};
 use crate::model::{TaskDefinition, World};
 use crate::plan::{Brokers, Change};
@@ -77,13 +76,4 @@ pub fn already_registered<'w>(
         .filter(|t| t.family == current.family && t.revision > current.revision && t.is_active())
         .filter(|t| t.containers == wanted.containers && t.extra == wanted.extra)
         .max_by_key(|t| t.revision)
-}
-
-/// Which broker a service should end on, as a word for messages.
-#[must_use]
-pub fn direction(to: BrokerAlias) -> &'static str {
-    match to {
-        BrokerAlias::New => "old -> new",
-        BrokerAlias::Old => "new -> old",
-    }
 }

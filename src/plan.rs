@@ -237,11 +237,6 @@ fn digest(value: &impl Serialize) -> String {
 }
 
 impl Plan {
-    /// Changes that move a service.
-    pub fn updates(&self) -> impl Iterator<Item = &Change> {
-        self.changes.iter().filter(|c| c.action == Action::Update)
-    }
-
     /// The changes by `cluster/service`, for looking up the members of the waves.
     #[must_use]
     pub fn changes_by_id(&self) -> BTreeMap<String, &Change> {

@@ -8,33 +8,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 #[derive(Debug)]
 pub struct Progress {
     spinner: Option<ProgressBar>,
-    quiet: bool,
 }
 
 impl Progress {
     /// Progress on stderr; the spinner only when stderr is a terminal.
     #[must_use]
     pub fn stderr() -> Progress {
-        Progress {
-            spinner: None,
-            quiet: false,
-        }
-    }
-
-    /// No progress at all (library use, tests).
-    #[must_use]
-    pub fn silent() -> Progress {
-        Progress {
-            spinner: None,
-            quiet: true,
-        }
+        Progress { spinner: None }
     }
 
     /// Reports one step.
     pub fn line(&self, text: &str) {
-        if self.quiet {
-            return;
-        }
         match &self.spinner {
             Some(spinner) if !spinner.is_hidden() => spinner.println(text),
             _ => eprintln!("{text}"),
@@ -43,9 +27,6 @@ impl Progress {
 
     /// Shows `text` with a spinner until [`Progress::done_waiting`].
     pub fn waiting(&mut self, text: &str) {
-        if self.quiet {
-            return;
-        }
         let spinner = self.spinner.get_or_insert_with(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(

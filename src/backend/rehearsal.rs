@@ -30,12 +30,6 @@ impl Rehearsal {
         }
     }
 
-    /// The world file's path.
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn load(&mut self) -> Result<&mut World> {
         if self.world.is_none() {
             let text = std::fs::read_to_string(&self.path).map_err(|source| Error::Io {

@@ -26,8 +26,6 @@ use crate::error::{Error, Result};
 use crate::model::{Queue, TaskDefinition, World};
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 
-pub use errors::describe as describe_error;
-
 /// The SDK clients the backend calls.
 #[derive(Debug, Clone)]
 pub struct Clients {
