@@ -538,31 +538,24 @@ struct Pending {
 /// after it, and they still run that revision.
 #[must_use]
 pub fn in_flight(entries: &[Entry], world: &World) -> Vec<Move> {
-    let mut last: std::collections::BTreeMap<(String, String), &Entry> =
-        std::collections::BTreeMap::new();
-    for entry in entries {
-        if !matches!(entry.step, Step::Update | Step::Rollback | Step::Rollout) {
-            continue;
-        }
-        if let (Some(cluster), Some(service)) = (&entry.cluster, &entry.service) {
-            last.insert((cluster.clone(), service.clone()), entry);
-        }
-    }
-    last.into_iter()
-        .filter(|(_, e)| matches!(e.step, Step::Update | Step::Rollback) && e.result == Outcome::Ok)
-        .filter_map(|((cluster, service), e)| {
-            let to = e.to_task_definition.clone()?;
-            let from = e.from_task_definition.clone()?;
-            let runs = world.service(&cluster, &service)?.task_definition == to;
-            runs.then(|| Move {
-                cluster,
-                service,
-                wave: e.wave.unwrap_or(0),
-                from,
-                target: Target::Existing(to),
-            })
+    crate::journal::last_by_service(entries, |e| {
+        matches!(e.step, Step::Update | Step::Rollback | Step::Rollout)
+    })
+    .into_iter()
+    .filter(|(_, e)| matches!(e.step, Step::Update | Step::Rollback) && e.result == Outcome::Ok)
+    .filter_map(|((cluster, service), e)| {
+        let to = e.to_task_definition.clone()?;
+        let from = e.from_task_definition.clone()?;
+        let runs = world.service(&cluster, &service)?.task_definition == to;
+        runs.then(|| Move {
+            cluster,
+            service,
+            wave: e.wave.unwrap_or(0),
+            from,
+            target: Target::Existing(to),
         })
-        .collect()
+    })
+    .collect()
 }
 
 fn outcome<T>(result: &Result<T>) -> Outcome {

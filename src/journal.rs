@@ -108,6 +108,21 @@ impl Entry {
     }
 }
 
+/// For each `(cluster, service)`, the last of `entries` that `counts` keeps.
+#[must_use]
+pub fn last_by_service(
+    entries: &[Entry],
+    counts: impl Fn(&Entry) -> bool,
+) -> std::collections::BTreeMap<(String, String), &Entry> {
+    let mut last = std::collections::BTreeMap::new();
+    for entry in entries.iter().filter(|e| counts(e)) {
+        if let (Some(cluster), Some(service)) = (&entry.cluster, &entry.service) {
+            last.insert((cluster.clone(), service.clone()), entry);
+        }
+    }
+    last
+}
+
 /// RFC 3339 with milliseconds, in UTC.
 #[must_use]
 pub fn timestamp(time: SystemTime) -> String {

@@ -15,27 +15,21 @@ use crate::plan::{Brokers, Drain};
 /// that has not been rolled back.
 #[must_use]
 pub fn moved_by_apply(entries: &[Entry]) -> BTreeMap<(String, String), (String, String)> {
-    let mut last: BTreeMap<(String, String), &Entry> = BTreeMap::new();
-    for entry in entries {
-        if entry.result != Outcome::Ok || !matches!(entry.step, Step::Update | Step::Rollback) {
-            continue;
-        }
-        if let (Some(cluster), Some(service)) = (&entry.cluster, &entry.service) {
-            last.insert((cluster.clone(), service.clone()), entry);
-        }
-    }
-    last.into_iter()
-        .filter(|(_, e)| e.step == Step::Update)
-        .filter_map(|(key, e)| {
-            Some((
-                key,
-                (
-                    e.from_task_definition.clone()?,
-                    e.to_task_definition.clone()?,
-                ),
-            ))
-        })
-        .collect()
+    crate::journal::last_by_service(entries, |e| {
+        e.result == Outcome::Ok && matches!(e.step, Step::Update | Step::Rollback)
+    })
+    .into_iter()
+    .filter(|(_, e)| e.step == Step::Update)
+    .filter_map(|(key, e)| {
+        Some((
+            key,
+            (
+                e.from_task_definition.clone()?,
+                e.to_task_definition.clone()?,
+            ),
+        ))
+    })
+    .collect()
 }
 
 /// The rollback of what the journal `entries` record, against `world` (the state now).
