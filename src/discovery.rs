@@ -189,14 +189,25 @@ impl ResolvedBroker {
     /// The broker's entry in `world`, if it has one.
     #[must_use]
     pub fn in_world<'w>(&self, world: &'w World) -> Option<&'w Broker> {
-        world.brokers.iter().find(|b| b.id == self.id).or_else(|| {
-            world.brokers.iter().find(|b| {
-                b.endpoints
-                    .iter()
-                    .flat_map(|e| hosts_in(e))
-                    .any(|h| self.owns_host(&h))
+        self.index_in(world).map(|i| &world.brokers[i])
+    }
+
+    /// Where the broker's entry stands in `world.brokers`: the one with its id, else the one
+    /// that has one of its hosts.
+    #[must_use]
+    pub fn index_in(&self, world: &World) -> Option<usize> {
+        world
+            .brokers
+            .iter()
+            .position(|b| b.id == self.id)
+            .or_else(|| {
+                world.brokers.iter().position(|b| {
+                    b.endpoints
+                        .iter()
+                        .flat_map(|e| hosts_in(e))
+                        .any(|h| self.owns_host(&h))
+                })
             })
-        })
     }
 
     /// The first endpoint's parts: (scheme, host, port).

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{
-    all_output, new_broker, old_broker, world_broker, Broker, Declared, Plan, Queue, Scenario,
+    all_output, new_broker, old_broker, world_broker, Broker, By, Declared, Plan, Queue, Scenario,
     Service, TaskDef, World, JOURNAL, NEW_HOST, OLD_HOST, OLD_ID,
 };
 use serde_json::Value;
@@ -448,4 +448,22 @@ fn status_says_when_decommission_would_pass() {
     let status: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(status["decommission"]["would_pass"], true);
     assert_eq!(status["decommission"]["blockers"], serde_json::json!([]));
+}
+
+#[test]
+fn a_broker_named_by_its_endpoints_is_decommissioned_by_its_host() {
+    // The plan names the old broker by endpoint, not by id: --confirm takes its host.
+    let plan = plan().old(By::Endpoints(vec![format!("amqps://{OLD_HOST}:5671")]));
+    let s = Scenario::new(&plan, &clean_world());
+
+    let output = s
+        .on_world("decommission", &["--confirm", OLD_HOST, "--format", "json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let decision: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(decision["broker"], OLD_HOST);
+    assert_eq!(decision["refused"], false);
+    assert_eq!(world_broker(&s.world_json(), OLD_ID)["state"], "DELETED");
 }

@@ -362,16 +362,9 @@ pub fn read_topology(world: &mut crate::model::World, broker: &ResolvedBroker) -
     if !set {
         return Ok(());
     }
-    let index = match broker.in_world(world) {
-        Some(found) if found.queues.is_some() => return Ok(()),
-        Some(found) => {
-            let id = found.id.clone();
-            world
-                .brokers
-                .iter()
-                .position(|b| b.id == id)
-                .expect("found above")
-        }
+    let index = match broker.index_in(world) {
+        Some(i) if world.brokers[i].queues.is_some() => return Ok(()),
+        Some(i) => i,
         None => {
             world.brokers.push(Broker {
                 id: broker.id.clone(),

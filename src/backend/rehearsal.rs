@@ -287,15 +287,7 @@ impl Backend for Rehearsal {
 
     fn queue(&mut self, broker: &ResolvedBroker, vhost: &str, name: &str) -> Result<Option<Queue>> {
         let world = self.load()?;
-        let Some(index) = world
-            .brokers
-            .iter()
-            .position(|b| b.id == broker.id)
-            .or_else(|| {
-                let found = broker.in_world(world)?;
-                world.brokers.iter().position(|b| b.id == found.id)
-            })
-        else {
+        let Some(index) = broker.index_in(world) else {
             return Err(Error::Backend(format!(
                 "broker {} is not in the world file",
                 broker.id
@@ -329,13 +321,13 @@ impl Backend for Rehearsal {
 
     fn delete_broker(&mut self, broker: &ResolvedBroker) -> Result<()> {
         let world = self.load()?;
-        let Some(b) = world.brokers.iter_mut().find(|b| b.id == broker.id) else {
+        let Some(index) = broker.index_in(world) else {
             return Err(Error::Backend(format!(
                 "broker {} is not in the world file",
                 broker.id
             )));
         };
-        b.state = "DELETED".to_owned();
+        world.brokers[index].state = "DELETED".to_owned();
         self.save()
     }
 
