@@ -21,10 +21,13 @@ pub enum Step {
     Decommission,
 }
 
-/// How a step ended.
+/// How a step ended, or that it is about to be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
+    /// Written before a change is made (the write-ahead intent); its result follows in a later
+    /// entry, unless the run was killed in between.
+    Started,
     Ok,
     Failed,
     Refused,
@@ -129,10 +132,49 @@ pub fn timestamp(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
-/// An append-only journal file.
-#[derive(Debug, Clone)]
+/// A copy of the journal that every operator of a migration shares (on AWS, the lock table):
+/// when there is one, it decides resume, rollback and status.
+pub trait SharedJournal {
+    /// Where the shared copy is, for messages ("DynamoDB table warren-locks").
+    fn describe(&self) -> String;
+
+    /// Appends `entry` after every entry already there.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the entry cannot be written.
+    fn append(&self, entry: &Entry) -> Result<()>;
+
+    /// Every entry of `migration`, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the entries cannot be read.
+    fn entries(&self, migration: &str) -> Result<Vec<Entry>>;
+}
+
+/// The entries of one migration, as read back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entries {
+    /// Oldest first.
+    pub list: Vec<Entry>,
+    /// A last line that is not a whole entry (a write cut short by a crash), ignored: where it is,
+    /// for a warning.
+    pub torn: Option<String>,
+}
+
+/// The migration's journal: an append-only JSON-lines file, and the shared copy when there is
+/// one. Every entry goes to both before the change it announces is made.
 pub struct Journal {
     path: PathBuf,
+    shared: Option<Box<dyn SharedJournal>>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("shared", &self.shared.as_ref().map(|s| s.describe()))
+            .finish()
+    }
 }
 
 impl Journal {
@@ -141,6 +183,7 @@ impl Journal {
     pub fn new(path: &Path) -> Journal {
         Journal {
             path: path.to_owned(),
+            shared: None,
         }
     }
 
@@ -151,16 +194,34 @@ impl Journal {
         Journal::new(&dir.join("warren-journal.jsonl"))
     }
 
+    /// The same journal, with a shared copy that decides what was done.
+    #[must_use]
+    pub fn with_shared(mut self, shared: Box<dyn SharedJournal>) -> Journal {
+        self.shared = Some(shared);
+        self
+    }
+
     /// The journal's path.
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Appends one line and syncs it to disk.
+    /// Where the journal is, for messages: the file, and the shared copy if any.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match &self.shared {
+            Some(shared) => format!("{} and {}", self.path.display(), shared.describe()),
+            None => self.path.display().to_string(),
+        }
+    }
+
+    /// Appends one line and syncs it to disk, then to the shared copy. A file whose last line
+    /// was torn by a crash gets a line break first, so the new entry stands on a line of its own.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the journal when it cannot be written.
+    /// [`Error::Io`] naming the journal when it cannot be written, [`Error::Backend`] when the
+    /// shared copy cannot: the caller must not make the change the entry announces.
     pub fn append(&self, entry: &Entry) -> Result<()> {
         let io = |source| Error::Io {
             path: self.path.clone(),
@@ -170,21 +231,41 @@ impl Journal {
         line.push('\n');
         let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&self.path)
             .map_err(io)?;
+        if ends_torn(&mut file).map_err(io)? {
+            line.insert(0, '\n');
+        }
         file.write_all(line.as_bytes()).map_err(io)?;
-        file.sync_data().map_err(io)
+        file.sync_data().map_err(io)?;
+        if let Some(shared) = &self.shared {
+            shared.append(entry)?;
+        }
+        Ok(())
     }
 
-    /// Every entry of `migration`, oldest first; a missing journal has none.
+    /// Every entry of `migration`, oldest first: from the shared copy when there is one, else
+    /// from the file (a missing file has none). A torn last line is reported, not an error.
     ///
     /// # Errors
-    /// [`Error::Input`] naming the journal and line of an entry that cannot be read.
-    pub fn entries(&self, migration: &str) -> Result<Vec<Entry>> {
+    /// [`Error::Input`] naming the journal and line of an entry that cannot be read before the
+    /// last line; [`Error::Backend`] when the shared copy cannot be read.
+    pub fn entries(&self, migration: &str) -> Result<Entries> {
+        if let Some(shared) = &self.shared {
+            return Ok(Entries {
+                list: shared.entries(migration)?,
+                torn: None,
+            });
+        }
+        self.file_entries(migration)
+    }
+
+    fn file_entries(&self, migration: &str) -> Result<Entries> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Entries::default()),
             Err(source) => {
                 return Err(Error::Io {
                     path: self.path.clone(),
@@ -192,24 +273,51 @@ impl Journal {
                 })
             }
         };
-        let mut out = Vec::new();
+        let mut out = Entries::default();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let entry: Entry = serde_json::from_str(line).map_err(|e| Error::Input {
-                file: self.path.clone(),
-                line: i + 1,
-                column: e.column(),
-                key: None,
-                message: format!("not a journal entry: {e}"),
-            })?;
+            let entry: Entry = match serde_json::from_str(line) {
+                Ok(entry) => entry,
+                // A line cut short by a crash (the JSON simply stops) announced a change that
+                // was never made: the change follows its entry's write. Anything else is damage.
+                Err(e) if e.is_eof() => {
+                    out.torn = Some(format!(
+                        "{}:{}: a torn line (a write cut short by a crash) is ignored",
+                        self.path.display(),
+                        i + 1
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    return Err(Error::Input {
+                        file: self.path.clone(),
+                        line: i + 1,
+                        column: e.column(),
+                        key: None,
+                        message: format!("not a journal entry: {e}"),
+                    })
+                }
+            };
             if entry.migration == migration {
-                out.push(entry);
+                out.list.push(entry);
             }
         }
         Ok(out)
     }
+}
+
+/// Whether `file` is not empty and does not end with a line break.
+fn ends_torn(file: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 #[cfg(test)]
@@ -231,7 +339,7 @@ mod tests {
         journal
             .append(&Entry::new("b", Step::Drain, now, Outcome::Ok))
             .unwrap();
-        let entries = journal.entries("a").unwrap();
+        let entries = journal.entries("a").unwrap().list;
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].to_task_definition.as_deref(), Some("s:2"));
         let text = std::fs::read_to_string(journal.path()).unwrap();
@@ -240,5 +348,40 @@ mod tests {
             "keys that do not apply are left out: {text}"
         );
         assert!(text.contains("\"time_start\":\""), "{text}");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_reported_and_the_next_entry_starts_a_new_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(&dir.path().join("j.jsonl"));
+        let now = SystemTime::now();
+        journal
+            .append(&Entry::new("a", Step::Drain, now, Outcome::Ok))
+            .unwrap();
+        let mut text = std::fs::read_to_string(journal.path()).unwrap();
+        text.push_str("{\"time_start\":\"20");
+        std::fs::write(journal.path(), &text).unwrap();
+
+        let read = journal.entries("a").unwrap();
+        assert_eq!(read.list.len(), 1);
+        assert!(read.torn.unwrap().contains("j.jsonl:2: a torn line"));
+
+        journal
+            .append(&Entry::new("a", Step::Update, now, Outcome::Started))
+            .unwrap();
+        let read = journal.entries("a").unwrap();
+        assert_eq!(
+            read.list.len(),
+            2,
+            "the next entry stands on a line of its own"
+        );
+        assert!(read.torn.is_some());
+
+        std::fs::write(journal.path(), "{\"time_start\": 5}\n").unwrap();
+        let err = journal.entries("a").unwrap_err().to_string();
+        assert!(
+            err.contains("j.jsonl:1"),
+            "a damaged line is an error: {err}"
+        );
     }
 }

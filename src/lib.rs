@@ -3,16 +3,17 @@
 //! to delete the old broker while anything still uses it.
 //!
 //! The core (`config`, `discovery`, `graph`, `plan`) is pure: it computes values from plain
-//! data. `backend` reads and changes the world; `render` prints values; `run` wires them to the
-//! command line.
+//! data. `backend` reads and changes the world; `render` prints values; `commands` wires them to
+//! the command line.
 
-pub mod apply;
 pub mod atomic;
 pub mod backend;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod executor;
 pub mod graph;
 pub mod guard;
 pub mod journal;
@@ -23,7 +24,6 @@ pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod rollback;
-pub mod run;
 pub mod status;
 
 pub use error::{Error, Result};

@@ -195,11 +195,16 @@ impl Fingerprint {
     }
 }
 
-/// A plan written by `plan --out`: the plan and a checksum of its content.
+/// A plan written by `plan --out`: the plan, the plan file it was made from, and a checksum of
+/// both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedPlan {
     pub plan: Plan,
-    /// `sha256:` of the plan's canonical JSON.
+    /// The plan file (absolute path) the plan was made from: on AWS, the migration's journal
+    /// and lock sit beside it, whatever folder the saved plan is applied from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_file: Option<std::path::PathBuf>,
+    /// `sha256:` of the plan's canonical JSON (and of the plan file's path).
     pub checksum: String,
 }
 
@@ -207,19 +212,35 @@ impl SavedPlan {
     /// Wraps `plan` with its checksum.
     #[must_use]
     pub fn new(plan: Plan) -> SavedPlan {
-        let checksum = checksum(&plan);
-        SavedPlan { plan, checksum }
+        let checksum = checksum(&plan, None);
+        SavedPlan {
+            plan,
+            plan_file: None,
+            checksum,
+        }
+    }
+
+    /// The same saved plan, recording the plan file it was made from.
+    #[must_use]
+    pub fn made_from(mut self, plan_file: &std::path::Path) -> SavedPlan {
+        self.plan_file = Some(plan_file.to_owned());
+        self.checksum = checksum(&self.plan, self.plan_file.as_deref());
+        self
     }
 
     /// Whether the checksum still matches the content.
     #[must_use]
     pub fn intact(&self) -> bool {
-        checksum(&self.plan) == self.checksum
+        checksum(&self.plan, self.plan_file.as_deref()) == self.checksum
     }
 }
 
-fn checksum(plan: &Plan) -> String {
-    let bytes = serde_json::to_vec(plan).expect("a plan always serialises");
+fn checksum(plan: &Plan, plan_file: Option<&std::path::Path>) -> String {
+    let mut bytes = serde_json::to_vec(plan).expect("a plan always serialises");
+    if let Some(path) = plan_file {
+        bytes.push(b'\n');
+        bytes.extend_from_slice(path.to_string_lossy().as_bytes());
+    }
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
 

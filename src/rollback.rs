@@ -3,23 +3,23 @@
 
 use std::collections::BTreeMap;
 
-use crate::apply::{Move, Schedule, Skipped, Target};
 use crate::config::{Config, Strategy};
 use crate::error::{Error, Result};
+use crate::executor::{Move, Schedule, Skipped, Target};
 use crate::graph::{Flow, Participant};
 use crate::journal::{Entry, Outcome, Step};
 use crate::model::World;
 use crate::plan::{Brokers, Drain};
 
-/// What the journal says a service was moved between: (from, to) of its last successful move
-/// that has not been rolled back.
+/// What the journal says apply last moved each service between: (from, to) of its last
+/// `update` that was made or only started. Whether it still needs undoing is for the real state
+/// to say (a rollback whose rollout failed left the service where apply put it).
 #[must_use]
 pub fn moved_by_apply(entries: &[Entry]) -> BTreeMap<(String, String), (String, String)> {
     crate::journal::last_by_service(entries, |e| {
-        e.result == Outcome::Ok && matches!(e.step, Step::Update | Step::Rollback)
+        e.step == Step::Update && matches!(e.result, Outcome::Ok | Outcome::Started)
     })
     .into_iter()
-    .filter(|(_, e)| e.step == Step::Update)
     .filter_map(|(key, e)| {
         Some((
             key,

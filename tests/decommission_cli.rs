@@ -113,11 +113,20 @@ fn a_clean_world_is_decommissioned() {
     );
     assert_eq!(world_broker(&s.world_json(), OLD_ID)["state"], "DELETED");
     let journal = s.journal();
-    let line = journal
+    let lines: Vec<&serde_json::Value> = journal
         .iter()
-        .find(|e| e["step"] == "decommission")
-        .unwrap_or_else(|| panic!("no decommission line: {journal:#?}"));
-    assert_eq!(line["result"], "ok");
+        .filter(|e| e["step"] == "decommission")
+        .collect();
+    let results: Vec<&str> = lines
+        .iter()
+        .map(|e| e["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        results,
+        ["started", "ok"],
+        "the intent, then the result: {journal:#?}"
+    );
+    let line = lines[1];
     assert_eq!(line["migration"], "test-migration");
 }
 

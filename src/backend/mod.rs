@@ -71,6 +71,13 @@ pub trait Backend {
     fn update_service(&mut self, cluster: &str, service: &str, task_definition: &str)
         -> Result<()>;
 
+    /// The `family:revision` service `cluster/service` runs at this moment, read afresh (never
+    /// from an earlier read); `None` when the service does not exist.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when the service cannot be read.
+    fn running_task_definition(&mut self, cluster: &str, service: &str) -> Result<Option<String>>;
+
     /// Where the rollout of `cluster/service` onto `task_definition` stands now.
     ///
     /// # Errors

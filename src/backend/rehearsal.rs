@@ -30,15 +30,14 @@ impl Rehearsal {
         }
     }
 
+    /// The world as the file holds it now. Every change starts from here, so a change never
+    /// writes back a copy older than what another run wrote in the meantime.
     fn load(&mut self) -> Result<&mut World> {
-        if self.world.is_none() {
-            let text = std::fs::read_to_string(&self.path).map_err(|source| Error::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-            self.world = Some(parse_world(&self.path, &text)?);
-        }
-        Ok(self.world.as_mut().expect("loaded above"))
+        let text = std::fs::read_to_string(&self.path).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(self.world.insert(parse_world(&self.path, &text)?))
     }
 
     fn save(&self) -> Result<()> {
@@ -50,16 +49,25 @@ impl Rehearsal {
         text.push('\n');
         crate::atomic::write(&self.path, text.as_bytes())
     }
+}
 
-    fn service_mut(&mut self, cluster: &str, service: &str) -> Result<&mut crate::model::Service> {
-        let path = self.path.display().to_string();
-        self.load()?
-            .clusters
-            .iter_mut()
-            .find(|c| c.name == cluster)
-            .and_then(|c| c.services.iter_mut().find(|s| s.name == service))
-            .ok_or_else(|| Error::Backend(format!("service {cluster}/{service} is not in {path}")))
-    }
+fn service_mut<'w>(
+    world: &'w mut World,
+    path: &Path,
+    cluster: &str,
+    service: &str,
+) -> Result<&'w mut crate::model::Service> {
+    world
+        .clusters
+        .iter_mut()
+        .find(|c| c.name == cluster)
+        .and_then(|c| c.services.iter_mut().find(|s| s.name == service))
+        .ok_or_else(|| {
+            Error::Backend(format!(
+                "service {cluster}/{service} is not in {}",
+                path.display()
+            ))
+        })
 }
 
 /// The service field in which the rehearsal keeps a rollout that has not ended yet.
@@ -185,7 +193,6 @@ impl Backend for Rehearsal {
 
     fn read(&mut self, scope: &ReadScope) -> Result<World> {
         // Read afresh: another process may have changed the file since.
-        self.world = None;
         let mut world = self.load()?.clone();
         if let Some(clusters) = &scope.clusters {
             // Reading only what is in scope keeps the rehearsal honest: a plan cannot see
@@ -220,12 +227,14 @@ impl Backend for Rehearsal {
         service: &str,
         task_definition: &str,
     ) -> Result<()> {
-        if self.load()?.task_definition(task_definition).is_none() {
+        let path = self.path.clone();
+        let world = self.load()?;
+        if world.task_definition(task_definition).is_none() {
             return Err(Error::Backend(format!(
                 "task definition {task_definition} does not exist"
             )));
         }
-        let s = self.service_mut(cluster, service)?;
+        let s = service_mut(world, &path, cluster, service)?;
         let before = std::mem::replace(&mut s.task_definition, task_definition.to_owned());
         // Kept in the file, so that a rollout outlives the process that started it, as on ECS.
         s.extra.insert(
@@ -239,7 +248,9 @@ impl Backend for Rehearsal {
     }
 
     fn rollout(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<Rollout> {
-        let s = self.service_mut(cluster, service)?.clone();
+        let path = self.path.clone();
+        let world = self.load()?;
+        let s = service_mut(world, &path, cluster, service)?;
         if s.task_definition != task_definition {
             return Ok(Rollout::Failed {
                 running: s.task_definition.clone(),
@@ -256,7 +267,8 @@ impl Backend for Rehearsal {
                 .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
                 .and_then(|t| SystemTime::now().duration_since(t).ok())
                 .unwrap_or(Duration::MAX);
-            let takes = Duration::from_secs_f64(s.rollout_seconds.unwrap_or(0.0).max(0.0));
+            let takes = Duration::try_from_secs_f64(s.rollout_seconds.unwrap_or(0.0).max(0.0))
+                .unwrap_or(Duration::MAX);
             if since < takes {
                 return Ok(Rollout::InProgress);
             }
@@ -264,7 +276,6 @@ impl Backend for Rehearsal {
                 .get("previous")
                 .and_then(|p| p.as_str())
                 .map(str::to_owned);
-            let s = self.service_mut(cluster, service)?;
             s.extra.remove(ROLLOUT_KEY);
             if let (Some("fail"), Some(before)) = (s.rollout.as_deref(), previous) {
                 // As ECS's circuit breaker does: back on the previous revision, the new one
@@ -278,11 +289,17 @@ impl Backend for Rehearsal {
             }
         }
         // A completed rollout has replaced every older task, as ECS's rolling update does.
-        let s = self.service_mut(cluster, service)?;
         s.deployments.clear();
-        move_connections(self.load()?, cluster, service, task_definition);
+        move_connections(world, cluster, service, task_definition);
         self.save()?;
         Ok(Rollout::Completed)
+    }
+
+    fn running_task_definition(&mut self, cluster: &str, service: &str) -> Result<Option<String>> {
+        Ok(self
+            .load()?
+            .service(cluster, service)
+            .map(|s| s.task_definition.clone()))
     }
 
     fn queue(&mut self, broker: &ResolvedBroker, vhost: &str, name: &str) -> Result<Option<Queue>> {
@@ -368,5 +385,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("version 2 is not supported"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod stale_copies {
+    use super::*;
+    use crate::config::BrokerAlias;
+
+    #[test]
+    fn a_change_never_writes_back_a_stale_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("world.json");
+        let world = r#"{"version": 1, "brokers": [{"id": "b-old", "endpoints": ["amqps://old.mq:5671"], "queues": []}]}"#;
+        std::fs::write(&path, world).unwrap();
+        let mut rehearsal = Rehearsal::new(&path);
+        rehearsal.read(&ReadScope::default()).unwrap();
+
+        // Another run changes the file after this one read it.
+        let changed = r#"{"version": 1, "brokers": [{"id": "b-old", "endpoints": ["amqps://old.mq:5671"], "queues": []}], "parameters": {"/p": "written by another run"}}"#;
+        std::fs::write(&path, changed).unwrap();
+        let old = ResolvedBroker {
+            alias: BrokerAlias::Old,
+            id: "b-old".into(),
+            name: None,
+            endpoints: vec!["amqps://old.mq:5671".into()],
+            hosts: vec!["old.mq".into()],
+            amqp_url_env: None,
+            management_url_env: None,
+        };
+        rehearsal.delete_broker(&old).unwrap();
+
+        let after = parse_world(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(after.brokers[0].state, "DELETED");
+        assert_eq!(after.parameters["/p"], "written by another run");
     }
 }

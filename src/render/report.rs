@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::apply::{Report, Schedule, Skipped};
 use crate::discovery::Placement;
+use crate::executor::{Report, Schedule, Skipped};
 use crate::guard::Decision;
 use crate::plan::Plan;
 use crate::render::{Palette, Tone};
@@ -115,8 +115,8 @@ pub fn rollback_preview(schedule: &Schedule, palette: Palette) -> String {
         );
         for m in wave {
             let target = match &m.target {
-                crate::apply::Target::Existing(key) => key.clone(),
-                crate::apply::Target::Register(td) => td.key(),
+                crate::executor::Target::Existing(key) => key.clone(),
+                crate::executor::Target::Register(td) => td.key(),
             };
             let _ = writeln!(
                 out,

@@ -395,6 +395,33 @@ impl Backend for Aws {
         })
     }
 
+    fn running_task_definition(&mut self, cluster: &str, service: &str) -> Result<Option<String>> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(async {
+            let out = self
+                .clients
+                .ecs
+                .describe_services()
+                .cluster(self.cluster_ref(cluster))
+                .services(service)
+                .send()
+                .await
+                .map_err(|e| {
+                    errors::describe(
+                        "ecs:DescribeServices",
+                        &format!("service {cluster}/{service}"),
+                        e,
+                    )
+                })?;
+            Ok(out
+                .services()
+                .iter()
+                .find(|s| s.status() != Some("INACTIVE"))
+                .and_then(|s| s.task_definition())
+                .map(convert::definition_key))
+        })
+    }
+
     fn rollouts(&mut self, asked: &[RolloutQuery]) -> Result<Vec<Rollout>> {
         let runtime = self.runtime.clone();
         runtime.block_on(async {

@@ -287,48 +287,15 @@ impl Run<'_> {
             ));
 
             let mut pending = Vec::new();
+            let mut refused = None;
             for m in wave {
-                let to = match &m.target {
-                    Target::Existing(key) => key.clone(),
-                    Target::Register(td) => {
-                        let start = SystemTime::now();
-                        let result = self.backend.register_task_definition(td);
-                        let entry =
-                            Entry::new(self.migration, Step::Register, start, outcome(&result))
-                                .wave(Some(number))
-                                .service(&m.cluster, &m.service);
-                        match result {
-                            Ok(key) => {
-                                self.journal
-                                    .append(&entry.task_definitions(&m.from, &key))?;
-                                key
-                            }
-                            Err(e) => {
-                                self.journal.append(&entry.detail(e.to_string()))?;
-                                return Err(e);
-                            }
-                        }
+                match self.start(m, number, schedule.step)? {
+                    Ok(started) => pending.push(started),
+                    Err(why) => {
+                        refused = Some(why);
+                        break;
                     }
-                };
-                let start = SystemTime::now();
-                let result = self.backend.update_service(&m.cluster, &m.service, &to);
-                let entry = Entry::new(self.migration, schedule.step, start, outcome(&result))
-                    .wave(Some(number))
-                    .service(&m.cluster, &m.service)
-                    .task_definitions(&m.from, &to);
-                if let Err(e) = result {
-                    self.journal.append(&entry.detail(e.to_string()))?;
-                    return Err(e);
                 }
-                self.journal.append(&entry)?;
-                self.progress
-                    .line(&format!("  {}: {} -> {to}, rolling out", m.id(), m.from));
-                pending.push(Pending {
-                    m: m.clone(),
-                    to,
-                    began: Instant::now(),
-                    began_at: SystemTime::now(),
-                });
             }
 
             self.progress.waiting(&format!(
@@ -336,8 +303,20 @@ impl Run<'_> {
                 pending.len(),
                 if pending.len() == 1 { "" } else { "s" }
             ));
+            let started: Vec<String> = pending.iter().map(|p| p.m.id()).collect();
             let failed_here = self.await_rollouts(pending, number, &mut report)?;
             self.progress.done_waiting();
+            if let Some(why) = refused {
+                // The rollouts already under way in this wave were seen to their end first.
+                report.stopped = Some(why);
+                report.not_started = schedule.waves[index..]
+                    .iter()
+                    .flatten()
+                    .map(Move::id)
+                    .filter(|id| !started.contains(id))
+                    .collect();
+                return Ok(report);
+            }
             if failed_here {
                 report.stopped = Some(format!(
                     "a rollout in wave {number} failed; later waves were not started"
@@ -357,6 +336,91 @@ impl Run<'_> {
             }
         }
         Ok(report)
+    }
+
+    /// Registers `m`'s target where needed, checks that the service still runs the revision
+    /// the plan expected, and points it at the target. Each change is journalled as `started`
+    /// before it is made (a journal that cannot be written stops the run before the change) and
+    /// with its result after. Returns the rollout to wait for, or why the service was left alone.
+    fn start(&mut self, m: &Move, number: usize, step: Step) -> Result<Result<Pending, String>> {
+        let wave = Some(number);
+        let to = match &m.target {
+            Target::Existing(key) => key.clone(),
+            Target::Register(td) => {
+                let start = SystemTime::now();
+                let mut intent =
+                    Entry::new(self.migration, Step::Register, start, Outcome::Started)
+                        .wave(wave)
+                        .service(&m.cluster, &m.service);
+                intent.from_task_definition = Some(m.from.clone());
+                self.journal.append(&intent)?;
+                let result = self.backend.register_task_definition(td);
+                let entry = Entry::new(self.migration, Step::Register, start, outcome(&result))
+                    .wave(wave)
+                    .service(&m.cluster, &m.service);
+                match result {
+                    Ok(key) => {
+                        self.journal
+                            .append(&entry.task_definitions(&m.from, &key))?;
+                        key
+                    }
+                    Err(e) => {
+                        self.journal.append(&entry.detail(e.to_string()))?;
+                        return Err(e);
+                    }
+                }
+            }
+        };
+
+        // Someone may have deployed the service since the state was read: never revert that.
+        let start = SystemTime::now();
+        let running = self
+            .backend
+            .running_task_definition(&m.cluster, &m.service)?;
+        if running.as_deref() != Some(m.from.as_str()) {
+            let why = match running {
+                Some(running) => format!(
+                    "{} runs {running}, not {} as when the state was read: it was deployed by someone else in the meantime, so warren left it alone; re-plan to include that change",
+                    m.id(),
+                    m.from
+                ),
+                None => format!("{} no longer exists", m.id()),
+            };
+            self.journal.append(
+                &Entry::new(self.migration, step, start, Outcome::Refused)
+                    .wave(wave)
+                    .service(&m.cluster, &m.service)
+                    .task_definitions(&m.from, &to)
+                    .detail(why.clone()),
+            )?;
+            self.progress
+                .line(&format!("  {}: left alone: {why}", m.id()));
+            return Ok(Err(why));
+        }
+
+        let start = SystemTime::now();
+        let entry = |result: Outcome| {
+            Entry::new(self.migration, step, start, result)
+                .wave(wave)
+                .service(&m.cluster, &m.service)
+                .task_definitions(&m.from, &to)
+        };
+        self.journal.append(&entry(Outcome::Started))?;
+        let result = self.backend.update_service(&m.cluster, &m.service, &to);
+        if let Err(e) = result {
+            self.journal
+                .append(&entry(Outcome::Failed).detail(e.to_string()))?;
+            return Err(e);
+        }
+        self.journal.append(&entry(Outcome::Ok))?;
+        self.progress
+            .line(&format!("  {}: {} -> {to}, rolling out", m.id(), m.from));
+        Ok(Ok(Pending {
+            m: m.clone(),
+            to,
+            began: Instant::now(),
+            began_at: SystemTime::now(),
+        }))
     }
 
     /// Waits for `pending` rollouts side by side, journalling each end, and records them in
@@ -432,15 +496,17 @@ impl Run<'_> {
                         self.journal
                             .append(&entry(Outcome::Failed).detail(reason.clone()))?;
                         let start = SystemTime::now();
-                        self.backend
-                            .update_service(&m.cluster, &m.service, &m.from)?;
-                        self.journal.append(
-                            &Entry::new(self.migration, Step::Rollback, start, Outcome::Ok)
+                        let back = |result: Outcome| {
+                            Entry::new(self.migration, Step::Rollback, start, result)
                                 .wave(wave)
                                 .service(&m.cluster, &m.service)
                                 .task_definitions(&to, &m.from)
-                                .detail("rollout timed out"),
-                        )?;
+                                .detail("rollout timed out")
+                        };
+                        self.journal.append(&back(Outcome::Started))?;
+                        self.backend
+                            .update_service(&m.cluster, &m.service, &m.from)?;
+                        self.journal.append(&back(Outcome::Ok))?;
                         self.progress.line(&format!("  {}: {reason}", m.id()));
                         report.failed.push(Failed {
                             service: m.id(),
@@ -534,15 +600,19 @@ struct Pending {
 }
 
 /// Services an earlier run pointed at a new revision without seeing the rollout end (it was
-/// killed): per the journal, their last step is an `update` or `rollback` with no `rollout`
-/// after it, and they still run that revision.
+/// killed): per the journal, their last step is an `update` or `rollback` (done, or only
+/// started: the real state says whether it was made) with no `rollout` after it, and they run
+/// that revision now.
 #[must_use]
 pub fn in_flight(entries: &[Entry], world: &World) -> Vec<Move> {
     crate::journal::last_by_service(entries, |e| {
         matches!(e.step, Step::Update | Step::Rollback | Step::Rollout)
     })
     .into_iter()
-    .filter(|(_, e)| matches!(e.step, Step::Update | Step::Rollback) && e.result == Outcome::Ok)
+    .filter(|(_, e)| {
+        matches!(e.step, Step::Update | Step::Rollback)
+            && matches!(e.result, Outcome::Ok | Outcome::Started)
+    })
     .filter_map(|((cluster, service), e)| {
         let to = e.to_task_definition.clone()?;
         let from = e.from_task_definition.clone()?;

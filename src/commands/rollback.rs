@@ -1,0 +1,58 @@
+//! `warren rollback`: puts the services apply moved back on the revisions they ran before.
+
+use super::{
+    confirm, migration_of, options, refuse_without_terminal, run_schedule, Output, Session,
+};
+use crate::backend::ReadScope;
+use crate::cli::RollbackArgs;
+use crate::config::Config;
+use crate::discovery;
+use crate::error::Result;
+use crate::executor;
+use crate::plan::Brokers;
+use crate::render;
+
+pub fn run(args: &RollbackArgs, output: Output) -> Result<u8> {
+    refuse_without_terminal(&args.change, "rollback")?;
+    let config = Config::load(&args.plan)?;
+    let migration = migration_of(&config, &args.plan, args.record.lock_table.as_deref());
+    let mut session = Session::changing(migration, &args.world, &args.record, "rollback", output)?;
+    let entries = session.entries()?;
+    let world = session.read(&ReadScope::default(), |w| {
+        discovery::resolve_brokers(&config, w).to_vec()
+    })?;
+    config.check_against(&world)?;
+    let [old, new] = discovery::resolve_brokers(&config, &world);
+    let brokers = Brokers { old, new };
+    let (mut schedule, skipped) =
+        crate::rollback::schedule(&config, &world, &brokers, &entries.list)?;
+    // Rollouts an interrupted rollback (or apply) started are awaited before anything else.
+    schedule.in_flight = executor::in_flight(&entries.list, &world)
+        .into_iter()
+        .filter(|m| !schedule.waves.iter().flatten().any(|w| w.id() == m.id()))
+        .collect();
+    let moves: usize =
+        schedule.waves.iter().map(Vec::len).sum::<usize>() + schedule.in_flight.len();
+    if moves == 0 {
+        print!(
+            "{}",
+            render::report::nothing_to_roll_back(session.journal().path(), &skipped)
+        );
+        return Ok(0);
+    }
+    if !args.change.auto_approve {
+        print!(
+            "{}",
+            render::report::rollback_preview(&schedule, output.palette)
+        );
+        confirm(false, "roll these services back")?;
+    }
+    run_schedule(
+        &mut session,
+        &schedule,
+        &brokers,
+        options(&args.change),
+        skipped,
+        "Rollback",
+    )
+}

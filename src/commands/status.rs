@@ -1,0 +1,25 @@
+//! `warren status`: where every service points now, and whether decommission would pass.
+
+use super::{everything, migration_of, pretty_json, Output, Session};
+use crate::cli::{ReportFormat, StatusArgs};
+use crate::config::Config;
+use crate::discovery;
+use crate::error::Result;
+use crate::render;
+
+pub fn run(args: &StatusArgs, output: Output) -> Result<u8> {
+    let config = Config::load(&args.plan)?;
+    let mut session =
+        Session::reading(migration_of(&config, &args.plan, None), &args.world, output)?;
+    let world = session.read(&everything(), |w| {
+        discovery::resolve_brokers(&config, w).to_vec()
+    })?;
+    config.check_against(&world)?;
+    let brokers = discovery::resolve_brokers(&config, &world);
+    let status = crate::status::status(&config, &world, brokers)?;
+    match args.format {
+        ReportFormat::Human => print!("{}", render::report::status(&status, output.palette)),
+        ReportFormat::Json => print!("{}", pretty_json(&status)),
+    }
+    Ok(0)
+}
