@@ -590,3 +590,40 @@ async fn a_saved_plan_is_stale_once_a_parameter_it_read_has_a_new_version() {
         "nothing was registered"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_applied_from_elsewhere_uses_the_journal_of_its_migration() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed::esr_incident(&config).await;
+    queues_of_the_example(old_broker(), &[]);
+    let repo = tempfile::tempdir().unwrap();
+    let plans = repo.path().join("plans");
+    std::fs::create_dir(&plans).unwrap();
+    let plan = seed::write_plan(&seeded, &plans);
+    let plan = plan.to_str().unwrap();
+    let review = tempfile::tempdir().unwrap();
+    let saved = review.path().join("esr.plan.json");
+    let saved = saved.to_str().unwrap();
+
+    let out = run(&moto, repo.path(), &["plan", plan, "--out", saved]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(
+        &moto,
+        review.path(),
+        &["apply", saved, "--auto-approve", "--drain-timeout", "10"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    assert!(
+        plans.join("warren-journal.jsonl").exists(),
+        "the journal sits beside the plan file the saved plan was made from"
+    );
+    assert!(!review.path().join("warren-journal.jsonl").exists());
+    let out = run(&moto, repo.path(), &["rollback", plan, "--auto-approve"]);
+    assert!(
+        !text(&out).contains("Nothing to roll back"),
+        "rollback of the plan file finds what the saved plan applied: {}",
+        text(&out)
+    );
+}
