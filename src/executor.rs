@@ -290,8 +290,8 @@ impl Run<'_> {
             let mut refused = None;
             for m in wave {
                 match self.start(m, number, schedule.step)? {
-                    Ok(started) => pending.push(started),
-                    Err(why) => {
+                    Started::RollingOut(rollout) => pending.push(rollout),
+                    Started::LeftAlone(why) => {
                         refused = Some(why);
                         break;
                     }
@@ -342,7 +342,7 @@ impl Run<'_> {
     /// the plan expected, and points it at the target. Each change is journalled as `started`
     /// before it is made (a journal that cannot be written stops the run before the change) and
     /// with its result after. Returns the rollout to wait for, or why the service was left alone.
-    fn start(&mut self, m: &Move, number: usize, step: Step) -> Result<Result<Pending, String>> {
+    fn start(&mut self, m: &Move, number: usize, step: Step) -> Result<Started> {
         let wave = Some(number);
         let to = match &m.target {
             Target::Existing(key) => key.clone(),
@@ -415,7 +415,7 @@ impl Run<'_> {
         self.journal.append(&entry(Outcome::Ok))?;
         self.progress
             .line(&format!("  {}: {} -> {to}, rolling out", m.id(), m.from));
-        Ok(Ok(Pending {
+        Ok(Started::RollingOut(Pending {
             m: m.clone(),
             to,
             began: Instant::now(),
@@ -589,6 +589,14 @@ impl Run<'_> {
             std::thread::sleep(self.backend.poll_interval());
         }
     }
+}
+
+/// What became of a move the executor started.
+enum Started {
+    /// The service points at its target; its rollout is under way.
+    RollingOut(Pending),
+    /// The service was changed by someone else since the state was read: why it was left alone.
+    LeftAlone(String),
 }
 
 /// A rollout being waited for.
