@@ -326,6 +326,7 @@ mod tests {
             hosts: vec![host.into()],
             amqp_url_env: None,
             management_url_env: None,
+            console_url: None,
         }
     }
 

@@ -70,6 +70,7 @@ fn scope_of(config: &Config) -> ReadScope {
             .as_ref()
             .map(|cs| cs.iter().map(|c| c.value.clone()).collect()),
         everything: false,
+        parameters: crate::precondition::mapped_parameters(&config.parameters),
     }
 }
 
@@ -346,6 +347,7 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
             &ReadScope {
                 clusters: plan.scope.clusters.clone(),
                 everything: false,
+                parameters: crate::precondition::mapped_parameters(&plan.parameters),
             },
         )?;
         for broker in [&plan.brokers.old, &plan.brokers.new] {
@@ -360,6 +362,7 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
                 moved.join(", ")
             )));
         }
+        crate::precondition::preconditions(&plan, &world)?;
         (plan, world, lock, backend, anchor)
     } else {
         let config = Config::load(&args.plan)?;
@@ -373,7 +376,9 @@ fn apply(args: &ApplyArgs, palette: Palette) -> Result<u8> {
         );
         let lock = take_lock(&place, &config.migration.name, "apply")?;
         let world = read_world(backend.as_mut(), &scope_of(&config), &config)?;
-        (plan::make(&config, &world)?, world, lock, backend, anchor)
+        let plan = plan::make(&config, &world)?;
+        crate::precondition::preconditions(&plan, &world)?;
+        (plan, world, lock, backend, anchor)
     };
     let (mut schedule, skipped) = apply::schedule(&plan, &world)?;
     let journal = journal_for(args.record.journal.as_deref(), &anchor);
@@ -484,6 +489,7 @@ fn decommission(args: &DecommissionArgs) -> Result<u8> {
     let everything = ReadScope {
         clusters: None,
         everything: true,
+        parameters: Vec::new(),
     };
     // A broker that cannot be read is a blocker, not an error: decommission fails closed.
     let mut unreadable = Vec::new();
@@ -630,6 +636,7 @@ fn status(args: &StatusArgs, palette: Palette) -> Result<u8> {
         &ReadScope {
             clusters: None,
             everything: true,
+            parameters: Vec::new(),
         },
         &config,
     )?;
@@ -683,6 +690,7 @@ fn snapshot(args: &SnapshotArgs) -> Result<u8> {
         &ReadScope {
             clusters: None,
             everything: true,
+            parameters: Vec::new(),
         },
         &config,
     )?;

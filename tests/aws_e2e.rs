@@ -590,3 +590,55 @@ async fn a_saved_plan_is_stale_once_a_parameter_it_read_has_a_new_version() {
         "nothing was registered"
     );
 }
+
+/// The plan maps `/esr/rabbit/host` to `/esr/rabbit2/host`; once that parameter is gone, a plan
+/// saved while it existed is stale, and `apply PLAN.toml` refuses before any change, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mapped_parameter_that_vanishes_stops_apply_before_any_change() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed::esr_incident(&config).await;
+    queues_of_the_example(old_broker(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = seed::write_plan(&seeded, dir.path());
+    let plan = plan.to_str().unwrap();
+
+    let out = run(&moto, dir.path(), &["plan", plan, "--out", "saved.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !text(&out).contains("does not exist yet"),
+        "the mapped parameter exists and was read: {}",
+        text(&out)
+    );
+
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    ssm.delete_parameter()
+        .name("/esr/rabbit2/host")
+        .send()
+        .await
+        .unwrap();
+
+    let out = run(
+        &moto,
+        dir.path(),
+        &["apply", "saved.json", "--auto-approve"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("is stale"), "{said}");
+    assert!(said.contains("parameter:/esr/rabbit2/host"), "{said}");
+
+    let out = run(&moto, dir.path(), &["apply", plan, "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains(MAPPED.1), "{said}");
+    assert!(said.contains("does not exist"), "{said}");
+
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let families = ecs.list_task_definitions().send().await.unwrap();
+    assert_eq!(
+        families.task_definition_arns().len(),
+        seeded.task_definitions.len(),
+        "nothing was registered"
+    );
+}
