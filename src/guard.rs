@@ -291,9 +291,20 @@ impl Scan<'_> {
             );
         }
         for c in &broker.connections {
-            let who = if c.client.is_empty() { "an unnamed client" } else { c.client.as_str() };
-            let from = if c.peer.is_empty() { String::new() } else { format!(" from {}", c.peer) };
-            self.add(BlockerKind::Connection, format!("{who}{from} is connected to {id}"));
+            let who = if c.client.is_empty() {
+                "an unnamed client"
+            } else {
+                c.client.as_str()
+            };
+            let from = if c.peer.is_empty() {
+                String::new()
+            } else {
+                format!(" from {}", c.peer)
+            };
+            self.add(
+                BlockerKind::Connection,
+                format!("{who}{from} is connected to {id}"),
+            );
         }
     }
 

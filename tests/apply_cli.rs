@@ -634,7 +634,10 @@ fn apply_refuses_a_mapped_parameter_that_does_not_exist() {
 #[test]
 fn apply_names_every_failed_precondition() {
     let out = refused_before_any_change(&mapped_world("DELETED", false));
-    assert!(out.contains("DELETED") && out.contains(NEW_PARAMETER), "{out}");
+    assert!(
+        out.contains("DELETED") && out.contains(NEW_PARAMETER),
+        "{out}"
+    );
 }
 
 #[test]

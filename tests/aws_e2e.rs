@@ -21,10 +21,14 @@ use serde_json::Value;
 const OLD_MGMT_ENV: &str = "WARREN_OLD_MGMT_URL";
 const NEW_HOST: &str = "b-2222.mq.eu-west-2.amazonaws.com";
 
-/// One RabbitMQ node for the whole binary, holding the old broker's queues.
+/// One RabbitMQ node for the whole binary, holding the old broker's queues. The emulator gives
+/// every broker the host `mockmq`, so the node names itself after the seeded old broker
+/// (its cluster name), which is how warren takes its management URL as the old broker's.
 fn old_broker() -> &'static rabbit::RabbitNode {
     static NODE: std::sync::OnceLock<rabbit::RabbitNode> = std::sync::OnceLock::new();
-    NODE.get_or_init(|| rabbit::RabbitNode::start("e2e-old", "127.0.0.1"))
+    NODE.get_or_init(|| {
+        rabbit::RabbitNode::start_as("e2e-old", "127.0.0.1", Some(seed::OLD_BROKER_NAME))
+    })
 }
 
 /// Declares the example's old-broker queues, exchanges and bindings on the node, the queues
