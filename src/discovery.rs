@@ -171,6 +171,9 @@ pub struct ResolvedBroker {
     pub amqp_url_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_url_env: Option<String>,
+    /// The broker's management console URL (Amazon MQ's `ConsoleURL`), where the state has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_url: Option<String>,
 }
 
 impl ResolvedBroker {
@@ -297,6 +300,7 @@ pub fn resolve_broker(spec: &BrokerSpec, world: &World) -> ResolvedBroker {
         hosts,
         amqp_url_env: spec.amqp_url_env.clone(),
         management_url_env: spec.management_url_env.clone(),
+        console_url: found.and_then(|b| b.console_url.clone()),
     }
 }
 
@@ -587,6 +591,7 @@ mod tests {
             endpoints,
             amqp_url_env: None,
             management_url_env: None,
+            console_url: None,
         }
     }
 

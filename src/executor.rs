@@ -395,7 +395,7 @@ impl Run<'_> {
             )?;
             self.progress
                 .line(&format!("  {}: left alone: {why}", m.id()));
-            return Ok(Err(why));
+            return Ok(Started::LeftAlone(why));
         }
 
         let start = SystemTime::now();

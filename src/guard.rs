@@ -90,70 +90,24 @@ fn note_unread(owner: &str, uninspected: &[Uninspected], unread: &mut Unread) {
 /// Every blocker against deleting `old`, given the whole world (every cluster).
 #[must_use]
 pub fn blockers(world: &World, old: &ResolvedBroker, new: &ResolvedBroker) -> Vec<Blocker> {
-    let mut out = BTreeSet::new();
-    let id = &old.id;
-    let mut add = |kind, detail: String| {
-        out.insert(Blocker { kind, detail });
+    let mut scan = Scan {
+        world,
+        old,
+        new,
+        found: BTreeSet::new(),
+        unread: Unread::new(),
     };
-    let mut unread = Unread::new();
+    scan.services();
+    let latest = latest_revisions(world);
+    scan.latest_revisions(&latest);
+    scan.schedules(&latest);
+    scan.broker_itself();
+    scan.unread_secrets();
+    scan.found.into_iter().collect()
+}
 
-    // Services: the current task definition and every deployment still running.
-    for cluster in &world.clusters {
-        for service in &cluster.services {
-            let name = format!("{}/{}", cluster.name, service.name);
-            match world.task_definition(&service.task_definition) {
-                None => add(
-                    BlockerKind::Unverifiable,
-                    format!(
-                        "{name} runs {}, which could not be read",
-                        service.task_definition
-                    ),
-                ),
-                Some(td) => {
-                    let (pointers, uninspected) = inspect(world, td, old, new);
-                    if !pointers.is_empty() {
-                        add(
-                            BlockerKind::Service,
-                            format!("{name} points at {id} through {}", through(&pointers)),
-                        );
-                    }
-                    note_unread(&name, &uninspected, &mut unread);
-                }
-            }
-            for deployment in &service.deployments {
-                if deployment.task_definition == service.task_definition {
-                    continue;
-                }
-                match world.task_definition(&deployment.task_definition) {
-                    None => add(
-                        BlockerKind::Unverifiable,
-                        format!(
-                            "{name} still runs a deployment of {}, which could not be read",
-                            deployment.task_definition
-                        ),
-                    ),
-                    Some(td) => {
-                        let (pointers, uninspected) = inspect(world, td, old, new);
-                        if !pointers.is_empty() {
-                            add(
-                                BlockerKind::Service,
-                                format!(
-                                    "{name} still runs a deployment of {} ({} task{}), which points at {id} through {}",
-                                    deployment.task_definition,
-                                    deployment.running,
-                                    if deployment.running == 1 { "" } else { "s" },
-                                    through(&pointers)
-                                ),
-                            );
-                        }
-                        note_unread(&name, &uninspected, &mut unread);
-                    }
-                }
-            }
-        }
-    }
-
-    // The latest active revision of every family: a task started from it would reconnect.
+/// The latest active revision of every family, by family.
+fn latest_revisions(world: &World) -> BTreeMap<&str, &TaskDefinition> {
     let mut latest: BTreeMap<&str, &TaskDefinition> = BTreeMap::new();
     for td in world.task_definitions.iter().filter(|t| t.is_active()) {
         let entry = latest.entry(td.family.as_str()).or_insert(td);
@@ -161,99 +115,212 @@ pub fn blockers(world: &World, old: &ResolvedBroker, new: &ResolvedBroker) -> Ve
             *entry = td;
         }
     }
-    for td in latest.values() {
-        let (pointers, uninspected) = inspect(world, td, old, new);
-        if !pointers.is_empty() {
-            add(
-                BlockerKind::TaskDefinition,
-                format!(
-                    "{}, the latest active revision of {}, points at {id} through {} (a task started from it would connect)",
-                    td.key(),
-                    td.family,
-                    through(&pointers)
-                ),
-            );
-        }
-        note_unread(&td.key(), &uninspected, &mut unread);
+    latest
+}
+
+/// One decommission scan: the blockers found so far and the secrets nobody could read.
+struct Scan<'a> {
+    world: &'a World,
+    old: &'a ResolvedBroker,
+    new: &'a ResolvedBroker,
+    found: BTreeSet<Blocker>,
+    unread: Unread,
+}
+
+impl Scan<'_> {
+    fn add(&mut self, kind: BlockerKind, detail: String) {
+        self.found.insert(Blocker { kind, detail });
     }
 
-    // Scheduled tasks.
-    for schedule in &world.schedules {
-        let td = if schedule.task_definition.contains(':') {
-            world.task_definition(&schedule.task_definition)
-        } else {
-            latest.get(schedule.task_definition.as_str()).copied()
-        };
-        match td {
-            None => add(
-                BlockerKind::Unverifiable,
-                format!(
-                    "schedule {} runs {}, which could not be read",
-                    schedule.name, schedule.task_definition
-                ),
-            ),
-            Some(td) => {
-                let (pointers, _) = inspect(world, td, old, new);
-                if !pointers.is_empty() {
-                    add(
-                        BlockerKind::Schedule,
+    /// Where `td` points at the old broker; what it holds that could not be read is noted
+    /// against `owner`, so that every task definition reports it the same way.
+    fn inspect(&mut self, owner: &str, td: &TaskDefinition) -> Vec<Pointer> {
+        let (pointers, uninspected) = inspect(self.world, td, self.old, self.new);
+        note_unread(owner, &uninspected, &mut self.unread);
+        pointers
+    }
+
+    /// Services: the current task definition and every deployment still running.
+    fn services(&mut self) {
+        let id = &self.old.id;
+        for cluster in &self.world.clusters {
+            for service in &cluster.services {
+                let name = format!("{}/{}", cluster.name, service.name);
+                match self.world.task_definition(&service.task_definition) {
+                    None => self.add(
+                        BlockerKind::Unverifiable,
                         format!(
-                            "schedule {} (cluster {}) starts tasks from {}, which points at {id} through {}",
-                            schedule.name,
-                            schedule.cluster,
-                            td.key(),
-                            through(&pointers)
+                            "{name} runs {}, which could not be read",
+                            service.task_definition
                         ),
-                    );
+                    ),
+                    Some(td) => {
+                        let pointers = self.inspect(&name, td);
+                        if !pointers.is_empty() {
+                            self.add(
+                                BlockerKind::Service,
+                                format!("{name} points at {id} through {}", through(&pointers)),
+                            );
+                        }
+                    }
+                }
+                for deployment in &service.deployments {
+                    if deployment.task_definition == service.task_definition {
+                        continue;
+                    }
+                    let Some(td) = self.world.task_definition(&deployment.task_definition) else {
+                        self.add(
+                            BlockerKind::Unverifiable,
+                            format!(
+                                "{name} still runs a deployment of {}, which could not be read",
+                                deployment.task_definition
+                            ),
+                        );
+                        continue;
+                    };
+                    let pointers = self.inspect(&name, td);
+                    if !pointers.is_empty() {
+                        self.add(
+                            BlockerKind::Service,
+                            format!(
+                                "{name} still runs a deployment of {} ({} task{}), which points at {id} through {}",
+                                deployment.task_definition,
+                                deployment.running,
+                                if deployment.running == 1 { "" } else { "s" },
+                                through(&pointers)
+                            ),
+                        );
+                    }
                 }
             }
         }
     }
 
-    // The broker itself: queues holding messages, open connections.
-    match old.in_world(world) {
-        None => add(
-            BlockerKind::Unverifiable,
-            format!("broker {id} could not be found, so its queues and connections could not be checked"),
-        ),
-        Some(broker) => match &broker.queues {
-            None => add(
+    /// The latest active revision of every family: a task started from it would reconnect.
+    fn latest_revisions(&mut self, latest: &BTreeMap<&str, &TaskDefinition>) {
+        let id = &self.old.id;
+        for td in latest.values() {
+            let pointers = self.inspect(&td.key(), td);
+            if !pointers.is_empty() {
+                self.add(
+                    BlockerKind::TaskDefinition,
+                    format!(
+                        "{}, the latest active revision of {}, points at {id} through {} (a task started from it would connect)",
+                        td.key(),
+                        td.family,
+                        through(&pointers)
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Scheduled tasks: a schedule names a revision, or a family for its latest revision.
+    fn schedules(&mut self, latest: &BTreeMap<&str, &TaskDefinition>) {
+        let id = &self.old.id;
+        for schedule in &self.world.schedules {
+            let td = if schedule.task_definition.contains(':') {
+                self.world.task_definition(&schedule.task_definition)
+            } else {
+                latest.get(schedule.task_definition.as_str()).copied()
+            };
+            let Some(td) = td else {
+                self.add(
+                    BlockerKind::Unverifiable,
+                    format!(
+                        "schedule {} runs {}, which could not be read",
+                        schedule.name, schedule.task_definition
+                    ),
+                );
+                continue;
+            };
+            let pointers = self.inspect(&format!("schedule {}", schedule.name), td);
+            if !pointers.is_empty() {
+                self.add(
+                    BlockerKind::Schedule,
+                    format!(
+                        "schedule {} (cluster {}) starts tasks from {}, which points at {id} through {}",
+                        schedule.name,
+                        schedule.cluster,
+                        td.key(),
+                        through(&pointers)
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The broker itself: its endpoints (without them no host can be matched), queues holding
+    /// messages, open connections.
+    fn broker_itself(&mut self) {
+        let id = &self.old.id;
+        if self.old.endpoints.is_empty() {
+            self.add(
+                BlockerKind::Unverifiable,
+                format!(
+                    "broker {id} has no endpoints, so whether anything points at it cannot be told"
+                ),
+            );
+        }
+        let Some(broker) = self.old.in_world(self.world) else {
+            self.add(
+                BlockerKind::Unverifiable,
+                format!("broker {id} could not be found, so its queues and connections could not be checked"),
+            );
+            return;
+        };
+        let Some(queues) = &broker.queues else {
+            self.add(
                 BlockerKind::Unverifiable,
                 format!(
                     "the queues and connections of {id} could not be read: the world file lists none and warren does not read live brokers in rehearsals"
                 ),
-            ),
-            Some(queues) => {
-                for q in queues.iter().filter(|q| q.messages > 0) {
-                    add(
-                        BlockerKind::Queue,
-                        format!(
-                            "{} {} holds {} message{}",
-                            q.vhost,
-                            q.name,
-                            q.messages,
-                            if q.messages == 1 { "" } else { "s" }
-                        ),
-                    );
-                }
-                for c in &broker.connections {
-                    let who = if c.client.is_empty() { "an unnamed client" } else { c.client.as_str() };
-                    let from = if c.peer.is_empty() { String::new() } else { format!(" from {}", c.peer) };
-                    add(BlockerKind::Connection, format!("{who}{from} is connected to {id}"));
-                }
-            }
-        },
+            );
+            return;
+        };
+        for q in queues.iter().filter(|q| q.messages > 0) {
+            self.add(
+                BlockerKind::Queue,
+                format!(
+                    "{} {} holds {} message{}",
+                    q.vhost,
+                    q.name,
+                    q.messages,
+                    if q.messages == 1 { "" } else { "s" }
+                ),
+            );
+        }
+        for c in &broker.connections {
+            let who = if c.client.is_empty() {
+                "an unnamed client"
+            } else {
+                c.client.as_str()
+            };
+            let from = if c.peer.is_empty() {
+                String::new()
+            } else {
+                format!(" from {}", c.peer)
+            };
+            self.add(
+                BlockerKind::Connection,
+                format!("{who}{from} is connected to {id}"),
+            );
+        }
     }
-    for (what, owners) in unread {
-        add(
-            BlockerKind::Unverifiable,
-            format!(
-                "{} read {what}: whether it names {id} is unknown",
-                owners.into_iter().collect::<Vec<_>>().join(", ")
-            ),
-        );
+
+    /// Secrets whose value was not read, once each with everything that reads them.
+    fn unread_secrets(&mut self) {
+        let id = self.old.id.clone();
+        for (what, owners) in std::mem::take(&mut self.unread) {
+            self.add(
+                BlockerKind::Unverifiable,
+                format!(
+                    "{} read {what}: whether it names {id} is unknown",
+                    owners.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
     }
-    out.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -270,6 +337,7 @@ mod tests {
             hosts: vec![host.into()],
             amqp_url_env: None,
             management_url_env: None,
+            console_url: None,
         }
     }
 

@@ -21,6 +21,7 @@ pub mod lock;
 pub mod model;
 pub mod moves;
 pub mod plan;
+pub mod precondition;
 pub mod progress;
 pub mod render;
 pub mod rollback;

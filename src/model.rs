@@ -46,6 +46,10 @@ pub struct Broker {
     pub state: String,
     #[serde(default)]
     pub endpoints: Vec<String>,
+    /// The management console's URL (Amazon MQ's `ConsoleURL`), where known: a management URL
+    /// on its host belongs to this broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_url: Option<String>,
     /// `None` marks a live broker: its topology is read from the broker itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queues: Option<Vec<Queue>>,

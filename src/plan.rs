@@ -252,7 +252,7 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-fn digest(value: &impl Serialize) -> String {
+pub(crate) fn digest(value: &impl Serialize) -> String {
     let bytes = serde_json::to_vec(value).expect("plain data always serialises");
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
@@ -535,7 +535,13 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     changes.sort_by(|a, b| {
         (a.action == Action::Noop, a.wave, a.id()).cmp(&(b.action == Action::Noop, b.wave, b.id()))
     });
-    let fingerprint = fingerprint(world, &scanned, &changes, &unmanaged);
+    let fingerprint = fingerprint(
+        world,
+        &scanned,
+        &changes,
+        &unmanaged,
+        (&brokers.new, &config.parameters),
+    );
     Ok(Plan {
         format_version: FORMAT_VERSION,
         migration: config.migration.name.clone(),
@@ -862,15 +868,19 @@ fn end_state_warnings(
 
 /// The fingerprint of the state a plan depends on: every declared service and every scanned
 /// service that points at either broker (its task definition and content, its deployments),
-/// and every parameter their containers read.
+/// every parameter their containers read, and what `apply`'s preconditions check (the new
+/// broker's state, every mapped target parameter; `targets` is the new broker and the
+/// `[parameters]` map).
 #[must_use]
 pub fn fingerprint(
     world: &World,
     scanned: &[Scanned],
     changes: &[Change],
     unmanaged: &[Unmanaged],
+    targets: (&ResolvedBroker, &IndexMap<String, String>),
 ) -> Fingerprint {
-    let mut entries = BTreeMap::new();
+    let mut entries =
+        crate::precondition::fingerprint_entries(world, targets.0, targets.1, changes);
     let relevant: BTreeSet<String> = changes
         .iter()
         .map(Change::id)
@@ -943,5 +953,11 @@ pub fn fingerprint_now(world: &World, plan: &Plan) -> Result<Fingerprint> {
         plan.scope.clusters.as_deref(),
         plan.scope.broker_env.as_deref(),
     )?;
-    Ok(fingerprint(world, &scanned, &plan.changes, &plan.unmanaged))
+    Ok(fingerprint(
+        world,
+        &scanned,
+        &plan.changes,
+        &plan.unmanaged,
+        (&plan.brokers.new, &plan.parameters),
+    ))
 }

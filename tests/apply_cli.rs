@@ -556,6 +556,135 @@ fn a_manual_change_refuses_the_whole_apply() {
     assert!(!s.exists(JOURNAL));
 }
 
+/// The old parameter the `ledger` service reads its broker host from, and the new one the plan
+/// maps it to.
+const OLD_PARAMETER: &str = "/esr/rabbit/host";
+const NEW_PARAMETER: &str = "/esr/rabbit2/host";
+
+/// `c/ledger` reads its host from [`OLD_PARAMETER`]; `c/plain` names the old host in its
+/// environment. `new_parameter_exists` says whether [`NEW_PARAMETER`] holds the new host.
+fn mapped_world(new_broker_state: &str, new_parameter_exists: bool) -> World {
+    let mut world = World::new()
+        .broker(old_broker().queue(busy("q", 0)))
+        .broker(new_broker().state(new_broker_state))
+        .service(C, Service::new("ledger", "ledger:1"))
+        .task_definition(
+            TaskDef::new("ledger", 1)
+                .container("app")
+                .secret("RABBIT_HOST", OLD_PARAMETER),
+        )
+        .parameter(OLD_PARAMETER, OLD_HOST);
+    if new_parameter_exists {
+        world = world.parameter(NEW_PARAMETER, NEW_HOST);
+    }
+    with_old(world, "plain", |s| s)
+}
+
+fn mapped_plan() -> Plan {
+    Plan::new()
+        .service(Declared::new(C, "ledger"))
+        .service(Declared::new(C, "plain"))
+        .parameter(OLD_PARAMETER, NEW_PARAMETER)
+}
+
+/// Apply of `world` (PLAN.toml) exits 1 before any change; returns its output.
+fn refused_before_any_change(world: &World) -> String {
+    let s = Scenario::new(&mapped_plan(), world);
+    let before = s.bytes("world.json");
+    let out = run(&mut s.apply(&[]), 1);
+    assert_eq!(s.bytes("world.json"), before, "nothing changed: {out}");
+    assert!(!s.exists(JOURNAL), "{out}");
+    out
+}
+
+#[test]
+fn apply_refuses_a_new_broker_that_is_deleted() {
+    let out = refused_before_any_change(&mapped_world("DELETED", true));
+    assert!(out.contains(common::NEW_ID), "{out}");
+    assert!(out.contains("DELETED"), "{out}");
+}
+
+#[test]
+fn apply_refuses_a_new_broker_that_is_missing() {
+    // The world no longer lists the new broker (named by id) after the plan was saved.
+    let s = Scenario::new(&mapped_plan(), &mapped_world("RUNNING", true));
+    s.plan(&["--out", "saved.json"]).assert().success();
+    s.edit_world(|w| {
+        w["brokers"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|b| b["id"] != common::NEW_ID);
+    });
+    let before = s.bytes("world.json");
+
+    let out = run(&mut apply_saved(&s), 1);
+
+    assert!(out.contains(common::NEW_ID), "{out}");
+    assert_eq!(s.bytes("world.json"), before, "nothing changed: {out}");
+    assert!(!s.exists(JOURNAL), "{out}");
+}
+
+#[test]
+fn apply_refuses_a_mapped_parameter_that_does_not_exist() {
+    let out = refused_before_any_change(&mapped_world("RUNNING", false));
+    assert!(out.contains(NEW_PARAMETER), "{out}");
+    assert!(out.contains("does not exist"), "{out}");
+}
+
+#[test]
+fn apply_names_every_failed_precondition() {
+    let out = refused_before_any_change(&mapped_world("DELETED", false));
+    assert!(
+        out.contains("DELETED") && out.contains(NEW_PARAMETER),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_saved_plan_is_stale_once_the_new_broker_is_deleted() {
+    let s = Scenario::new(&mapped_plan(), &mapped_world("RUNNING", true));
+    s.plan(&["--out", "saved.json"]).assert().success();
+    s.edit_world(|w| {
+        let brokers = w["brokers"].as_array_mut().unwrap();
+        let new = brokers
+            .iter_mut()
+            .find(|b| b["id"] == common::NEW_ID)
+            .unwrap();
+        new["state"] = json!("DELETED");
+    });
+    let before = s.bytes("world.json");
+
+    let out = run(&mut apply_saved(&s), 1);
+
+    assert!(out.contains("stale"), "{out}");
+    assert!(out.contains(common::NEW_ID), "names what moved: {out}");
+    assert_eq!(s.bytes("world.json"), before, "nothing changed");
+    assert!(!s.exists(JOURNAL));
+}
+
+#[test]
+fn a_saved_plan_is_stale_once_a_mapped_parameter_vanishes() {
+    // The plan also maps a parameter no service reads today: it must exist all the same.
+    let plan = mapped_plan().parameter("/esr/rabbit/url", "/esr/rabbit2/url");
+    let world = mapped_world("RUNNING", true).parameter("/esr/rabbit2/url", NEW_HOST);
+    let s = Scenario::new(&plan, &world);
+    s.plan(&["--out", "saved.json"]).assert().success();
+    s.edit_world(|w| {
+        w["parameters"]
+            .as_object_mut()
+            .unwrap()
+            .remove("/esr/rabbit2/url");
+    });
+    let before = s.bytes("world.json");
+
+    let out = run(&mut apply_saved(&s), 1);
+
+    assert!(out.contains("stale"), "{out}");
+    assert!(out.contains("/esr/rabbit2/url"), "names what moved: {out}");
+    assert_eq!(s.bytes("world.json"), before, "nothing changed");
+    assert!(!s.exists(JOURNAL));
+}
+
 #[test]
 fn apply_without_auto_approve_and_no_terminal_changes_nothing() {
     let s = Scenario::new(

@@ -21,10 +21,14 @@ use serde_json::Value;
 const OLD_MGMT_ENV: &str = "WARREN_OLD_MGMT_URL";
 const NEW_HOST: &str = "b-2222.mq.eu-west-2.amazonaws.com";
 
-/// One RabbitMQ node for the whole binary, holding the old broker's queues.
+/// One RabbitMQ node for the whole binary, holding the old broker's queues. The emulator gives
+/// every broker the host `mockmq`, so the node names itself after the seeded old broker
+/// (its cluster name), which is how warren takes its management URL as the old broker's.
 fn old_broker() -> &'static rabbit::RabbitNode {
     static NODE: std::sync::OnceLock<rabbit::RabbitNode> = std::sync::OnceLock::new();
-    NODE.get_or_init(|| rabbit::RabbitNode::start("e2e-old", "127.0.0.1"))
+    NODE.get_or_init(|| {
+        rabbit::RabbitNode::start_as("e2e-old", "127.0.0.1", Some(seed::OLD_BROKER_NAME))
+    })
 }
 
 /// Declares the example's old-broker queues, exchanges and bindings on the node, the queues
@@ -625,5 +629,57 @@ async fn a_saved_plan_applied_from_elsewhere_uses_the_journal_of_its_migration()
         !text(&out).contains("Nothing to roll back"),
         "rollback of the plan file finds what the saved plan applied: {}",
         text(&out)
+    );
+}
+
+/// The plan maps `/esr/rabbit/host` to `/esr/rabbit2/host`; once that parameter is gone, a plan
+/// saved while it existed is stale, and `apply PLAN.toml` refuses before any change, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mapped_parameter_that_vanishes_stops_apply_before_any_change() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed::esr_incident(&config).await;
+    queues_of_the_example(old_broker(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = seed::write_plan(&seeded, dir.path());
+    let plan = plan.to_str().unwrap();
+
+    let out = run(&moto, dir.path(), &["plan", plan, "--out", "saved.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !text(&out).contains("does not exist yet"),
+        "the mapped parameter exists and was read: {}",
+        text(&out)
+    );
+
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    ssm.delete_parameter()
+        .name("/esr/rabbit2/host")
+        .send()
+        .await
+        .unwrap();
+
+    let out = run(
+        &moto,
+        dir.path(),
+        &["apply", "saved.json", "--auto-approve"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("is stale"), "{said}");
+    assert!(said.contains("parameter:/esr/rabbit2/host"), "{said}");
+
+    let out = run(&moto, dir.path(), &["apply", plan, "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains(MAPPED.1), "{said}");
+    assert!(said.contains("does not exist"), "{said}");
+
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let families = ecs.list_task_definitions().send().await.unwrap();
+    assert_eq!(
+        families.task_definition_arns().len(),
+        seeded.task_definitions.len(),
+        "nothing was registered"
     );
 }

@@ -652,6 +652,7 @@ fn read_follows_every_page_of_every_list() {
         .read(&ReadScope {
             clusters: None,
             everything: true,
+            parameters: Vec::new(),
         })
         .expect("read");
 
@@ -824,6 +825,7 @@ fn one_describe_task_definition_per_distinct_revision() {
         .read(&ReadScope {
             clusters: None,
             everything: false,
+            parameters: Vec::new(),
         })
         .expect("read");
 

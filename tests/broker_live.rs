@@ -551,6 +551,150 @@ fn plan_with_a_wrong_management_password_fails_without_showing_it() {
     assert!(!text.contains(password), "{text}");
 }
 
+/// `warren ARGS…` in the scenario with the two management URLs swapped: the old broker's
+/// variable names the new node and the other way round.
+fn swapped_warren(s: &Scenario, args: &[&str]) -> std::process::Output {
+    s.warren(args)
+        .env(OLD_MGMT_VAR, rabbit::shared_new().management_url())
+        .env(NEW_MGMT_VAR, rabbit::shared_old().management_url())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("warren runs")
+}
+
+#[test]
+fn swapped_management_urls_are_refused_and_nothing_is_deleted() {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    const HELD: &str = "live-h-held";
+    old.declare_queue("/", HELD);
+    old.publish("/", "", HELD, 3);
+    old.wait_for_messages("/", HELD, 3);
+    let s = live_scenario(old, new);
+    let before = s.bytes("world.json");
+
+    // decommission: the old broker's variable names another broker, so what the old broker
+    // holds is unknown: unverifiable, exit 3, nothing deleted.
+    let output = swapped_warren(
+        &s,
+        &[
+            "decommission",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--confirm",
+            OLD_ID,
+            "--format",
+            "json",
+        ],
+    );
+    let text = all_output(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(!text.contains("guest:guest@"), "no password: {text}");
+    let decision: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("decommission prints JSON ({e}): {text}"));
+    let blockers = decision["blockers"].as_array().expect("blockers is a list");
+    let refusal = blockers
+        .iter()
+        .filter(|b| b["kind"] == "unverifiable")
+        .filter_map(|b| b["detail"].as_str())
+        .find(|d| d.contains(OLD_MGMT_VAR))
+        .unwrap_or_else(|| panic!("no unverifiable blocker naming {OLD_MGMT_VAR}: {blockers:#?}"));
+    assert!(refusal.contains(OLD_ID), "{refusal}");
+    assert!(
+        refusal.contains(rabbit::NEW_CLUSTER_NAME),
+        "says why: {refusal}"
+    );
+    assert_eq!(s.bytes("world.json"), before, "nothing deleted");
+
+    // plan, status and apply: exit 1, naming the variable and the broker.
+    for args in [
+        &["plan", "plan.toml", "--world", "world.json"][..],
+        &["status", "plan.toml", "--world", "world.json"][..],
+        &[
+            "apply",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--auto-approve",
+            "--drain-timeout",
+            "1",
+        ][..],
+    ] {
+        let output = swapped_warren(&s, args);
+        let text = all_output(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {text}");
+        assert!(
+            text.contains(OLD_MGMT_VAR) || text.contains(NEW_MGMT_VAR),
+            "{args:?}: {text}"
+        );
+        assert!(
+            text.contains(OLD_ID) || text.contains(NEW_ID),
+            "{args:?}: {text}"
+        );
+        assert!(
+            !text.contains("guest:guest@"),
+            "{args:?}: no password: {text}"
+        );
+        assert_eq!(s.bytes("world.json"), before, "{args:?} changed nothing");
+    }
+}
+
+/// Brokers whose endpoints are Amazon MQ hosts, while their management URLs point at the nodes
+/// on 127.0.0.1 and 127.0.0.2: the URLs are taken because each node's API names the broker
+/// (its cluster name is the broker's id).
+#[test]
+fn a_management_url_on_another_host_is_taken_when_its_api_names_the_broker() {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    assert_eq!(
+        old.get("/api/overview").unwrap()["cluster_name"],
+        rabbit::OLD_CLUSTER_NAME
+    );
+    const QUEUE: &str = "live-i-orders";
+    for node in [old, new] {
+        node.declare_queue("/", QUEUE);
+    }
+    let world = World::new()
+        .broker(common::old_broker().live())
+        .broker(common::new_broker().live())
+        .service_env(
+            "shop",
+            "orders",
+            &[("SPRING_RABBITMQ_HOST", common::OLD_HOST)],
+        );
+    let plan = Plan::new()
+        .clusters(&["shop"])
+        .service(Declared::new("shop", "orders").consumes(&[QUEUE]))
+        .to_toml();
+    let plan = with_management_env(&plan, "old", OLD_ID, OLD_MGMT_VAR);
+    let plan = with_management_env(&plan, "new", NEW_ID, NEW_MGMT_VAR);
+    let s = Scenario::with_plan_text(&plan, &world);
+
+    let output = live_warren(
+        &s,
+        &[
+            "plan",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(output.status.success(), "{}", all_output(&output));
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        plan["drains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["queue"] == QUEUE),
+        "the old node's queues were read: {plan:#}"
+    );
+
+    let output = swapped_warren(&s, &["plan", "plan.toml", "--world", "world.json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", all_output(&output));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The fixture itself
 // ---------------------------------------------------------------------------------------------

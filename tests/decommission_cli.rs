@@ -219,6 +219,49 @@ fn a_secrets_manager_secret_is_unverifiable() {
     assert!(detail.contains(arn), "{detail}");
 }
 
+/// `export:1` (read by schedule `nightly-export` only) takes its broker host from `value_from`;
+/// `export:2`, the family's latest revision, points at the new broker.
+fn scheduled_export_reading(value_from: &str) -> World {
+    clean_world()
+        .schedule("nightly-export", SHOP, "export:1")
+        .task_definition(
+            TaskDef::new("export", 1)
+                .container("app")
+                .secret("RABBIT_HOST", value_from),
+        )
+        .task_definition(td("export", 2, NEW_HOST))
+}
+
+#[test]
+fn a_schedule_whose_host_sits_in_a_secrets_manager_secret_is_unverifiable() {
+    let arn = "arn:aws:secretsmanager:eu-west-2:1:secret:shop/export-AbCdEf";
+    let detail = refused_for(&scheduled_export_reading(arn), "unverifiable");
+    assert!(detail.contains("schedule nightly-export"), "{detail}");
+    assert!(detail.contains(arn), "{detail}");
+}
+
+#[test]
+fn a_schedule_whose_host_sits_in_a_missing_parameter_is_unverifiable() {
+    let detail = refused_for(
+        &scheduled_export_reading("/shop/export/host"),
+        "unverifiable",
+    );
+    assert!(detail.contains("schedule nightly-export"), "{detail}");
+    assert!(detail.contains("/shop/export/host"), "{detail}");
+}
+
+#[test]
+fn an_old_broker_without_endpoints_is_unverifiable() {
+    let world = clean_world_with(
+        old_broker()
+            .without_endpoints()
+            .queue(Queue::new("q.orders")),
+    );
+    let detail = refused_for(&world, "unverifiable");
+    assert!(detail.contains(OLD_ID), "{detail}");
+    assert!(detail.contains("no endpoints"), "{detail}");
+}
+
 #[test]
 fn a_broker_whose_queues_cannot_be_read_is_unverifiable() {
     let world = clean_world_with(old_broker().live());

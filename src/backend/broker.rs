@@ -3,13 +3,19 @@
 //!
 //! The URL, with its credentials, comes from the environment variable the plan names
 //! (`management_url_env`); it never appears in a message: passwords are shown as `****`.
+//!
+//! A URL is only used for the broker it is named for: its host is one of the broker's endpoint
+//! hosts, its console URL's host or its aliases, or else the broker's management API names it
+//! (`GET /api/overview`'s `cluster_name` is the broker's id or name). An AMQP URL
+//! (`amqp_url_env`) passes by host, or when its host is the host of the broker's verified
+//! management URL.
 
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::discovery::{mask_password, HostRef, ResolvedBroker};
+use crate::discovery::{hosts_in, mask_password, HostRef, ResolvedBroker};
 use crate::error::{Error, Result};
 use crate::model::{Binding, Broker, Connection, Exchange, Queue};
 
@@ -19,6 +25,8 @@ pub struct Management {
     base: String,
     /// The URL as it may be shown.
     shown: String,
+    /// The URL's host, lower-cased.
+    host: String,
     authorization: Option<String>,
     agent: ureq::Agent,
 }
@@ -30,6 +38,13 @@ impl std::fmt::Debug for Management {
             .field("url", &self.shown)
             .finish_non_exhaustive()
     }
+}
+
+/// What `GET /api/overview` says about who the broker is.
+#[derive(Deserialize)]
+struct ApiOverview {
+    #[serde(default)]
+    cluster_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -161,16 +176,28 @@ impl Management {
         Ok(Management {
             base: format!("{scheme}://{host}{port}"),
             shown,
+            host: host.to_ascii_lowercase(),
             authorization,
             agent,
         })
     }
 
-    /// The client for `broker`, from the environment variable the plan names.
+    /// The client for `broker`, from the environment variable the plan names, once the URL is
+    /// known to belong to `broker` (see the module's doc).
     ///
     /// # Errors
-    /// [`Error::Backend`] when the plan names no variable or the variable is not set.
+    /// [`Error::Backend`] when the plan names no variable, the variable is not set, or the API
+    /// cannot be asked who it is; [`Error::Refused`] when the URL belongs to another broker
+    /// (the message names the variable, the broker and why, never the password).
     pub fn for_broker(broker: &ResolvedBroker) -> Result<Management> {
+        let management = Management::unverified(broker)?;
+        let var = broker.management_url_env.as_deref().unwrap_or_default();
+        management.verify(broker, var)?;
+        Ok(management)
+    }
+
+    /// The client for `broker`'s variable, not yet checked against the broker.
+    fn unverified(broker: &ResolvedBroker) -> Result<Management> {
         let Some(var) = &broker.management_url_env else {
             return Err(Error::Backend(format!(
                 "the queues of the {} broker {} cannot be read: the plan gives no `management_url_env` for it",
@@ -184,6 +211,42 @@ impl Management {
                 broker.alias, broker.id
             ))),
         }
+    }
+
+    /// Whether this URL belongs to `broker`: by host, else by the name the API gives itself.
+    ///
+    /// # Errors
+    /// As [`Management::for_broker`]; `var` is the variable the URL came from.
+    fn verify(&self, broker: &ResolvedBroker, var: &str) -> Result<()> {
+        if owned_by_host(broker, &self.host) {
+            return Ok(());
+        }
+        let overview: Option<ApiOverview> = self.get("/api/overview").map_err(|e| {
+            Error::Backend(format!(
+                "{var} cannot be checked against the {} broker {}: its host {} is not the broker's, and asking the API who it is failed: {e}",
+                broker.alias, broker.id, self.host
+            ))
+        })?;
+        let cluster = overview.and_then(|o| o.cluster_name);
+        if let Some(name) = &cluster {
+            if names_broker(broker, name) {
+                return Ok(());
+            }
+        }
+        let known = std::iter::once(broker.id.as_str())
+            .chain(broker.name.as_deref())
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        Err(Error::Refused(format!(
+            "{var} ({}) does not belong to the {} broker {}: its host {} is none of the broker's hosts ({}), and its management API names {}, not {known}; nothing was read through it",
+            self.shown,
+            broker.alias,
+            broker.id,
+            self.host,
+            broker_hosts(broker).join(", "),
+            cluster.map_or_else(|| "no cluster".to_owned(), |c| format!("cluster `{c}`"))
+        )))
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
@@ -348,22 +411,102 @@ impl Management {
     }
 }
 
-/// Reads the queues, exchanges, bindings and connections of `broker` from the broker itself
-/// into `world`, when the backend could not see them and the plan gives a management URL that
-/// is set. A simulated broker (one whose queues the world lists) is left as it is.
+/// The hosts a URL may have to belong to `broker` by host: its endpoint hosts and aliases, and
+/// its console URL's host.
+fn broker_hosts(broker: &ResolvedBroker) -> Vec<String> {
+    let mut hosts = broker.hosts.clone();
+    hosts.extend(
+        broker
+            .console_url
+            .as_deref()
+            .map(hosts_in)
+            .unwrap_or_default(),
+    );
+    hosts.dedup();
+    hosts
+}
+
+/// Whether `host` is one of [`broker_hosts`].
+fn owned_by_host(broker: &ResolvedBroker, host: &str) -> bool {
+    broker_hosts(broker)
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(host))
+}
+
+/// Whether `cluster_name` (what the management API calls itself) is `broker`'s id or name.
+fn names_broker(broker: &ResolvedBroker, cluster_name: &str) -> bool {
+    let name = cluster_name.trim();
+    !name.is_empty() && (name == broker.id || broker.name.as_deref() == Some(name))
+}
+
+/// Checks `broker`'s AMQP URL (`amqp_url_env`), when its variable is set: it belongs to the
+/// broker when its host is one of the broker's hosts (see [`owned_by_host`]) or the host of the
+/// broker's verified management URL, `management_host`.
 ///
 /// # Errors
-/// [`Error::Backend`] when the URL is set but the broker cannot be read.
+/// [`Error::Refused`] naming the variable, the broker and why (never the password).
+pub fn check_amqp_url(broker: &ResolvedBroker, management_host: Option<&str>) -> Result<()> {
+    let Some(var) = &broker.amqp_url_env else {
+        return Ok(());
+    };
+    let Ok(url) = std::env::var(var) else {
+        return Ok(());
+    };
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(());
+    }
+    amqp_url_belongs(broker, var, url, management_host)
+}
+
+/// As [`check_amqp_url`], for `url` read from `var`.
+fn amqp_url_belongs(
+    broker: &ResolvedBroker,
+    var: &str,
+    url: &str,
+    management_host: Option<&str>,
+) -> Result<()> {
+    let shown = mask_password(url);
+    let Some(host) = hosts_in(url).into_iter().next() else {
+        return Err(Error::Refused(format!(
+            "{var} ({shown}) is not an AMQP URL (expected amqp(s)://user:password@host:port/vhost)"
+        )));
+    };
+    if owned_by_host(broker, &host)
+        || management_host.is_some_and(|m| m.eq_ignore_ascii_case(&host))
+    {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "{var} ({shown}) does not belong to the {} broker {}: its host {host} is none of the broker's hosts ({}) nor the host of its management URL",
+        broker.alias,
+        broker.id,
+        broker_hosts(broker).join(", ")
+    )))
+}
+
+/// Reads the queues, exchanges, bindings and connections of `broker` from the broker itself
+/// into `world`, when the backend could not see them and the plan gives a management URL that
+/// is set. A simulated broker (one whose queues the world lists) is left as it is. Either way,
+/// the broker's URL variables that are set must belong to it.
+///
+/// # Errors
+/// [`Error::Backend`] when the URL is set but the broker cannot be read; [`Error::Refused`]
+/// when a URL belongs to another broker.
 pub fn read_topology(world: &mut crate::model::World, broker: &ResolvedBroker) -> Result<()> {
     let set = broker
         .management_url_env
         .as_ref()
         .is_some_and(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()));
-    if !set {
-        return Ok(());
+    let simulated = broker
+        .index_in(world)
+        .is_some_and(|i| world.brokers[i].queues.is_some());
+    if !set || simulated {
+        return check_amqp_url(broker, None);
     }
+    let management = Management::for_broker(broker)?;
+    check_amqp_url(broker, Some(&management.host))?;
     let index = match broker.index_in(world) {
-        Some(i) if world.brokers[i].queues.is_some() => return Ok(()),
         Some(i) => i,
         None => {
             world.brokers.push(Broker {
@@ -376,7 +519,7 @@ pub fn read_topology(world: &mut crate::model::World, broker: &ResolvedBroker) -
             world.brokers.len() - 1
         }
     };
-    Management::for_broker(broker)?.read_into(&mut world.brokers[index])
+    management.read_into(&mut world.brokers[index])
 }
 
 #[cfg(test)]
@@ -402,6 +545,61 @@ mod tests {
         let err = Management::new("amqps://admin:s3cret@host:5671")
             .unwrap_err()
             .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    fn broker() -> ResolvedBroker {
+        ResolvedBroker {
+            alias: crate::config::BrokerAlias::Old,
+            id: "b-1".into(),
+            name: Some("esr-rabbit-old".into()),
+            endpoints: vec!["amqps://b-1.mq.example.com:5671".into()],
+            hosts: vec!["b-1.mq.example.com".into(), "rabbit.internal".into()],
+            amqp_url_env: None,
+            management_url_env: None,
+            console_url: Some("https://b-1-console.mq.example.com".into()),
+        }
+    }
+
+    #[test]
+    fn a_url_belongs_to_a_broker_by_endpoint_console_or_alias_host() {
+        let b = broker();
+        for host in [
+            "b-1.mq.example.com",
+            "B-1-CONSOLE.mq.example.com",
+            "rabbit.internal",
+        ] {
+            assert!(owned_by_host(&b, host), "{host}");
+        }
+        assert!(!owned_by_host(&b, "b-2.mq.example.com"));
+        assert!(!owned_by_host(&b, "mq.example.com"), "never a substring");
+    }
+
+    #[test]
+    fn a_cluster_name_names_a_broker_by_id_or_name() {
+        let b = broker();
+        assert!(names_broker(&b, "b-1"));
+        assert!(names_broker(&b, "esr-rabbit-old"));
+        assert!(!names_broker(&b, "b-2"));
+        assert!(!names_broker(&b, "rabbit@localhost"));
+        assert!(!names_broker(&b, ""));
+    }
+
+    #[test]
+    fn an_amqp_url_belongs_by_host_or_by_its_verified_management_host() {
+        let b = broker();
+        let var = "WARREN_OLD_AMQP_URL";
+        assert!(amqp_url_belongs(&b, var, "amqps://u:pw@b-1.mq.example.com:5671", None).is_ok());
+        assert!(
+            amqp_url_belongs(&b, var, "amqp://u:pw@127.0.0.1:5672/%2F", Some("127.0.0.1")).is_ok()
+        );
+        let err = amqp_url_belongs(&b, var, "amqp://u:s3cret@127.0.0.2:5672", Some("127.0.0.1"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(var) && err.contains("b-1") && err.contains("127.0.0.2"),
+            "{err}"
+        );
         assert!(!err.contains("s3cret"), "{err}");
     }
 

@@ -22,6 +22,10 @@ pub struct ReadScope {
     /// Also the latest active revision of every task definition family and every scheduled
     /// task (what decommission checks).
     pub everything: bool,
+    /// SSM parameters (names or ARNs) to read besides those the task definitions' secrets
+    /// name: the plan's `[parameters]`, whose targets must exist before `apply`. One the
+    /// backend does not have is left out of the world.
+    pub parameters: Vec<String>,
 }
 
 /// Where a service's rollout stands.

@@ -38,6 +38,7 @@ pub fn run(args: &ApplyArgs, output: Output) -> Result<u8> {
             &ReadScope {
                 clusters: plan.scope.clusters.clone(),
                 everything: false,
+                parameters: crate::precondition::mapped_parameters(&plan.parameters),
             },
             |_| vec![plan.brokers.old.clone(), plan.brokers.new.clone()],
         )?;
@@ -50,6 +51,7 @@ pub fn run(args: &ApplyArgs, output: Output) -> Result<u8> {
                 moved.join(", ")
             )));
         }
+        crate::precondition::preconditions(&plan, &world)?;
         (plan, world, session)
     } else {
         let config = Config::load(&args.plan)?;
@@ -58,7 +60,9 @@ pub fn run(args: &ApplyArgs, output: Output) -> Result<u8> {
         let world = session.read(&scope_of(&config), |w| {
             discovery::resolve_brokers(&config, w).to_vec()
         })?;
-        (plan::make(&config, &world)?, world, session)
+        let plan = plan::make(&config, &world)?;
+        crate::precondition::preconditions(&plan, &world)?;
+        (plan, world, session)
     };
     apply_plan(&mut session, &plan, &world, args, &plan_file)
 }

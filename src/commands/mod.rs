@@ -75,6 +75,7 @@ fn scope_of(config: &Config) -> ReadScope {
             .as_ref()
             .map(|cs| cs.iter().map(|c| c.value.clone()).collect()),
         everything: false,
+        parameters: crate::precondition::mapped_parameters(&config.parameters),
     }
 }
 
@@ -83,6 +84,7 @@ fn everything() -> ReadScope {
     ReadScope {
         clusters: None,
         everything: true,
+        parameters: Vec::new(),
     }
 }
 

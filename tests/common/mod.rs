@@ -228,6 +228,12 @@ impl Broker {
         self
     }
 
+    /// No endpoints at all (`"endpoints": []`): no host can name this broker.
+    pub fn without_endpoints(mut self) -> Broker {
+        self.endpoints.clear();
+        self
+    }
+
     /// A live broker: the file lists no `queues` key, so warren reads the real broker.
     pub fn live(mut self) -> Broker {
         self.live = true;

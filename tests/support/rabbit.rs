@@ -110,6 +110,14 @@ impl RabbitNode {
     /// Panics when `rabbitmq-server` is not installed (with how to install it), or when the node
     /// does not come up (quoting its logs).
     pub fn start(name: &str, ip: &str) -> RabbitNode {
+        RabbitNode::start_as(name, ip, None)
+    }
+
+    /// As [`RabbitNode::start`], with the node's cluster name (`cluster_name` in its
+    /// `rabbitmq.conf`, what `GET /api/overview` reports as `cluster_name`) set to
+    /// `cluster_name`: warren takes a management URL on a host that is not the broker's when the
+    /// API names the broker's id or name this way.
+    pub fn start_as(name: &str, ip: &str, cluster_name: Option<&str>) -> RabbitNode {
         let ip: Ipv4Addr = ip
             .parse()
             .unwrap_or_else(|e| panic!("{ip:?} is not an IPv4 address: {e}"));
@@ -120,7 +128,7 @@ impl RabbitNode {
         epmd_bookkeeping();
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
-            match RabbitNode::try_start(name, ip) {
+            match RabbitNode::try_start(name, ip, cluster_name) {
                 Ok(node) => return node,
                 Err(failure) => last_failure = failure,
             }
@@ -129,7 +137,11 @@ impl RabbitNode {
     }
 
     /// One attempt on fresh ports; `Err` says why the node did not come up.
-    fn try_start(name: &str, ip: Ipv4Addr) -> Result<RabbitNode, String> {
+    fn try_start(
+        name: &str,
+        ip: Ipv4Addr,
+        cluster_name: Option<&str>,
+    ) -> Result<RabbitNode, String> {
         let started = Instant::now();
         let nodename = format!("{name}@localhost");
         let [amqp_port, management_port, dist_port] = free_ports(ip);
@@ -153,7 +165,10 @@ impl RabbitNode {
             &format!(
                 "management.tcp.port = {management_port}\n\
                  management.tcp.ip = {ip}\n\
-                 collect_statistics_interval = 500\n"
+                 collect_statistics_interval = 500\n{}",
+                cluster_name
+                    .map(|c| format!("cluster_name = {c}\n"))
+                    .unwrap_or_default()
             ),
         );
         write(&dir.join("enabled_plugins"), &format!("{PLUGINS}\n"));
@@ -571,21 +586,36 @@ impl Drop for RabbitNode {
 // Shared nodes
 // ---------------------------------------------------------------------------------------------
 
-/// This test binary's node on 127.0.0.1 (`warren-old-PID@localhost`), started on first use.
-/// Tests share it: use names of your own.
+/// The cluster name of [`shared_old`]: the old broker's id in the tests' worlds and plans
+/// (`common::OLD_ID`).
+pub const OLD_CLUSTER_NAME: &str = "b-1111";
+/// The cluster name of [`shared_new`]: the new broker's id (`common::NEW_ID`).
+pub const NEW_CLUSTER_NAME: &str = "b-2222";
+
+/// This test binary's node on 127.0.0.1 (`warren-old-PID@localhost`), started on first use,
+/// whose management API names itself [`OLD_CLUSTER_NAME`]. Tests share it: use names of your own.
 pub fn shared_old() -> &'static RabbitNode {
     static NODE: OnceLock<RabbitNode> = OnceLock::new();
     NODE.get_or_init(|| {
-        RabbitNode::start(&format!("warren-old-{}", std::process::id()), "127.0.0.1")
+        RabbitNode::start_as(
+            &format!("warren-old-{}", std::process::id()),
+            "127.0.0.1",
+            Some(OLD_CLUSTER_NAME),
+        )
     })
 }
 
 /// This test binary's node on 127.0.0.2 (`warren-new-PID@localhost`), started on first use.
-/// Warren tells brokers apart by endpoint host, hence the second loopback address.
+/// Warren tells brokers apart by endpoint host, hence the second loopback address. Its
+/// management API names itself [`NEW_CLUSTER_NAME`].
 pub fn shared_new() -> &'static RabbitNode {
     static NODE: OnceLock<RabbitNode> = OnceLock::new();
     NODE.get_or_init(|| {
-        RabbitNode::start(&format!("warren-new-{}", std::process::id()), "127.0.0.2")
+        RabbitNode::start_as(
+            &format!("warren-new-{}", std::process::id()),
+            "127.0.0.2",
+            Some(NEW_CLUSTER_NAME),
+        )
     })
 }
 

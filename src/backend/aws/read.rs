@@ -207,7 +207,8 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
     task_definitions.sort_by(|a, b| (&a.family, a.revision).cmp(&(&b.family, b.revision)));
     task_definitions.dedup_by(|a, b| a.family == b.family && a.revision == b.revision);
 
-    let (parameters, parameter_versions) = read_parameters(aws, &task_definitions).await?;
+    let (parameters, parameter_versions) =
+        read_parameters(aws, &task_definitions, &scope.parameters).await?;
     let brokers = read_brokers(aws).await?;
     Ok(World {
         version: WORLD_VERSION,
@@ -304,18 +305,22 @@ async fn read_schedules(aws: &Aws) -> Result<Vec<Schedule>> {
     Ok(schedules)
 }
 
-/// The SSM parameters that containers' secrets name, by the reference the containers use.
+/// The SSM parameters that containers' secrets name, and the `extra` ones the scope asks for
+/// (a plan's `[parameters]`), by the reference the containers (or the plan) use. A parameter SSM
+/// does not have (one it reports in `InvalidParameters`) is left out: it does not exist.
 ///
 /// SecureString values that are not broker addresses are kept as `****`, and URL passwords are
 /// masked: the world never holds credentials. Secrets Manager secrets are not read.
 async fn read_parameters(
     aws: &Aws,
     definitions: &[crate::model::TaskDefinition],
+    extra: &[String],
 ) -> Result<(IndexMap<String, String>, IndexMap<String, i64>)> {
     let references: BTreeSet<&String> = definitions
         .iter()
         .flat_map(|td| &td.containers)
         .flat_map(|c| c.secrets.values())
+        .chain(extra)
         .filter(|v| !is_secrets_manager(v))
         .collect();
     // The emulator takes names only, real SSM names or ARNs: ask by name.
@@ -402,6 +407,11 @@ async fn read_brokers(aws: &Aws) -> Result<Vec<Broker>> {
             .flat_map(|i| i.endpoints().iter().cloned())
             .filter(|e| e.starts_with("amqp"))
             .collect::<Vec<_>>();
+        let console_url = out
+            .broker_instances()
+            .iter()
+            .find_map(|i| i.console_url())
+            .map(str::to_owned);
         brokers.push(Broker {
             id: id.to_owned(),
             name: out
@@ -413,6 +423,7 @@ async fn read_brokers(aws: &Aws) -> Result<Vec<Broker>> {
                 .or(summary.broker_state())
                 .map_or_else(|| "RUNNING".to_owned(), |s| s.as_str().to_owned()),
             endpoints,
+            console_url,
             ..Broker::default()
         });
     }
