@@ -290,7 +290,7 @@ impl Run<'_> {
             let mut refused = None;
             for m in wave {
                 match self.start(m, number, schedule.step)? {
-                    Started::RollingOut(rollout) => pending.push(rollout),
+                    Started::RollingOut(rollout) => pending.push(*rollout),
                     Started::LeftAlone(why) => {
                         refused = Some(why);
                         break;
@@ -415,12 +415,12 @@ impl Run<'_> {
         self.journal.append(&entry(Outcome::Ok))?;
         self.progress
             .line(&format!("  {}: {} -> {to}, rolling out", m.id(), m.from));
-        Ok(Started::RollingOut(Pending {
+        Ok(Started::RollingOut(Box::new(Pending {
             m: m.clone(),
             to,
             began: Instant::now(),
             began_at: SystemTime::now(),
-        }))
+        })))
     }
 
     /// Waits for `pending` rollouts side by side, journalling each end, and records them in
@@ -594,7 +594,7 @@ impl Run<'_> {
 /// What became of a move the executor started.
 enum Started {
     /// The service points at its target; its rollout is under way.
-    RollingOut(Pending),
+    RollingOut(Box<Pending>),
     /// The service was changed by someone else since the state was read: why it was left alone.
     LeftAlone(String),
 }
