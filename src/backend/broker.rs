@@ -10,6 +10,7 @@
 //! (`amqp_url_env`) passes by host, or when its host is the host of the broker's verified
 //! management URL.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -313,15 +314,54 @@ impl Management {
         }
     }
 
-    /// The queue `vhost`/`name`, or `None` when the broker has no such queue. Waits (up to 15 s)
-    /// for a new queue's first statistics rather than taking its unknown counts for zero.
+    /// The message counts of the queues of `vhost` (every vhost when `None`) as the queues
+    /// themselves report them (`disable_stats` with `enable_queue_totals`): known at once, where
+    /// the statistics of a new queue take a few seconds to arrive. Brokers older than 3.8 ignore
+    /// the parameters; their queues then have no counts here.
+    fn totals(&self, vhost: Option<&str>) -> Result<Vec<ApiQueue>> {
+        let scope = vhost
+            .map(|v| format!("/{}", segment(v)))
+            .unwrap_or_default();
+        self.list(&format!(
+            "/api/queues{scope}?disable_stats=true&enable_queue_totals=true"
+        ))
+    }
+
+    /// Fills in the message count of every queue in `queues` whose statistics have not arrived
+    /// yet from the counts the queues report themselves (see [`Management::totals`]).
+    fn with_totals(&self, mut queues: Vec<ApiQueue>, vhost: Option<&str>) -> Result<Vec<ApiQueue>> {
+        if queues.iter().all(|q| q.messages.is_some()) {
+            return Ok(queues);
+        }
+        let totals: HashMap<(String, String), u64> = self
+            .totals(vhost)?
+            .into_iter()
+            .filter_map(|q| Some(((q.vhost, q.name), q.messages?)))
+            .collect();
+        for queue in queues.iter_mut().filter(|q| q.messages.is_none()) {
+            queue.messages = totals
+                .get(&(queue.vhost.clone(), queue.name.clone()))
+                .copied();
+        }
+        Ok(queues)
+    }
+
+    /// The queue `vhost`/`name`, or `None` when the broker has no such queue. Its message count
+    /// is never taken for zero while unknown: a new queue's comes from the queue itself until
+    /// its statistics arrive, and warren waits (up to 15 s) where neither says.
     ///
     /// # Errors
     /// [`Error::Backend`] when the API cannot be reached or refuses, or the counts stay unknown.
     pub fn queue(&self, vhost: &str, name: &str) -> Result<Option<Queue>> {
         let path = format!("/api/queues/{}/{}", segment(vhost), segment(name));
         let found: Option<ApiQueue> = self.with_stats(
-            || self.get(&path),
+            || {
+                let found: Option<ApiQueue> = self.get(&path)?;
+                Ok(match found {
+                    Some(q) => self.with_totals(vec![q], Some(vhost))?.pop(),
+                    None => None,
+                })
+            },
             |q: &Option<ApiQueue>| {
                 q.as_ref()
                     .filter(|q| q.messages.is_none())
@@ -338,14 +378,15 @@ impl Management {
     }
 
     /// Fills `broker`'s queues, exchanges, bindings and connections from the broker itself.
-    /// Waits (up to 15 s) until every queue has statistics rather than taking unknown counts for
-    /// zero.
+    /// Message counts are never taken for zero while unknown (as [`Management::queue`]); a
+    /// consumer count is the statistics' own, 0 until a new queue's first statistics arrive
+    /// (only warnings and reports show it; decommission goes by messages and connections).
     ///
     /// # Errors
     /// [`Error::Backend`] when the API cannot be reached or refuses, or counts stay unknown.
     pub fn read_into(&self, broker: &mut Broker) -> Result<()> {
         let queues: Vec<ApiQueue> = self.with_stats(
-            || self.list("/api/queues"),
+            || self.with_totals(self.list("/api/queues")?, None),
             |qs: &Vec<ApiQueue>| {
                 qs.iter()
                     .find(|q| q.messages.is_none())
