@@ -120,6 +120,9 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+    /// DynamoDB table whose shared journal to read (AWS backend; else `lock_table` in the plan).
+    #[arg(long, value_name = "NAME")]
+    pub lock_table: Option<String>,
 }
 
 /// `warren rollback`.

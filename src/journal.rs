@@ -33,6 +33,30 @@ pub enum Outcome {
     Refused,
 }
 
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::Register => "register",
+            Step::Update => "update",
+            Step::Rollout => "rollout",
+            Step::Drain => "drain",
+            Step::Rollback => "rollback",
+            Step::Decommission => "decommission",
+        })
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Started => "started",
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+            Outcome::Refused => "refused",
+        })
+    }
+}
+
 /// One line of the journal. Keys that do not apply are left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {

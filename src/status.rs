@@ -7,6 +7,7 @@ use crate::config::{BrokerAlias, Config};
 use crate::discovery::{Placement, ResolvedBroker};
 use crate::error::Result;
 use crate::guard::{self, Blocker};
+use crate::journal::Entry;
 use crate::model::{Connection, Queue, World};
 use crate::plan::{scan, Brokers};
 
@@ -23,6 +24,29 @@ pub struct Status {
     pub queues: Option<Vec<Queue>>,
     pub connections: Vec<Connection>,
     pub decommission: Readiness,
+    /// What the migration's journal records; `None` where no journal was read.
+    pub journal: Option<JournalSummary>,
+}
+
+/// The migration's journal as `status` shows it: where it is read from (on AWS with a lock
+/// table, the shared copy every operator sees), how many entries it holds and the last one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JournalSummary {
+    pub place: String,
+    pub entries: usize,
+    pub last: Option<Entry>,
+}
+
+impl JournalSummary {
+    /// The summary of `entries`, read from `place`.
+    #[must_use]
+    pub fn of(place: String, entries: &[Entry]) -> JournalSummary {
+        JournalSummary {
+            place,
+            entries: entries.len(),
+            last: entries.last().cloned(),
+        }
+    }
 }
 
 /// One service now.
@@ -113,5 +137,6 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
         },
         brokers: Brokers { old, new },
         services,
+        journal: None,
     })
 }

@@ -31,6 +31,13 @@ fn old_broker() -> &'static rabbit::RabbitNode {
     })
 }
 
+/// A second node for the new broker, for commands that read its queues (rollback drains them).
+/// The plan names the new broker by its endpoint, so the node names itself after that host.
+fn new_broker() -> &'static rabbit::RabbitNode {
+    static NODE: std::sync::OnceLock<rabbit::RabbitNode> = std::sync::OnceLock::new();
+    NODE.get_or_init(|| rabbit::RabbitNode::start_as("e2e-new", "127.0.0.2", Some(NEW_HOST)))
+}
+
 /// Declares the example's old-broker queues, exchanges and bindings on the node, the queues
 /// empty but for `held`.
 fn queues_of_the_example(node: &rabbit::RabbitNode, held: &[(&str, usize)]) {
@@ -66,6 +73,18 @@ fn queues_of_the_example(node: &rabbit::RabbitNode, held: &[(&str, usize)]) {
         node.publish("/", "", queue, *n);
         node.wait_for_messages("/", queue, *n as u64);
     }
+}
+
+/// As [`run`], with the new broker's management API too.
+fn run_with_new(moto: &moto::Moto, dir: &Path, args: &[&str]) -> std::process::Output {
+    moto.warren()
+        .current_dir(dir)
+        .env(OLD_MGMT_ENV, old_broker().management_url())
+        .env("WARREN_NEW_MGMT_URL", new_broker().management_url())
+        .args(args)
+        .write_stdin("")
+        .output()
+        .expect("run warren")
 }
 
 fn run(moto: &moto::Moto, dir: &Path, args: &[&str]) -> std::process::Output {
@@ -341,15 +360,11 @@ async fn a_snapshot_rehearses_what_aws_shows_without_credentials() {
     assert_eq!(pick(&on_aws), pick(&rehearsed));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn two_applies_of_one_migration_never_run_at_once() {
-    let moto = moto::shared();
-    let config = moto.sdk_config().await;
-    let seeded = seed::esr_incident(&config).await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    dynamodb
+/// Creates the DynamoDB table of the team lock and shared journal, keyed by `LockID`.
+async fn lock_table(config: &aws_config::SdkConfig, name: &str) {
+    aws_sdk_dynamodb::Client::new(config)
         .create_table()
-        .table_name("warren-locks")
+        .table_name(name)
         .attribute_definitions(
             aws_sdk_dynamodb::types::AttributeDefinition::builder()
                 .attribute_name("LockID")
@@ -368,6 +383,15 @@ async fn two_applies_of_one_migration_never_run_at_once() {
         .send()
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_applies_of_one_migration_never_run_at_once() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed::esr_incident(&config).await;
+    lock_table(&config, "warren-locks").await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     // The first apply holds the lock while it waits for a queue that never drains.
     let node = old_broker();
     queues_of_the_example(node, &[("esr.queue.deadletter", 3)]);
@@ -681,5 +705,95 @@ async fn a_mapped_parameter_that_vanishes_stops_apply_before_any_change() {
         families.task_definition_arns().len(),
         seeded.task_definitions.len(),
         "nothing was registered"
+    );
+}
+
+/// With a lock table, the journal is shared: an operator whose folder holds only a copy of the
+/// plan file sees in `status` what a colleague applied from another folder, and `rollback` from
+/// there finds it.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_lock_table_status_and_rollback_from_another_folder_see_the_apply() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed::esr_incident(&config).await;
+    lock_table(&config, "warren-shared-journal").await;
+    queues_of_the_example(old_broker(), &[]);
+    let colleague = tempfile::tempdir().unwrap();
+    let plan = seed::write_plan(&seeded, colleague.path());
+    let operator = tempfile::tempdir().unwrap();
+    std::fs::copy(&plan, operator.path().join("p.toml")).unwrap();
+    let plan = plan.to_str().unwrap();
+    let table = ["--lock-table", "warren-shared-journal"];
+
+    let out = run(
+        &moto,
+        colleague.path(),
+        &[
+            &["apply", plan, "--auto-approve", "--drain-timeout", "10"][..],
+            &table,
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = run(
+        &moto,
+        operator.path(),
+        &[
+            "status",
+            "p.toml",
+            "--format",
+            "json",
+            "--lock-table",
+            "warren-shared-journal",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let journal = &status["journal"];
+    assert!(
+        journal["place"]
+            .as_str()
+            .unwrap()
+            .contains("DynamoDB table warren-shared-journal"),
+        "{journal}"
+    );
+    assert!(journal["entries"].as_u64().unwrap() > 0, "{journal}");
+    assert_eq!(journal["last"]["result"], "ok", "{journal}");
+
+    let out = run_with_new(
+        &moto,
+        operator.path(),
+        &[&["rollback", "p.toml", "--auto-approve"][..], &table].concat(),
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        !said.contains("Nothing to roll back"),
+        "rollback from another folder finds what was applied: {said}"
+    );
+    let table_items = aws_sdk_dynamodb::Client::new(&config)
+        .scan()
+        .table_name("warren-shared-journal")
+        .send()
+        .await
+        .unwrap();
+    let steps: Vec<String> = table_items
+        .items()
+        .iter()
+        .filter_map(|i| i.get("Entry")?.as_s().ok().cloned())
+        .collect();
+    assert!(
+        steps.iter().any(|e| e.contains("\"step\":\"rollback\"")),
+        "the rollback is journaled in the shared copy too: {} entries, the last {:?}",
+        steps.len(),
+        steps.iter().max()
+    );
+    assert!(
+        !operator.path().join("warren-journal.jsonl").exists()
+            || std::fs::read_to_string(operator.path().join("warren-journal.jsonl"))
+                .unwrap()
+                .contains("rollback"),
+        "the operator's local journal holds only what the operator did"
     );
 }

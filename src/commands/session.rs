@@ -2,7 +2,9 @@
 //! and how much it says. "Lock, then read, then act" is written here once.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::backend::aws::journal::TableJournal;
 use crate::backend::aws::lock::TableLock;
 use crate::backend::aws::Aws;
 use crate::backend::broker as live;
@@ -57,10 +59,11 @@ pub struct Session {
     migration: Migration,
     /// The file the journal and a file lock sit beside: the world file, or the plan on AWS.
     anchor: PathBuf,
-    on_aws: bool,
     journal: Journal,
     output: Output,
     lock: Option<Held>,
+    /// On AWS with a lock table: the client of that table, shared by the lock and the journal.
+    table: Option<(Arc<tokio::runtime::Runtime>, aws_sdk_dynamodb::Client)>,
 }
 
 impl Session {
@@ -104,18 +107,31 @@ impl Session {
                 true,
             ),
         };
-        let journal = match record.and_then(|r| r.journal.as_deref()) {
+        let mut journal = match record.and_then(|r| r.journal.as_deref()) {
             Some(path) => Journal::new(path),
             None => Journal::beside(&anchor),
         };
+        let mut table = None;
+        if let Some(name) = migration.lock_table.as_deref().filter(|_| on_aws) {
+            let runtime = crate::backend::aws::runtime()?;
+            let config = crate::backend::aws::load_config(&runtime, migration.region.as_deref())?;
+            let client = aws_sdk_dynamodb::Client::new(&config);
+            journal = journal.with_shared(Box::new(TableJournal::new(
+                runtime.clone(),
+                client.clone(),
+                name,
+                &migration.name,
+            )));
+            table = Some((runtime, client));
+        }
         Ok(Session {
             backend,
             migration,
             anchor,
-            on_aws,
             journal,
             output,
             lock: None,
+            table,
         })
     }
 
@@ -161,16 +177,13 @@ impl Session {
 
     fn lock(&mut self, command: &str) -> Result<()> {
         let name = self.migration.name.clone();
-        let (held, warning) = match self.migration.lock_table.as_deref().filter(|_| self.on_aws) {
-            Some(table) => {
-                let runtime = crate::backend::aws::runtime()?;
-                let config =
-                    crate::backend::aws::load_config(&runtime, self.migration.region.as_deref())?;
-                let client = aws_sdk_dynamodb::Client::new(&config);
-                let (lock, warning) = TableLock::acquire(runtime, client, table, &name, command)?;
+        let (held, warning) = match (self.migration.lock_table.as_deref(), &self.table) {
+            (Some(table), Some((runtime, client))) => {
+                let (lock, warning) =
+                    TableLock::acquire(runtime.clone(), client.clone(), table, &name, command)?;
                 (Held::Table(lock), warning)
             }
-            None => {
+            _ => {
                 let (lock, warning) =
                     Lock::acquire(&lock_path(&self.anchor, &name), &name, command)?;
                 (Held::File(lock), warning)

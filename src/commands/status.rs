@@ -6,17 +6,26 @@ use crate::config::Config;
 use crate::discovery;
 use crate::error::Result;
 use crate::render;
+use crate::status::JournalSummary;
 
 pub fn run(args: &StatusArgs, output: Output) -> Result<u8> {
     let config = Config::load(&args.plan)?;
-    let mut session =
-        Session::reading(migration_of(&config, &args.plan, None), &args.world, output)?;
+    let mut session = Session::reading(
+        migration_of(&config, &args.plan, args.lock_table.as_deref()),
+        &args.world,
+        output,
+    )?;
     let world = session.read(&everything(), |w| {
         discovery::resolve_brokers(&config, w).to_vec()
     })?;
     config.check_against(&world)?;
     let brokers = discovery::resolve_brokers(&config, &world);
-    let status = crate::status::status(&config, &world, brokers)?;
+    let mut status = crate::status::status(&config, &world, brokers)?;
+    let entries = session.entries()?;
+    status.journal = Some(JournalSummary::of(
+        session.journal().describe(),
+        &entries.list,
+    ));
     match args.format {
         ReportFormat::Human => print!("{}", render::report::status(&status, output.palette)),
         ReportFormat::Json => print!("{}", pretty_json(&status)),

@@ -248,6 +248,31 @@ pub fn status(status: &Status, palette: Palette) -> String {
             c.peer
         );
     }
+    if let Some(journal) = &status.journal {
+        let _ = writeln!(out, "\n{}", palette.paint(Tone::Heading, "Journal"));
+        match &journal.last {
+            None => {
+                let _ = writeln!(out, "  no entries in {}", journal.place);
+            }
+            Some(last) => {
+                let subject = match (&last.cluster, &last.service, &last.queue) {
+                    (Some(c), Some(s), _) => format!(" {c}/{s}"),
+                    (_, _, Some(q)) => format!(" {q}"),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {} entr{} in {}; the last: {} {}{subject} {}",
+                    journal.entries,
+                    if journal.entries == 1 { "y" } else { "ies" },
+                    journal.place,
+                    last.time_end,
+                    last.step,
+                    last.result,
+                );
+            }
+        }
+    }
     out.push('\n');
     if let Some(state) = status
         .old_broker_state

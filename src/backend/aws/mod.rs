@@ -9,6 +9,7 @@
 
 mod convert;
 mod errors;
+pub mod journal;
 pub mod lock;
 mod read;
 
