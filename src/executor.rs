@@ -694,6 +694,37 @@ mod tests {
         }
     }
 
+    /// An update whose call failed may have been made all the same (its reply was lost): the
+    /// real state says so, and its rollout is awaited like that of one journalled `ok`.
+    #[test]
+    fn a_failed_update_that_was_made_is_in_flight() {
+        use crate::journal::Entry;
+        use std::time::SystemTime;
+        let world = chain::world();
+        let update = |result| {
+            Entry::new("chain", Step::Update, SystemTime::now(), result)
+                .wave(Some(1))
+                .service("c", "p1")
+                .task_definitions("p1:1", "p1:2")
+        };
+        let mut moved = world.clone();
+        moved.task_definitions.push(crate::model::TaskDefinition {
+            family: "p1".into(),
+            revision: 2,
+            ..Default::default()
+        });
+        moved.clusters[0].services[0].task_definition = "p1:2".into();
+
+        let entries = [update(Outcome::Started), update(Outcome::Failed)];
+        let flying = super::in_flight(&entries, &moved);
+        assert_eq!(flying.len(), 1, "{flying:?}");
+        assert_eq!(flying[0].target, super::Target::Existing("p1:2".into()));
+        assert!(
+            super::in_flight(&entries, &world).is_empty(),
+            "a failed update that was not made leaves nothing in flight"
+        );
+    }
+
     /// Every kind of fault at every backend call of an apply; each re-run converges to the
     /// end of an uninterrupted apply, and a rollback after it to the end of an uninterrupted
     /// rollback.

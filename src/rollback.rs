@@ -190,11 +190,12 @@ mod tests {
     }
 
     /// Every kind of fault at every backend call of a rollback after a full apply; each re-run
-    /// converges to the end of an uninterrupted rollback.
+    /// converges to the end of an uninterrupted rollback, and an apply after it to the end of
+    /// an uninterrupted apply again (reusing the revisions registered the first time).
     #[test]
     fn a_fault_at_any_call_of_rollback_is_repaired_by_a_rerun() {
         let applied = Start::fresh().after(chain::apply);
-        let sweep = chain::sweep(&applied, chain::rollback, None);
+        let sweep = chain::sweep(&applied, chain::rollback, Some(chain::apply));
         eprintln!("rollback: {} fault points", sweep.points.len());
         assert!(
             sweep.points.len() >= 60,
