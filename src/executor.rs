@@ -63,6 +63,20 @@ pub struct Schedule {
     pub in_flight: Vec<Move>,
 }
 
+impl Schedule {
+    /// The same schedule, which first awaits the rollouts an interrupted earlier run started
+    /// (per `entries`, the journal, and `world`, the state now) on services it does not move
+    /// itself.
+    #[must_use]
+    pub fn resuming(mut self, entries: &[Entry], world: &World) -> Schedule {
+        self.in_flight = in_flight(entries, world)
+            .into_iter()
+            .filter(|m| !self.waves.iter().flatten().any(|w| w.id() == m.id()))
+            .collect();
+        self
+    }
+}
+
 /// A service that reached its target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Moved {
@@ -608,9 +622,10 @@ struct Pending {
 }
 
 /// Services an earlier run pointed at a new revision without seeing the rollout end (it was
-/// killed): per the journal, their last step is an `update` or `rollback` (done, or only
-/// started: the real state says whether it was made) with no `rollout` after it, and they run
-/// that revision now.
+/// killed, or the call's reply was lost): per the journal, their last step is an `update` or
+/// `rollback` (done, only started, or failed: a call that failed may still have been made, so
+/// the real state says whether it was) with no `rollout` after it, and they run that revision
+/// now.
 #[must_use]
 pub fn in_flight(entries: &[Entry], world: &World) -> Vec<Move> {
     crate::journal::last_by_service(entries, |e| {
@@ -619,7 +634,7 @@ pub fn in_flight(entries: &[Entry], world: &World) -> Vec<Move> {
     .into_iter()
     .filter(|(_, e)| {
         matches!(e.step, Step::Update | Step::Rollback)
-            && matches!(e.result, Outcome::Ok | Outcome::Started)
+            && matches!(e.result, Outcome::Ok | Outcome::Started | Outcome::Failed)
     })
     .filter_map(|((cluster, service), e)| {
         let to = e.to_task_definition.clone()?;
@@ -641,5 +656,93 @@ fn outcome<T>(result: &Result<T>) -> Outcome {
         Outcome::Ok
     } else {
         Outcome::Failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::backend::memory::chain::{self, Start, MOVING};
+    use crate::journal::{Outcome, Step};
+
+    #[test]
+    fn an_uninterrupted_apply_moves_three_waves_with_drains_between() {
+        let end = Start::fresh().after(chain::apply);
+        let placement = chain::placement(end.backend.world());
+        for name in MOVING {
+            assert_eq!(placement[&format!("c/{name}")], format!("{name}:2"));
+        }
+        assert_eq!(placement["c/other"], "other:1");
+        let entries: Vec<crate::journal::Entry> = end
+            .journal
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let waves: Vec<usize> = entries
+            .iter()
+            .filter(|e| e.step == Step::Update && e.result == Outcome::Ok)
+            .filter_map(|e| e.wave)
+            .collect();
+        assert_eq!(waves, vec![1, 1, 2, 2, 3, 3]);
+        let drains = entries.iter().filter(|e| e.step == Step::Drain).count();
+        assert_eq!(drains, 2, "q1 before wave 2, q2 before wave 3");
+        for queue in end.backend.world().brokers[0].queues.as_ref().unwrap() {
+            assert_eq!(
+                queue.messages, 0,
+                "{} drained on the old broker",
+                queue.name
+            );
+        }
+    }
+
+    /// An update whose call failed may have been made all the same (its reply was lost): the
+    /// real state says so, and its rollout is awaited like that of one journalled `ok`.
+    #[test]
+    fn a_failed_update_that_was_made_is_in_flight() {
+        use crate::journal::Entry;
+        use std::time::SystemTime;
+        let world = chain::world();
+        let update = |result| {
+            Entry::new("chain", Step::Update, SystemTime::now(), result)
+                .wave(Some(1))
+                .service("c", "p1")
+                .task_definitions("p1:1", "p1:2")
+        };
+        let mut moved = world.clone();
+        moved.task_definitions.push(crate::model::TaskDefinition {
+            family: "p1".into(),
+            revision: 2,
+            ..Default::default()
+        });
+        moved.clusters[0].services[0].task_definition = "p1:2".into();
+
+        let entries = [update(Outcome::Started), update(Outcome::Failed)];
+        let flying = super::in_flight(&entries, &moved);
+        assert_eq!(flying.len(), 1, "{flying:?}");
+        assert_eq!(flying[0].target, super::Target::Existing("p1:2".into()));
+        assert!(
+            super::in_flight(&entries, &world).is_empty(),
+            "a failed update that was not made leaves nothing in flight"
+        );
+    }
+
+    /// Every kind of fault at every backend call of an apply; each re-run converges to the
+    /// end of an uninterrupted apply, and a rollback after it to the end of an uninterrupted
+    /// rollback.
+    #[test]
+    fn a_fault_at_any_call_of_apply_is_repaired_by_a_rerun() {
+        let sweep = chain::sweep(&Start::fresh(), chain::apply, Some(chain::rollback));
+        eprintln!("apply: {} fault points", sweep.points.len());
+        assert!(
+            sweep.points.len() >= 60,
+            "{} fault points",
+            sweep.points.len()
+        );
+        assert!(
+            sweep.failures.is_empty(),
+            "{} of {} fault points did not converge:\n{}",
+            sweep.failures.len(),
+            sweep.points.len(),
+            sweep.failures.join("\n")
+        );
     }
 }

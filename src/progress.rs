@@ -8,17 +8,34 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 #[derive(Debug)]
 pub struct Progress {
     spinner: Option<ProgressBar>,
+    /// Reports nothing at all (tests that run many executions in a row).
+    quiet: bool,
 }
 
 impl Progress {
     /// Progress on stderr; the spinner only when stderr is a terminal.
     #[must_use]
     pub fn stderr() -> Progress {
-        Progress { spinner: None }
+        Progress {
+            spinner: None,
+            quiet: false,
+        }
+    }
+
+    /// Progress that reports nothing: no lines, no spinner.
+    #[must_use]
+    pub fn quiet() -> Progress {
+        Progress {
+            spinner: None,
+            quiet: true,
+        }
     }
 
     /// Reports one step.
     pub fn line(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
         match &self.spinner {
             Some(spinner) if !spinner.is_hidden() => spinner.println(text),
             _ => eprintln!("{text}"),
@@ -27,6 +44,9 @@ impl Progress {
 
     /// Shows `text` with a spinner until [`Progress::done_waiting`].
     pub fn waiting(&mut self, text: &str) {
+        if self.quiet {
+            return;
+        }
         let spinner = self.spinner.get_or_insert_with(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(

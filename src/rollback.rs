@@ -163,3 +163,51 @@ pub fn schedule(
         skipped,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::backend::memory::chain::{self, Start, MOVING};
+
+    #[test]
+    fn an_uninterrupted_rollback_puts_every_service_back_and_drains_the_new_broker() {
+        let end = Start::fresh().after(chain::apply).after(chain::rollback);
+        let placement = chain::placement(end.backend.world());
+        for name in MOVING {
+            assert_eq!(placement[&format!("c/{name}")], format!("{name}:1"));
+            assert_eq!(
+                chain::revisions(end.backend.world())[name],
+                vec![1, 2],
+                "the revision apply registered is kept, and no other"
+            );
+        }
+        for queue in end.backend.world().brokers[1].queues.as_ref().unwrap() {
+            assert_eq!(
+                queue.messages, 0,
+                "{} drained on the new broker",
+                queue.name
+            );
+        }
+    }
+
+    /// Every kind of fault at every backend call of a rollback after a full apply; each re-run
+    /// converges to the end of an uninterrupted rollback, and an apply after it to the end of
+    /// an uninterrupted apply again (reusing the revisions registered the first time).
+    #[test]
+    fn a_fault_at_any_call_of_rollback_is_repaired_by_a_rerun() {
+        let applied = Start::fresh().after(chain::apply);
+        let sweep = chain::sweep(&applied, chain::rollback, Some(chain::apply));
+        eprintln!("rollback: {} fault points", sweep.points.len());
+        assert!(
+            sweep.points.len() >= 60,
+            "{} fault points",
+            sweep.points.len()
+        );
+        assert!(
+            sweep.failures.is_empty(),
+            "{} of {} fault points did not converge:\n{}",
+            sweep.failures.len(),
+            sweep.points.len(),
+            sweep.failures.join("\n")
+        );
+    }
+}

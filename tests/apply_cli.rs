@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
@@ -808,15 +807,14 @@ fn applying_the_same_plan_twice_changes_nothing_the_second_time() {
 
 #[test]
 fn a_killed_apply_leaves_a_valid_world_and_a_second_apply_finishes() {
-    // Three waves of two services; each rollout takes 1 to 2 seconds, so a kill after 1.5 s
-    // lands in wave 2.
+    // Three waves of two services, each rollout slow enough that the run is still in wave 2
+    // when the journal shows that wave's first update.
     let mut world = World::new()
         .broker(old_broker().queue(busy("q1", 4)).queue(busy("q2", 4)))
         .broker(new_broker());
     let names = ["p1", "p2", "m1", "m2", "s1", "s2"];
-    let seconds = [1.0, 1.0, 1.5, 2.0, 1.0, 1.0];
-    for (name, seconds) in names.iter().zip(seconds) {
-        world = with_old(world, name, |s| s.rollout_seconds(seconds));
+    for name in names {
+        world = with_old(world, name, |s| s.rollout_seconds(0.5));
     }
     let plan = Plan::new()
         .service(Declared::new(C, "p1").publishes(&["q1"]))
@@ -828,23 +826,16 @@ fn a_killed_apply_leaves_a_valid_world_and_a_second_apply_finishes() {
     let s = Scenario::new(&plan, &world);
     assert_eq!(waves(&s.plan_json()).len(), 3);
 
-    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_warren"))
-        .current_dir(s.dir())
-        .args([
-            "apply",
-            "plan.toml",
-            "--world",
-            "world.json",
-            "--auto-approve",
-        ])
-        .args(["--drain-timeout", "1"])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start warren apply");
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut child = s.spawn(&[
+        "apply",
+        "plan.toml",
+        "--world",
+        "world.json",
+        "--auto-approve",
+        "--drain-timeout",
+        "60",
+    ]);
+    s.wait_for_entry(|e| e["step"] == "update" && e["wave"] == 2 && e["result"] == "ok");
     child.kill().expect("SIGKILL"); // std sends SIGKILL
     let status = child.wait().unwrap();
     assert!(
@@ -1072,28 +1063,21 @@ fn fifty_services_in_one_wave_roll_out_side_by_side() {
 
 #[test]
 fn a_resumed_apply_waits_for_the_rollout_the_killed_run_started() {
-    // The service's rollout takes 3 s and fails; the first run is killed while it is under way.
+    // The service's rollout takes 2 s and fails; the first run is killed while it is under way,
+    // as soon as the journal shows the update made.
     let world = World::new().broker(old_broker()).broker(new_broker());
-    let world = with_old(world, "flaky", |s| s.rollout_seconds(3.0).rollout_fails());
+    let world = with_old(world, "flaky", |s| s.rollout_seconds(2.0).rollout_fails());
     let plan = Plan::new().service(Declared::new(C, "flaky"));
     let s = Scenario::new(&plan, &world);
 
-    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_warren"))
-        .current_dir(s.dir())
-        .args([
-            "apply",
-            "plan.toml",
-            "--world",
-            "world.json",
-            "--auto-approve",
-        ])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start warren apply");
-    std::thread::sleep(Duration::from_millis(1000));
+    let mut child = s.spawn(&[
+        "apply",
+        "plan.toml",
+        "--world",
+        "world.json",
+        "--auto-approve",
+    ]);
+    s.wait_for_entry(|e| e["step"] == "update" && e["service"] == "flaky" && e["result"] == "ok");
     child.kill().expect("SIGKILL");
     child.wait().unwrap();
     assert_eq!(

@@ -5,8 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
 
 use common::{
     all_output, new_broker, old_broker, running, steps, Declared, Plan, Scenario, Service, TaskDef,
@@ -31,39 +29,6 @@ fn with_old(world: World, name: &str, tweak: impl FnOnce(Service) -> Service) ->
 fn run(cmd: &mut assert_cmd::Command, code: i32) -> String {
     let output = cmd.assert().code(code).get_output().clone();
     all_output(&output)
-}
-
-/// Starts `warren ARGS…` in the scenario's folder, in the background.
-fn spawn(s: &Scenario, args: &[&str]) -> Child {
-    StdCommand::new(env!("CARGO_BIN_EXE_warren"))
-        .current_dir(s.dir())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start warren")
-}
-
-/// Waits (at most a minute) until the journal has an entry that `what` matches.
-fn wait_for_entry(s: &Scenario, what: impl Fn(&Value) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = std::fs::read_to_string(s.path(JOURNAL)).unwrap_or_default();
-        let seen = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .any(|e| what(&e));
-        if seen {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the journal never showed the step:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Replaces the world file atomically, as another tool writing it would.
@@ -219,17 +184,14 @@ fn a_deploy_made_during_the_window_is_not_reverted() {
         .service(Declared::new(C, "sub").consumes(&["q"]));
     let s = Scenario::new(&plan, &world);
 
-    let mut child = spawn(
-        &s,
-        &[
-            "apply",
-            "plan.toml",
-            "--world",
-            "world.json",
-            "--auto-approve",
-        ],
-    );
-    wait_for_entry(&s, |e| is(e, "update", "pub") && e["result"] == "ok");
+    let mut child = s.spawn(&[
+        "apply",
+        "plan.toml",
+        "--world",
+        "world.json",
+        "--auto-approve",
+    ]);
+    s.wait_for_entry(|e| is(e, "update", "pub") && e["result"] == "ok");
     let mut world = s.world_json();
     for cluster in world["clusters"].as_array_mut().unwrap() {
         for service in cluster["services"].as_array_mut().unwrap() {
@@ -318,17 +280,14 @@ fn a_resumed_rollback_waits_for_the_rollout_the_killed_run_started() {
     set_service(&s, "a", "rollout_seconds", json!(3.0));
     set_service(&s, "a", "rollout", json!("fail"));
 
-    let mut child = spawn(
-        &s,
-        &[
-            "rollback",
-            "plan.toml",
-            "--world",
-            "world.json",
-            "--auto-approve",
-        ],
-    );
-    wait_for_entry(&s, |e| is(e, "rollback", "a") && e["result"] == "ok");
+    let mut child = s.spawn(&[
+        "rollback",
+        "plan.toml",
+        "--world",
+        "world.json",
+        "--auto-approve",
+    ]);
+    s.wait_for_entry(|e| is(e, "rollback", "a") && e["result"] == "ok");
     child.kill().expect("SIGKILL");
     child.wait().unwrap();
     assert_eq!(

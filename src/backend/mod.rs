@@ -6,6 +6,8 @@
 
 pub mod aws;
 pub mod broker;
+#[cfg(test)]
+pub mod memory;
 pub mod rehearsal;
 
 use std::time::Duration;

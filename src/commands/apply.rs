@@ -74,12 +74,9 @@ fn apply_plan(
     args: &ApplyArgs,
     plan_file: &str,
 ) -> Result<u8> {
-    let (mut schedule, skipped) = executor::schedule(plan, world)?;
+    let (schedule, skipped) = executor::schedule(plan, world)?;
     let entries = session.entries()?;
-    schedule.in_flight = executor::in_flight(&entries.list, world)
-        .into_iter()
-        .filter(|m| !schedule.waves.iter().flatten().any(|w| w.id() == m.id()))
-        .collect();
+    let schedule = schedule.resuming(&entries.list, world);
     let moves: usize =
         schedule.waves.iter().map(Vec::len).sum::<usize>() + schedule.in_flight.len();
     if moves == 0 {

@@ -8,7 +8,6 @@ use crate::cli::RollbackArgs;
 use crate::config::Config;
 use crate::discovery;
 use crate::error::Result;
-use crate::executor;
 use crate::plan::Brokers;
 use crate::render;
 
@@ -24,13 +23,9 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<u8> {
     config.check_against(&world)?;
     let [old, new] = discovery::resolve_brokers(&config, &world);
     let brokers = Brokers { old, new };
-    let (mut schedule, skipped) =
-        crate::rollback::schedule(&config, &world, &brokers, &entries.list)?;
+    let (schedule, skipped) = crate::rollback::schedule(&config, &world, &brokers, &entries.list)?;
     // Rollouts an interrupted rollback (or apply) started are awaited before anything else.
-    schedule.in_flight = executor::in_flight(&entries.list, &world)
-        .into_iter()
-        .filter(|m| !schedule.waves.iter().flatten().any(|w| w.id() == m.id()))
-        .collect();
+    let schedule = schedule.resuming(&entries.list, &world);
     let moves: usize =
         schedule.waves.iter().map(Vec::len).sum::<usize>() + schedule.in_flight.len();
     if moves == 0 {

@@ -1019,3 +1019,49 @@ pub fn all_output(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runs in the background, and waiting on the journal
+// ---------------------------------------------------------------------------------------------
+
+impl Scenario {
+    /// Starts `warren ARGS…` in the scenario's folder, in the background, with no input and its
+    /// output discarded.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+            .current_dir(self.dir())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start warren")
+    }
+
+    /// The journal's entries that parse as JSON, oldest first (a line being written is left
+    /// out); none when there is no journal yet.
+    pub fn journal_so_far(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path(JOURNAL))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect()
+    }
+
+    /// Waits (polling, at most a minute) until the journal has an entry that `what` matches.
+    ///
+    /// # Panics
+    /// When a minute passes first.
+    pub fn wait_for_entry(&self, what: impl Fn(&Value) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !self.journal_so_far().iter().any(&what) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the journal never showed the step:\n{}",
+                std::fs::read_to_string(self.path(JOURNAL)).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
