@@ -109,6 +109,15 @@ pub fn parse_world(path: &Path, text: &str) -> Result<World> {
             ),
         });
     }
+    if let Some(duplicate) = world.duplicate() {
+        return Err(Error::Input {
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            key: Some(duplicate.key.clone()),
+            message: duplicate.to_string(),
+        });
+    }
     let definitions = world.definitions_by_key();
     for (c, cluster) in world.clusters.iter().enumerate() {
         for (i, service) in cluster.services.iter().enumerate() {
@@ -211,7 +220,14 @@ impl Backend for Rehearsal {
             .map(|t| t.revision)
             .max()
             .unwrap_or(0)
-            + 1;
+            .saturating_add(1);
+        if revision > crate::limits::MAX_REVISION {
+            return Err(Error::Backend(format!(
+                "task definition family {} already has revision {}, the most ECS allows",
+                td.family,
+                crate::limits::MAX_REVISION
+            )));
+        }
         let mut new = td.clone();
         new.revision = revision;
         new.status = td.status.as_ref().map(|_| "ACTIVE".to_owned());
