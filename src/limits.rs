@@ -238,6 +238,8 @@ mod tests {
         assert_eq!(s.tasks, 0);
         assert_eq!(s.count, MAX_COUNT);
         assert_eq!(s.versions["/p"], 3);
+        let s = parse(r#"{"map": {"/p": "a", "/q": "b"}}"#).unwrap();
+        assert_eq!(s.map.keys().collect::<Vec<_>>(), ["/p", "/q"]);
         assert_eq!(parse(r#"{"revision": 2.0}"#).unwrap().revision, 2);
     }
 

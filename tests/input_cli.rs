@@ -112,6 +112,9 @@ fn refused(world_text: &str, args: &[&str], key: &str, also: &[&str]) -> String 
     stderr
 }
 
+/// The key an error must name, a change to [`world`]'s JSON, and a text the error must hold.
+type Case = (&'static str, Box<dyn FnOnce(&mut Value)>, &'static str);
+
 const APPLY: &[&str] = &[
     "apply",
     "plan.toml",
@@ -139,7 +142,7 @@ fn numbers_out_of_range_in_the_world_file_are_refused_naming_key_and_range() {
     let service = |w: &mut Value, field: &str, value: Value| {
         w["clusters"][0]["services"][0][field] = value;
     };
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "clusters[0].services[0].rollout_seconds",
             Box::new(move |w| service(w, "rollout_seconds", json!(-1))),
@@ -230,7 +233,7 @@ fn entries_listed_twice_in_the_world_file_are_refused_naming_them() {
             w[&list].as_array_mut().unwrap().push(copy);
         }
     };
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "task_definitions[2]",
             Box::new(duplicate("task_definitions", 0)),
@@ -333,4 +336,80 @@ fn a_parameter_or_variable_listed_twice_is_refused_naming_it() {
         "task_definitions[0].containers[0].environment",
         &["\"SPRING_RABBITMQ_HOST\"", "more than once"],
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saved plans
+// ---------------------------------------------------------------------------------------------
+
+/// A scenario with `saved.json` written by `warren plan --out`, and that plan's JSON.
+fn saved_scenario() -> (Scenario, Value) {
+    let scenario = Scenario::from_texts(&plan(), &pretty(&world().to_json()));
+    scenario
+        .warren(&[
+            "plan",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--out",
+            "saved.json",
+        ])
+        .assert()
+        .success();
+    let saved = serde_json::from_str(&scenario.read("saved.json")).unwrap();
+    (scenario, saved)
+}
+
+const APPLY_SAVED: &[&str] = &[
+    "apply",
+    "saved.json",
+    "--world",
+    "world.json",
+    "--auto-approve",
+];
+
+#[test]
+fn a_saved_plan_naming_a_wave_it_does_not_have_is_refused_even_with_a_matching_checksum() {
+    // The checksum catches accidents; a saved plan edited and resealed on purpose must still
+    // make sense before anything changes.
+    for (list, field) in [("changes", "wave"), ("drains", "wave")] {
+        let (scenario, mut saved) = saved_scenario();
+        if saved["plan"][list].as_array().unwrap().is_empty() {
+            saved["plan"][list] =
+                json!([{ "wave": 1, "broker": "old", "vhost": "/", "queue": "q" }]);
+        }
+        saved["plan"][list][0][field] = json!(99);
+        let plan: warren::plan::Plan = serde_json::from_value(saved["plan"].clone()).unwrap();
+        let plan_file = saved["plan_file"].as_str().unwrap();
+        let resealed =
+            warren::plan::SavedPlan::new(plan).made_from(std::path::Path::new(plan_file));
+        scenario.write(
+            "saved.json",
+            &serde_json::to_string_pretty(&resealed).unwrap(),
+        );
+        let before = scenario.read("world.json");
+        let output = scenario.warren(APPLY_SAVED).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{list}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "error: saved.json: key `plan.{list}[0].wave`: wave 99 is out of range"
+            )),
+            "{list}: {stderr}"
+        );
+        assert_eq!(scenario.read("world.json"), before, "{list}: world changed");
+    }
+}
+
+#[test]
+fn a_saved_plan_that_is_not_one_names_the_line_and_key() {
+    let (scenario, mut saved) = saved_scenario();
+    saved["plan"]["waves"] = json!("all at once");
+    scenario.write("saved.json", &pretty(&saved));
+    let output = scenario.warren(APPLY_SAVED).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: saved.json:"), "{stderr}");
+    assert!(stderr.contains("key `plan.waves`"), "{stderr}");
+    assert!(!stderr.contains(" at line "), "{stderr}");
 }
