@@ -342,3 +342,34 @@ fn the_bundled_files_load_and_plan() {
     assert_eq!(saved.plan, plan);
     assert!(warren::executor::schedule(&saved.plan, &scoped(&config, world)).is_ok());
 }
+
+#[test]
+fn many_mutated_worlds_reach_past_the_loaders() {
+    // The properties only mean something if many mutated files load and are planned (74
+    // and 71 of 256 when this was written; the runner is deterministic).
+    use proptest::strategy::ValueTree as _;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = proptest::collection::vec(mutation(), 1..4);
+    let world: Value = serde_json::from_str(WORLD_TEXT).unwrap();
+    let config = good_config();
+    let (mut loaded, mut planned) = (0, 0);
+    for _ in 0..CASES {
+        let mutations = strategy.new_tree(&mut runner).unwrap().current();
+        let text = serde_json::to_string(&mutated(world.clone(), &mutations)).unwrap();
+        if let Ok(world) = parse_world(Path::new("world.json"), &text) {
+            loaded += 1;
+            if plan::make(&config, &scoped(&config, world)).is_ok() {
+                planned += 1;
+            }
+        }
+    }
+    assert!(
+        loaded > CASES / 8,
+        "only {loaded} of {CASES} mutated worlds loaded"
+    );
+    assert!(
+        planned > CASES / 16,
+        "only {planned} of {CASES} mutated worlds were planned"
+    );
+    eprintln!("{loaded} of {CASES} mutated worlds loaded, {planned} were planned");
+}
