@@ -396,6 +396,22 @@ mod tests {
     }
 
     #[test]
+    fn registering_past_the_last_revision_ecs_allows_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("world.json");
+        let world =
+            r#"{"version": 1, "task_definitions": [{"family": "api", "revision": 1000000}]}"#;
+        std::fs::write(&path, world).unwrap();
+        let td = parse_world(&path, world).unwrap().task_definitions[0].clone();
+        let err = Rehearsal::new(&path)
+            .register_task_definition(&td)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("already has revision 1000000"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), world);
+    }
+
+    #[test]
     fn refuses_other_versions() {
         let err = parse_world(Path::new("w.json"), "{\"version\": 2}")
             .unwrap_err()
