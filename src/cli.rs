@@ -4,6 +4,17 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The exit code for a command line that clap answered itself: 0 for `--help` and
+/// `--version`, 1 for every usage error (never clap's 2, which `plan --detailed-exitcode`
+/// reserves for "the plan has changes").
+#[must_use]
+pub fn exit_code(error: &clap::Error) -> u8 {
+    match error.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+        _ => 1,
+    }
+}
+
 /// Moves ECS services from one RabbitMQ broker to another, safely: plan, apply, decommission.
 #[derive(Debug, Parser)]
 #[command(name = "warren", version, about, propagate_version = true)]
@@ -74,12 +85,17 @@ pub struct ChangeArgs {
     /// Change without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Seconds to wait for a queue to drain before a wave.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    /// Seconds to wait for a queue to drain before a wave (at most 604800, 7 days).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = wait_seconds())]
     pub drain_timeout: u64,
-    /// Seconds to wait for one service's rollout.
-    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    /// Seconds to wait for one service's rollout (at most 604800, 7 days).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = wait_seconds())]
     pub rollout_timeout: u64,
+}
+
+/// A timeout in whole seconds, from 0 to [`crate::limits::MAX_WAIT_SECONDS`].
+fn wait_seconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(..=crate::limits::MAX_WAIT_SECONDS)
 }
 
 /// Where `apply`, `rollback` and `decommission` record what they do, and lock.
@@ -195,4 +211,38 @@ pub enum PlanFormat {
     Human,
     Json,
     Markdown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(args: &[&str]) -> u8 {
+        let error = Cli::try_parse_from(args).expect_err("clap answers itself");
+        exit_code(&error)
+    }
+
+    #[test]
+    fn usage_errors_are_1_and_help_and_version_0() {
+        assert_eq!(code(&["warren", "plan", "--no-such-flag"]), 1);
+        assert_eq!(code(&["warren", "plan"]), 1);
+        assert_eq!(code(&["warren"]), 1);
+        assert_eq!(
+            code(&["warren", "apply", "p.toml", "--drain-timeout", "604801"]),
+            1
+        );
+        assert_eq!(code(&["warren", "--help"]), 0);
+        assert_eq!(code(&["warren", "help", "plan"]), 0);
+        assert_eq!(code(&["warren", "--version"]), 0);
+    }
+
+    #[test]
+    fn a_timeout_of_seven_days_is_accepted() {
+        let cli = Cli::try_parse_from(["warren", "apply", "p.toml", "--rollout-timeout", "604800"])
+            .unwrap();
+        let Command::Apply(args) = cli.command else {
+            panic!("apply parses as apply")
+        };
+        assert_eq!(args.change.rollout_timeout, 604_800);
+    }
 }

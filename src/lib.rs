@@ -17,6 +17,7 @@ pub mod executor;
 pub mod graph;
 pub mod guard;
 pub mod journal;
+pub mod limits;
 pub mod lock;
 pub mod model;
 pub mod moves;

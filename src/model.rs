@@ -25,10 +25,14 @@ pub struct World {
     #[serde(default)]
     pub task_definitions: Vec<TaskDefinition>,
     /// Parameter name or ARN → value.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::limits::unique_map")]
     pub parameters: IndexMap<String, String>,
     /// Parameter name or ARN → its version, where the backend knows it (SSM does).
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::limits::parameter_versions",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
     pub parameter_versions: IndexMap<String, i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<Schedule>,
@@ -88,9 +92,9 @@ pub struct Queue {
     #[serde(default = "default_vhost")]
     pub vhost: String,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::limits::count")]
     pub messages: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::limits::count")]
     pub consumers: u64,
     /// Names of the clients (connection names) consuming the queue, where known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -153,15 +157,19 @@ pub struct Service {
     pub name: String,
     /// `family:revision` of the current task definition.
     pub task_definition: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::limits::tasks")]
     pub desired: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::limits::tasks")]
     pub running: u32,
     /// Deployments still running besides the current one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deployments: Vec<Deployment>,
-    /// Rehearsal: how long a rollout of this service takes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Rehearsal: how long a rollout of this service takes (0 to 7 days).
+    #[serde(
+        default,
+        deserialize_with = "crate::limits::rollout_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rollout_seconds: Option<f64>,
     /// Rehearsal: `"fail"` makes every rollout of this service fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,7 +184,7 @@ pub struct Deployment {
     pub task_definition: String,
     #[serde(default)]
     pub status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::limits::tasks")]
     pub running: u32,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -186,6 +194,7 @@ pub struct Deployment {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskDefinition {
     pub family: String,
+    #[serde(deserialize_with = "crate::limits::revision")]
     pub revision: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -215,10 +224,10 @@ impl TaskDefinition {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Container {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::limits::unique_map")]
     pub environment: IndexMap<String, String>,
     /// Variable name → `valueFrom` (an SSM parameter or Secrets Manager ARN, or a parameter name).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::limits::unique_map")]
     pub secrets: IndexMap<String, String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -285,5 +294,235 @@ impl World {
             .services
             .iter()
             .find(|s| s.name == name)
+    }
+}
+
+/// An entry a world lists more than once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The key path of the second copy, e.g. `task_definitions[4]`.
+    pub key: String,
+    /// The key path of the first.
+    pub first: String,
+    /// What is listed twice, e.g. `task definition esr-api:7`.
+    pub entry: String,
+}
+
+impl std::fmt::Display for Duplicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is listed more than once (first as {})",
+            self.entry, self.first
+        )
+    }
+}
+
+/// Indices of the first two items with the same key (items without a key never clash).
+fn twice<K: Eq + std::hash::Hash>(keys: impl Iterator<Item = Option<K>>) -> Option<(usize, usize)> {
+    let mut seen = std::collections::HashMap::new();
+    for (i, key) in keys.enumerate() {
+        if let Some(key) = key {
+            if let Some(&first) = seen.get(&key) {
+                return Some((first, i));
+            }
+            seen.insert(key, i);
+        }
+    }
+    None
+}
+
+impl World {
+    /// The first entry listed twice: a broker id or name, a queue (vhost and name) on a broker,
+    /// a cluster, a service in a cluster, a task definition (`family:revision`) or a container
+    /// in a task definition. Each is one thing in ECS or Amazon MQ; two copies would let plan,
+    /// apply and decommission each read a different one. (Maps, such as parameters and
+    /// environments, are refused with a key listed twice while they are parsed.)
+    #[must_use]
+    pub fn duplicate(&self) -> Option<Duplicate> {
+        let found = |list: &str, (first, second): (usize, usize), entry: String| Duplicate {
+            key: format!("{list}[{second}]"),
+            first: format!("{list}[{first}]"),
+            entry,
+        };
+        if let Some(pair) = twice(self.brokers.iter().map(|b| Some(&b.id))) {
+            let entry = format!("broker id {:?}", self.brokers[pair.1].id);
+            return Some(found("brokers", pair, entry));
+        }
+        if let Some(pair) = twice(self.brokers.iter().map(|b| b.name.as_ref())) {
+            let entry = format!(
+                "broker name {:?}",
+                self.brokers[pair.1].name.as_deref().unwrap_or("")
+            );
+            return Some(found("brokers", pair, entry));
+        }
+        for (b, broker) in self.brokers.iter().enumerate() {
+            let queues = broker.queues.as_deref().unwrap_or_default();
+            if let Some(pair) = twice(queues.iter().map(|q| Some((&q.vhost, &q.name)))) {
+                let q = &queues[pair.1];
+                let entry = format!(
+                    "queue {:?} in vhost {:?} on broker {}",
+                    q.name, q.vhost, broker.id
+                );
+                return Some(found(&format!("brokers[{b}].queues"), pair, entry));
+            }
+        }
+        if let Some(pair) = twice(self.clusters.iter().map(|c| Some(&c.name))) {
+            let entry = format!("cluster {:?}", self.clusters[pair.1].name);
+            return Some(found("clusters", pair, entry));
+        }
+        for (c, cluster) in self.clusters.iter().enumerate() {
+            if let Some(pair) = twice(cluster.services.iter().map(|s| Some(&s.name))) {
+                let entry = format!("service {}/{}", cluster.name, cluster.services[pair.1].name);
+                return Some(found(&format!("clusters[{c}].services"), pair, entry));
+            }
+        }
+        if let Some(pair) = twice(
+            self.task_definitions
+                .iter()
+                .map(|td| Some((&td.family, td.revision))),
+        ) {
+            let entry = format!("task definition {}", self.task_definitions[pair.1].key());
+            return Some(found("task_definitions", pair, entry));
+        }
+        for (t, td) in self.task_definitions.iter().enumerate() {
+            if let Some(pair) = twice(td.containers.iter().map(|c| Some(&c.name))) {
+                let entry = format!(
+                    "container {:?} in task definition {}",
+                    td.containers[pair.1].name,
+                    td.key()
+                );
+                return Some(found(
+                    &format!("task_definitions[{t}].containers"),
+                    pair,
+                    entry,
+                ));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn td(family: &str, revision: u32, containers: &[&str]) -> TaskDefinition {
+        TaskDefinition {
+            family: family.into(),
+            revision,
+            containers: containers
+                .iter()
+                .map(|name| Container {
+                    name: (*name).into(),
+                    ..Container::default()
+                })
+                .collect(),
+            ..TaskDefinition::default()
+        }
+    }
+
+    #[test]
+    fn a_world_without_repeats_has_no_duplicate() {
+        let world = World {
+            version: 1,
+            task_definitions: vec![
+                td("a", 1, &["app"]),
+                td("a", 2, &["app"]),
+                td("b", 1, &["app", "sidecar"]),
+            ],
+            ..World::default()
+        };
+        assert_eq!(world.duplicate(), None);
+    }
+
+    #[test]
+    fn the_second_copy_is_named_with_the_first() {
+        let world = World {
+            version: 1,
+            task_definitions: vec![td("a", 1, &["app"]), td("b", 1, &[]), td("a", 1, &["app"])],
+            ..World::default()
+        };
+        let duplicate = world.duplicate().unwrap();
+        assert_eq!(duplicate.key, "task_definitions[2]");
+        assert_eq!(
+            duplicate.to_string(),
+            "task definition a:1 is listed more than once (first as task_definitions[0])"
+        );
+    }
+
+    #[test]
+    fn every_kind_of_repeat_is_found() {
+        let broker = |id: &str, name: Option<&str>| Broker {
+            id: id.into(),
+            name: name.map(str::to_owned),
+            ..Broker::default()
+        };
+        let queue = |vhost: &str, name: &str| Queue {
+            vhost: vhost.into(),
+            name: name.into(),
+            ..Queue::default()
+        };
+        let cluster = |name: &str, services: &[&str]| Cluster {
+            name: name.into(),
+            services: services
+                .iter()
+                .map(|s| Service {
+                    name: (*s).into(),
+                    ..Service::default()
+                })
+                .collect(),
+            ..Cluster::default()
+        };
+        let cases = [
+            (
+                World {
+                    brokers: vec![broker("b-1", None), broker("b-1", Some("x"))],
+                    ..World::default()
+                },
+                "brokers[1]",
+            ),
+            (
+                World {
+                    brokers: vec![broker("b-1", Some("x")), broker("b-2", Some("x"))],
+                    ..World::default()
+                },
+                "brokers[1]",
+            ),
+            (
+                World {
+                    brokers: vec![Broker {
+                        queues: Some(vec![queue("/", "q"), queue("v", "q"), queue("/", "q")]),
+                        ..broker("b-1", None)
+                    }],
+                    ..World::default()
+                },
+                "brokers[0].queues[2]",
+            ),
+            (
+                World {
+                    clusters: vec![cluster("c", &[]), cluster("c", &[])],
+                    ..World::default()
+                },
+                "clusters[1]",
+            ),
+            (
+                World {
+                    clusters: vec![cluster("c", &["s"]), cluster("d", &["s", "t", "s"])],
+                    ..World::default()
+                },
+                "clusters[1].services[2]",
+            ),
+            (
+                World {
+                    task_definitions: vec![td("a", 1, &["app", "app"])],
+                    ..World::default()
+                },
+                "task_definitions[0].containers[1]",
+            ),
+        ];
+        for (world, key) in cases {
+            assert_eq!(world.duplicate().map(|d| d.key).as_deref(), Some(key));
+        }
     }
 }

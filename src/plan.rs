@@ -233,6 +233,93 @@ impl SavedPlan {
     pub fn intact(&self) -> bool {
         checksum(&self.plan, self.plan_file.as_deref()) == self.checksum
     }
+
+    /// Reads a saved plan from `text` (`path` is only used in messages): its JSON, its
+    /// checksum, its format version, and the wave numbers it refers to.
+    ///
+    /// # Errors
+    /// [`Error::Input`] naming the file, line and key when it is not a saved plan or a wave
+    /// number is out of range; [`Error::Refused`] when it was altered or has another format.
+    pub fn parse(path: &std::path::Path, text: &str) -> Result<SavedPlan> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let saved: SavedPlan = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let inner = e.into_inner();
+                (
+                    inner.line(),
+                    inner.column(),
+                    (key != ".").then_some(key),
+                    inner,
+                )
+            })
+            .and_then(|saved| {
+                de.end()
+                    .map(|()| saved)
+                    .map_err(|e| (e.line(), e.column(), None, e))
+            })
+            .map_err(|(line, column, key, e)| {
+                let message = e.to_string();
+                let message = message
+                    .rfind(" at line ")
+                    .map_or(message.as_str(), |i| &message[..i]);
+                Error::Input {
+                    file: path.to_owned(),
+                    line,
+                    column,
+                    key,
+                    message: format!("not a plan saved by `warren plan --out`: {message}"),
+                }
+            })?;
+        if !saved.intact() {
+            return Err(Error::Refused(format!(
+                "{} was altered after it was saved (its checksum does not match); nothing was changed. Make a new one with `warren plan --out`",
+                path.display()
+            )));
+        }
+        if saved.plan.format_version != FORMAT_VERSION {
+            return Err(Error::Refused(format!(
+                "{} has plan format {}, this warren reads {FORMAT_VERSION}; nothing was changed",
+                path.display(),
+                saved.plan.format_version,
+            )));
+        }
+        saved.check_waves(path)?;
+        Ok(saved)
+    }
+
+    /// Every wave number a change or a drain names is one of the plan's waves.
+    fn check_waves(&self, path: &std::path::Path) -> Result<()> {
+        let waves = self.plan.waves.len();
+        let changes = self
+            .plan
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("plan.changes[{i}].wave"), c.wave));
+        let drains = self
+            .plan
+            .drains
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (format!("plan.drains[{i}].wave"), d.wave));
+        for (key, wave) in changes.chain(drains) {
+            if let Some(wave) = wave.filter(|w| !(1..=waves).contains(w)) {
+                return Err(Error::Input {
+                    file: path.to_owned(),
+                    line: 0,
+                    column: 0,
+                    key: Some(key),
+                    message: if waves == 0 {
+                        format!("wave {wave} is out of range: the plan has no waves")
+                    } else {
+                        format!("wave {wave} is out of range: the plan has waves 1 to {waves}")
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 fn checksum(plan: &Plan, plan_file: Option<&std::path::Path>) -> String {

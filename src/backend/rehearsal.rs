@@ -109,6 +109,15 @@ pub fn parse_world(path: &Path, text: &str) -> Result<World> {
             ),
         });
     }
+    if let Some(duplicate) = world.duplicate() {
+        return Err(Error::Input {
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            key: Some(duplicate.key.clone()),
+            message: duplicate.to_string(),
+        });
+    }
     let definitions = world.definitions_by_key();
     for (c, cluster) in world.clusters.iter().enumerate() {
         for (i, service) in cluster.services.iter().enumerate() {
@@ -211,7 +220,14 @@ impl Backend for Rehearsal {
             .map(|t| t.revision)
             .max()
             .unwrap_or(0)
-            + 1;
+            .saturating_add(1);
+        if revision > crate::limits::MAX_REVISION {
+            return Err(Error::Backend(format!(
+                "task definition family {} already has revision {}, the most ECS allows",
+                td.family,
+                crate::limits::MAX_REVISION
+            )));
+        }
         let mut new = td.clone();
         new.revision = revision;
         new.status = td.status.as_ref().map(|_| "ACTIVE".to_owned());
@@ -377,6 +393,22 @@ mod tests {
             err,
             "w.json: key `clusters[0].services[0].task_definition`: service c/s runs s:9, which is not in task_definitions"
         );
+    }
+
+    #[test]
+    fn registering_past_the_last_revision_ecs_allows_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("world.json");
+        let world =
+            r#"{"version": 1, "task_definitions": [{"family": "api", "revision": 1000000}]}"#;
+        std::fs::write(&path, world).unwrap();
+        let td = parse_world(&path, world).unwrap().task_definitions[0].clone();
+        let err = Rehearsal::new(&path)
+            .register_task_definition(&td)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("already has revision 1000000"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), world);
     }
 
     #[test]

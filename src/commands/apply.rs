@@ -136,26 +136,5 @@ fn load_saved(path: &Path) -> Result<SavedPlan> {
         path: path.to_owned(),
         source,
     })?;
-    let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| Error::Input {
-        file: path.to_owned(),
-        line: e.line(),
-        column: e.column(),
-        key: None,
-        message: format!("not a plan saved by `warren plan --out`: {e}"),
-    })?;
-    if !saved.intact() {
-        return Err(Error::Refused(format!(
-            "{} was altered after it was saved (its checksum does not match); nothing was changed. Make a new one with `warren plan --out`",
-            path.display()
-        )));
-    }
-    if saved.plan.format_version != plan::FORMAT_VERSION {
-        return Err(Error::Refused(format!(
-            "{} has plan format {}, this warren reads {}; nothing was changed",
-            path.display(),
-            saved.plan.format_version,
-            plan::FORMAT_VERSION
-        )));
-    }
-    Ok(saved)
+    SavedPlan::parse(path, &text)
 }
