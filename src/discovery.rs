@@ -409,7 +409,7 @@ pub fn resolve_broker(spec: &BrokerSpec, world: &World) -> ResolvedBroker {
         hosts,
         amqp_url_env: spec.amqp_url_env.clone(),
         management_url_env: spec.management_url_env.clone(),
-        console_url: found.and_then(|b| b.console_url.clone()),
+        console_url: found.and_then(|b| b.console_url.as_deref().map(mask_password)),
     }
 }
 
