@@ -606,6 +606,13 @@ fn the_canary_never_leaves_a_lock_or_a_journal_mid_run() {
                 break holder;
             }
         }
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "apply ended ({status}) before its rollouts did:\n{}",
+                text(&out)
+            );
+        }
         assert!(
             Instant::now() < deadline,
             "apply took no lock and journalled no update within 60 s"
