@@ -42,15 +42,31 @@ impl HostRef {
             None => (None, 0),
         };
         let rest = &item[rest_start..];
-        let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        if scheme.is_none() && authority_len != rest.len() {
-            return None;
-        }
-        let authority = &rest[..authority_len];
-        let (password, host_start) = match authority.rfind('@') {
+        let standard_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let at = match scheme {
+            // A password may hold `/`, `?`, `#` or `@` unencoded (people write them so): the host
+            // follows the last `@` whose user part has a `:`, even past a `/`, `?` or `#`.
+            Some(_) => match rest.rfind('@') {
+                Some(at) if at >= standard_end && rest[..at].contains(':') => Some(at),
+                _ => rest[..standard_end].rfind('@'),
+            },
+            None if standard_end != rest.len() => return None,
+            // user:password@ only stands in a URL.
+            None if rest.contains('@') => return None,
+            None => None,
+        };
+        let authority_len = match at {
             Some(at) => {
-                // user:password@ only stands in a URL.
-                scheme.as_ref()?;
+                at + 1
+                    + rest[at + 1..]
+                        .find(['/', '?', '#'])
+                        .unwrap_or(rest.len() - at - 1)
+            }
+            None => standard_end,
+        };
+        let authority = &rest[..authority_len];
+        let (password, host_start) = match at {
+            Some(at) => {
                 let userinfo = &authority[..at];
                 let password = userinfo
                     .find(':')
@@ -138,7 +154,10 @@ pub fn hosts_in(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// `value` with every URL password replaced by `****`.
+/// `value` with every password replaced by `****`: that of each URL warren can parse, and,
+/// conservatively, of every other `user:password@` shape anywhere in the value (with or without
+/// a scheme, with reserved characters in the password: the password runs to the last `@` of its
+/// item). A value that holds no such shape is returned as it is.
 #[must_use]
 pub fn mask_password(value: &str) -> String {
     let mut out = value.to_owned();
@@ -153,7 +172,97 @@ pub fn mask_password(value: &str) -> String {
             out.replace_range(start..end, "****");
         }
     }
+    mask_shapes(&out)
+}
+
+/// Masks every `user:password@` shape [`HostRef::parse`] could not read, token by
+/// whitespace-separated token.
+fn mask_shapes(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut token_start = None;
+    for (i, c) in value.char_indices() {
+        match (c.is_whitespace(), token_start) {
+            (true, Some(start)) => {
+                out.push_str(&mask_token(&value[start..i]));
+                out.push(c);
+                token_start = None;
+            }
+            (true, None) => out.push(c),
+            (false, None) => token_start = Some(i),
+            (false, Some(_)) => {}
+        }
+    }
+    if let Some(start) = token_start {
+        out.push_str(&mask_token(&value[start..]));
+    }
     out
+}
+
+/// One token: split where each URL's scheme starts, then each part's user information masked.
+fn mask_token(token: &str) -> String {
+    if !token.contains('@') {
+        return token.to_owned();
+    }
+    // Where each URL's scheme starts, and where its body (after `://`) starts.
+    let mut starts = Vec::new();
+    let mut from = 0;
+    while let Some(found) = token[from..].find("://") {
+        let marker = from + found;
+        let scheme_start = token[..marker]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |i| i + 1);
+        starts.push((scheme_start, marker + 3));
+        from = marker + 3;
+    }
+    let mut out = String::with_capacity(token.len());
+    let mut part_start = 0;
+    let mut body_start = 0;
+    for (scheme_start, next_body) in starts {
+        if scheme_start < body_start {
+            // `://` inside a password: it stays in the part it is in.
+            continue;
+        }
+        out.push_str(&token[part_start..body_start]);
+        out.push_str(&mask_body(&token[body_start..scheme_start]));
+        part_start = scheme_start;
+        body_start = next_body;
+    }
+    out.push_str(&token[part_start..body_start]);
+    out.push_str(&mask_body(&token[body_start..]));
+    out
+}
+
+/// A URL's body or a scheme-less part: each comma-separated item masked on its own when every
+/// item with an `@` is a whole `user:password@` shape, else the whole body as one.
+fn mask_body(body: &str) -> String {
+    if !body.contains('@') {
+        return body.to_owned();
+    }
+    let whole_shapes = body
+        .split(',')
+        .filter(|item| item.contains('@'))
+        .all(|item| item.rfind('@').is_some_and(|at| item[..at].contains(':')));
+    if whole_shapes {
+        body.split(',')
+            .map(mask_userinfo)
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        mask_userinfo(body)
+    }
+}
+
+/// `user:password@rest` with the password (up to the last `@`) as `****`.
+fn mask_userinfo(text: &str) -> String {
+    let Some(at) = text.rfind('@') else {
+        return text.to_owned();
+    };
+    match text[..at].find(':') {
+        Some(colon) if &text[colon + 1..at] != "****" => {
+            format!("{}****{}", &text[..=colon], &text[at..])
+        }
+        _ => text.to_owned(),
+    }
 }
 
 /// A broker as the plan sees it: where it is in the world (if anywhere) and which hosts are its.
@@ -300,7 +409,7 @@ pub fn resolve_broker(spec: &BrokerSpec, world: &World) -> ResolvedBroker {
         hosts,
         amqp_url_env: spec.amqp_url_env.clone(),
         management_url_env: spec.management_url_env.clone(),
-        console_url: found.and_then(|b| b.console_url.clone()),
+        console_url: found.and_then(|b| b.console_url.as_deref().map(mask_password)),
     }
 }
 
@@ -451,7 +560,19 @@ pub enum Uninspected {
         name: String,
         parameter: String,
     },
+    /// A value written as [`REDACTED`] (a secret a snapshot did not keep): the parameter it
+    /// came from, or `None` for an env variable.
+    Redacted {
+        container: String,
+        name: String,
+        parameter: Option<String>,
+    },
 }
+
+/// What `snapshot` writes instead of a secret value it does not keep (and what the AWS backend
+/// keeps of a credential it cannot read a host beside). A value that is this marker is
+/// unreadable: whether it names a broker is unknown.
+pub const REDACTED: &str = "<redacted by warren>";
 
 /// Whether a secret's `valueFrom` is a Secrets Manager ARN.
 #[must_use]
@@ -517,6 +638,14 @@ pub fn pointers(
             if !wanted(name) {
                 continue;
             }
+            if value == REDACTED {
+                uninspected.push(Uninspected::Redacted {
+                    container: container.name.clone(),
+                    name: name.clone(),
+                    parameter: None,
+                });
+                continue;
+            }
             for broker in brokers {
                 if broker.named_in(value) {
                     found.push(Pointer {
@@ -550,6 +679,14 @@ pub fn pointers(
                 });
                 continue;
             };
+            if value == REDACTED {
+                uninspected.push(Uninspected::Redacted {
+                    container: container.name.clone(),
+                    name: name.clone(),
+                    parameter: Some(value_from.clone()),
+                });
+                continue;
+            }
             for broker in brokers {
                 if broker.named_in(value) {
                     found.push(Pointer {
@@ -683,6 +820,92 @@ mod tests {
         assert_eq!(
             mask_password("amqp://a:x@h1,amqp://b:y@h2"),
             "amqp://a:****@h1,amqp://b:****@h2"
+        );
+    }
+
+    #[test]
+    fn masks_every_user_password_shape() {
+        for (value, secret, masked) in [
+            (
+                "amqp://user:pa/ss@old.mq:5671",
+                "pa/ss",
+                "amqp://user:****@old.mq:5671",
+            ),
+            (
+                "amqps://user:pa#ss@old.mq:5671/esr",
+                "pa#ss",
+                "amqps://user:****@old.mq:5671/esr",
+            ),
+            (
+                "amqps://user:pa?ss@old.mq",
+                "pa?ss",
+                "amqps://user:****@old.mq",
+            ),
+            (
+                "amqps://user:1234/ss@old.mq:5671",
+                "1234/ss",
+                "amqps://user:****@old.mq:5671",
+            ),
+            (
+                "amqps://user:pa@ss@old.mq:5671",
+                "pa@ss",
+                "amqps://user:****@old.mq:5671",
+            ),
+            ("amqps://user:p,w@old.mq", "p,w", "amqps://user:****@old.mq"),
+            ("user:pa/ss@old.mq:5671", "pa/ss", "user:****@old.mq:5671"),
+            ("user:s3cret@old.mq", "s3cret", "user:****@old.mq"),
+            (
+                "http://guest:s3cret@[bad",
+                "s3cret",
+                "http://guest:****@[bad",
+            ),
+            ("http//guest:s3cret@host", "s3cret", "http//guest:****@host"),
+            (
+                "URL=amqp://u:Canary-7f3a/#?pw@h:1 other",
+                "Canary",
+                "URL=amqp://u:****@h:1 other",
+            ),
+            (
+                "amqp://a:x/y@h1,amqp://b:y#z@h2",
+                "x/y",
+                "amqp://a:****@h1,amqp://b:****@h2",
+            ),
+            ("a:x/1@h1,b:y/2@h2", "x/1", "a:****@h1,b:****@h2"),
+        ] {
+            let got = mask_password(value);
+            assert!(!got.contains(secret), "{value} gave {got}");
+            assert_eq!(got, masked, "{value}");
+        }
+        for value in [
+            "ops@example.com",
+            "old.mq:5671",
+            "amqps://old.mq:5671/esr",
+            "amqps://u:****@old.mq:5671",
+            "https://example.com/x?y=1:2",
+            "a:b",
+            "",
+        ] {
+            assert_eq!(mask_password(value), value, "nothing to mask");
+        }
+    }
+
+    #[test]
+    fn the_host_follows_the_last_at_of_a_url() {
+        let old = broker(BrokerAlias::Old, &["amqps://old.mq:5671"]);
+        for value in [
+            "amqps://user:pa/ss@old.mq:5671",
+            "amqps://user:pa#ss@OLD.MQ:5671/esr",
+            "amqps://user:pa?ss@old.mq",
+            "amqps://user:1234/ss@old.mq:5671/%2F",
+            "amqps://user:pa@ss@old.mq:5671",
+        ] {
+            assert!(old.named_in(value), "{value} names old.mq");
+            assert_eq!(hosts_in(value), vec!["old.mq".to_owned()], "{value}");
+        }
+        let new = broker(BrokerAlias::New, &["amqps://new.mq:5671"]);
+        assert_eq!(
+            rewrite("amqps://u:pa/ss@old.mq:5671/esr", &old, &new).as_deref(),
+            Some("amqps://u:pa/ss@new.mq:5671/esr")
         );
     }
 

@@ -82,6 +82,15 @@ fn note_unread(owner: &str, uninspected: &[Uninspected], unread: &mut Unread) {
             Uninspected::MissingParameter { parameter, .. } => {
                 format!("parameter {parameter}, which could not be read")
             }
+            Uninspected::Redacted {
+                parameter: Some(parameter),
+                ..
+            } => format!("parameter {parameter}, whose value is redacted"),
+            Uninspected::Redacted {
+                container,
+                name,
+                parameter: None,
+            } => format!("{container}/{name}, whose value is redacted"),
         };
         unread.entry(what).or_default().insert(owner.to_owned());
     }
@@ -433,5 +442,32 @@ mod tests {
         );
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].kind, BlockerKind::Unverifiable);
+    }
+
+    #[test]
+    fn a_redacted_value_is_unverifiable() {
+        for parameter in [true, false] {
+            let mut w = world();
+            let container = &mut w.task_definitions[1].containers[0];
+            if parameter {
+                container
+                    .secrets
+                    .insert("RABBIT_URL".into(), "/esr/rabbit/url".into());
+                w.parameters
+                    .insert("/esr/rabbit/url".into(), crate::discovery::REDACTED.into());
+            } else {
+                container
+                    .environment
+                    .insert("RABBIT_URL".into(), crate::discovery::REDACTED.into());
+            }
+            let b = blockers(
+                &w,
+                &resolved(BrokerAlias::Old, "b-old", "old.mq"),
+                &resolved(BrokerAlias::New, "b-new", "new.mq"),
+            );
+            assert_eq!(b.len(), 1, "{b:?}");
+            assert_eq!(b[0].kind, BlockerKind::Unverifiable);
+            assert!(b[0].detail.contains("redacted"), "{}", b[0].detail);
+        }
     }
 }

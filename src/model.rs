@@ -38,6 +38,10 @@ pub struct World {
     pub schedules: Vec<Schedule>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// The parameters (by the reference `parameters` uses) whose values are secrets (SSM
+    /// SecureStrings): known to the AWS backend, never written to a file.
+    #[serde(skip)]
+    pub secret_parameters: std::collections::BTreeSet<String>,
 }
 
 /// A RabbitMQ broker, in Amazon MQ or elsewhere.
@@ -245,20 +249,54 @@ pub struct Schedule {
 }
 
 impl World {
-    /// Masks every URL password in env values and parameter values, so the world can be
-    /// written out without credentials.
-    pub fn redact(&mut self) {
+    /// Takes every credential out, so the world can be written to a file (`snapshot`): every
+    /// password (see [`crate::discovery::mask_password`]) in env values, parameter values and
+    /// broker URLs is masked, and a secret parameter's value is kept only where it names a
+    /// host of one of `brokers` (or of a broker of the world); any other secret value, and any
+    /// value whose hosts masking would change, becomes [`crate::discovery::REDACTED`], which
+    /// rehearsals treat as unreadable.
+    pub fn redact(&mut self, brokers: &[crate::discovery::ResolvedBroker]) {
+        use crate::discovery::{hosts_in, mask_password, REDACTED};
+        let kept = |value: &str| {
+            let masked = mask_password(value);
+            if value == REDACTED || hosts_in(&masked) == hosts_in(value) {
+                masked
+            } else {
+                REDACTED.to_owned()
+            }
+        };
+        let mut broker_hosts: std::collections::BTreeSet<String> = self
+            .brokers
+            .iter()
+            .flat_map(|b| &b.endpoints)
+            .flat_map(|e| hosts_in(e))
+            .collect();
+        broker_hosts.extend(brokers.iter().flat_map(|b| b.hosts.iter().cloned()));
         for container in self
             .task_definitions
             .iter_mut()
             .flat_map(|td| &mut td.containers)
         {
             for value in container.environment.values_mut() {
-                *value = crate::discovery::mask_password(value);
+                *value = kept(value);
             }
         }
-        for value in self.parameters.values_mut() {
-            *value = crate::discovery::mask_password(value);
+        for (reference, value) in &mut self.parameters {
+            let masked = kept(value);
+            let secret = self.secret_parameters.contains(reference);
+            *value = if secret && !hosts_in(&masked).iter().any(|h| broker_hosts.contains(h)) {
+                REDACTED.to_owned()
+            } else {
+                masked
+            };
+        }
+        for broker in &mut self.brokers {
+            for endpoint in &mut broker.endpoints {
+                *endpoint = mask_password(endpoint);
+            }
+            if let Some(console) = &mut broker.console_url {
+                *console = mask_password(console);
+            }
         }
     }
 
@@ -406,6 +444,7 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::discovery::REDACTED;
 
     fn td(family: &str, revision: u32, containers: &[&str]) -> TaskDefinition {
         TaskDefinition {
@@ -524,5 +563,58 @@ mod tests {
         for (world, key) in cases {
             assert_eq!(world.duplicate().map(|d| d.key).as_deref(), Some(key));
         }
+    }
+
+    #[test]
+    fn a_redacted_world_keeps_secrets_only_as_masked_broker_addresses() {
+        let mut world = World {
+            version: WORLD_VERSION,
+            brokers: vec![Broker {
+                id: "b-1".into(),
+                endpoints: vec!["amqps://b-1.mq:5671".into()],
+                console_url: Some("https://admin:c0ns/ole@b-1-web.mq".into()),
+                ..Broker::default()
+            }],
+            task_definitions: vec![TaskDefinition {
+                family: "s".into(),
+                revision: 1,
+                containers: vec![Container {
+                    name: "app".into(),
+                    environment: [
+                        ("A".to_owned(), "amqps://u:e/nv#pw@b-1.mq:5671".to_owned()),
+                        ("B".to_owned(), "u:e/nv#pw@b-1.mq:5671".to_owned()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                    ..Container::default()
+                }],
+                ..TaskDefinition::default()
+            }],
+            ..World::default()
+        };
+        for (name, value, secret) in [
+            ("/host", "amqps://u:s/ec?ret@b-1.mq:5671", true),
+            ("/db", "postgres://u:s/ec?ret@db.internal:5432", true),
+            ("/password", "****", true),
+            ("/plain", "amqp://u:s/ec?ret@b-1.mq", false),
+        ] {
+            world.parameters.insert(name.into(), value.into());
+            if secret {
+                world.secret_parameters.insert(name.into());
+            }
+        }
+        world.redact(&[]);
+        let text = serde_json::to_string(&world).unwrap();
+        for secret in ["s/ec?ret", "e/nv#pw", "c0ns/ole", "ec?ret", "nv#pw"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert_eq!(world.parameters["/host"], "amqps://u:****@b-1.mq:5671");
+        assert_eq!(world.parameters["/db"], REDACTED, "not a broker's host");
+        assert_eq!(world.parameters["/password"], REDACTED);
+        assert_eq!(world.parameters["/plain"], "amqp://u:****@b-1.mq");
+        let env = &world.task_definitions[0].containers[0].environment;
+        assert_eq!(env["A"], "amqps://u:****@b-1.mq:5671");
+        assert_eq!(env["B"], "u:****@b-1.mq:5671");
+        assert!(!text.contains("secret_parameters"), "never written");
     }
 }

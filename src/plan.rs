@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{BrokerAlias, Config, Strategy};
 use crate::discovery::{
     self, mask_password, parameter_value, same_parameter, Placement, Pointer, ResolvedBroker,
-    Uninspected, Via,
+    Uninspected, Via, REDACTED,
 };
 use crate::error::{Error, Result};
 use crate::graph::{Flow, Participant};
@@ -565,6 +565,11 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
                 Uninspected::MissingParameter { container, name, parameter } => warnings.push(format!(
                     "{}: {container}/{name} reads parameter {parameter}, which does not exist; it was not inspected",
                     s.id()
+                )),
+                Uninspected::Redacted { container, name, parameter } => warnings.push(format!(
+                    "{}: {container}/{name}{} is redacted ({REDACTED}), so whether it names a broker is unknown; it was not inspected",
+                    s.id(),
+                    parameter.as_ref().map(|p| format!(" reads parameter {p}, whose value")).unwrap_or_default(),
                 )),
             }
         }

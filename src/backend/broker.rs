@@ -131,6 +131,26 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What is wrong with `url`, which is not an `http(s)://user:password@host:port` URL, said
+/// without any part of it.
+fn url_fault(url: &str) -> &'static str {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "it has no `scheme://`";
+    };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return "its scheme is not http or https";
+    }
+    let authority = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let authority = authority.split(['/', '?', '#']).next().unwrap_or(authority);
+    if authority.is_empty() {
+        "it has no host"
+    } else if authority.starts_with('[') && !authority.contains(']') {
+        "its host's `[` is not closed"
+    } else {
+        "its host or port cannot be read"
+    }
+}
+
 impl Management {
     /// A client for `url` (`http(s)://user:password@host:port`).
     ///
@@ -146,8 +166,10 @@ impl Management {
                     .is_some_and(|s| matches!(&url[s.clone()], "http" | "https"))
             })
             .ok_or_else(|| {
+                // Never the value: a URL warren cannot parse may hide a password it cannot mask.
                 Error::Refused(format!(
-                    "{shown} is not a management URL (expected http(s)://user:password@host:port)"
+                    "it is not a management URL ({}; expected http(s)://user:password@host:port)",
+                    url_fault(url)
                 ))
             })?;
         let scheme = &url[parts.scheme.clone().expect("checked above")];
@@ -206,7 +228,13 @@ impl Management {
             )));
         };
         match std::env::var(var) {
-            Ok(url) if !url.trim().is_empty() => Management::new(&url),
+            Ok(url) if !url.trim().is_empty() => Management::new(&url).map_err(|e| match e {
+                Error::Refused(why) => Error::Refused(format!(
+                    "{var}, the management URL of the {} broker {}: {why}",
+                    broker.alias, broker.id
+                )),
+                other => other,
+            }),
             _ => Err(Error::Backend(format!(
                 "the queues of the {} broker {} cannot be read: {var} is not set (it should hold http(s)://user:password@host:port)",
                 broker.alias, broker.id
@@ -507,12 +535,14 @@ fn amqp_url_belongs(
     url: &str,
     management_host: Option<&str>,
 ) -> Result<()> {
-    let shown = mask_password(url);
     let Some(host) = hosts_in(url).into_iter().next() else {
+        // Never the value: a URL warren cannot parse may hide a password it cannot mask.
         return Err(Error::Refused(format!(
-            "{var} ({shown}) is not an AMQP URL (expected amqp(s)://user:password@host:port/vhost)"
+            "{var}, the AMQP URL of the {} broker {}, is not an AMQP URL: its host cannot be read (expected amqp(s)://user:password@host:port/vhost)",
+            broker.alias, broker.id
         )));
     };
+    let shown = mask_password(url);
     if owned_by_host(broker, &host)
         || management_host.is_some_and(|m| m.eq_ignore_ascii_case(&host))
     {
@@ -587,6 +617,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_management_url_is_never_echoed() {
+        for url in [
+            "http://guest:s3cret@[bad",
+            "http//guest:s3cret@host",
+            "ftp://guest:s3cret@host:21",
+            "guest:s3cret@host:15672",
+            "http://guest:s3cret@host:notaport",
+        ] {
+            let err = Management::new(url).unwrap_err().to_string();
+            assert!(!err.contains("s3cret"), "{url}: {err}");
+        }
+        let m = Management::new("http://guest:s3/cr#et@host:15672").unwrap();
+        assert_eq!(m.base, "http://host:15672");
+        assert!(!m.shown.contains("s3/cr#et"), "{}", m.shown);
     }
 
     fn broker() -> ResolvedBroker {

@@ -13,7 +13,8 @@ pub fn run(args: &SnapshotArgs, output: Output) -> Result<u8> {
     let mut world = session.read(&everything(), |w| {
         discovery::resolve_brokers(&config, w).to_vec()
     })?;
-    world.redact();
+    let brokers = discovery::resolve_brokers(&config, &world);
+    world.redact(&brokers);
     crate::atomic::write(&args.out, pretty_json(&world).as_bytes())?;
     let services: usize = world.clusters.iter().map(|c| c.services.len()).sum();
     eprintln!(

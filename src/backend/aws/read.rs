@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{convert, errors, Aws, Described};
 use crate::backend::ReadScope;
-use crate::discovery::{hosts_in, is_secrets_manager, mask_password, parameter_name};
+use crate::discovery::{hosts_in, is_secrets_manager, mask_password, parameter_name, REDACTED};
 use crate::error::{Error, Result};
 use crate::model::{Broker, Cluster, Schedule, Service, World, WORLD_VERSION};
 
@@ -207,7 +207,7 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
     task_definitions.sort_by(|a, b| (&a.family, a.revision).cmp(&(&b.family, b.revision)));
     task_definitions.dedup_by(|a, b| a.family == b.family && a.revision == b.revision);
 
-    let (parameters, parameter_versions) =
+    let (parameters, parameter_versions, secret_parameters) =
         read_parameters(aws, &task_definitions, &scope.parameters).await?;
     let brokers = read_brokers(aws).await?;
     Ok(World {
@@ -220,6 +220,7 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
         parameter_versions,
         schedules,
         extra: serde_json::Map::new(),
+        secret_parameters,
     })
 }
 
@@ -309,13 +310,18 @@ async fn read_schedules(aws: &Aws) -> Result<Vec<Schedule>> {
 /// (a plan's `[parameters]`), by the reference the containers (or the plan) use. A parameter SSM
 /// does not have (one it reports in `InvalidParameters`) is left out: it does not exist.
 ///
-/// SecureString values that are not broker addresses are kept as `****`, and URL passwords are
-/// masked: the world never holds credentials. Secrets Manager secrets are not read.
+/// SecureString values that are not broker addresses are kept as `****` (or as [`REDACTED`],
+/// unreadable, where a credential stands beside what may be a host), URL passwords are masked,
+/// and the SecureStrings are listed: the world never holds credentials. Secrets Manager secrets are not read.
 async fn read_parameters(
     aws: &Aws,
     definitions: &[crate::model::TaskDefinition],
     extra: &[String],
-) -> Result<(IndexMap<String, String>, IndexMap<String, i64>)> {
+) -> Result<(
+    IndexMap<String, String>,
+    IndexMap<String, i64>,
+    BTreeSet<String>,
+)> {
     let references: BTreeSet<&String> = definitions
         .iter()
         .flat_map(|td| &td.containers)
@@ -334,6 +340,7 @@ async fn read_parameters(
     let names: Vec<String> = by_name.keys().cloned().collect();
     let mut out = IndexMap::new();
     let mut versions = IndexMap::new();
+    let mut secrets = BTreeSet::new();
     for chunk in names.chunks(10) {
         let answer = aws
             .clients
@@ -363,19 +370,27 @@ async fn read_parameters(
             for reference in by_name.get(&parameter_name(name)).into_iter().flatten() {
                 out.insert((*reference).clone(), kept.clone());
                 versions.insert((*reference).clone(), p.version());
+                if secure {
+                    secrets.insert((*reference).clone());
+                }
             }
         }
     }
-    Ok((out, versions))
+    Ok((out, versions, secrets))
 }
 
-/// A SecureString's value as warren keeps it: a broker address with its password masked, or
-/// `****`.
+/// A SecureString's value as warren keeps it: a broker address with its password masked;
+/// [`REDACTED`] (unreadable) when it holds a credential beside something warren cannot read as
+/// a host; else `****` (read, and names no host).
 fn redact(value: &str) -> String {
-    let looks_like_address = value.contains("://")
-        || (!hosts_in(value).is_empty() && hosts_in(value).iter().all(|h| h.contains('.')));
+    let masked = mask_password(value);
+    let hosts = hosts_in(&masked);
+    let looks_like_address =
+        !hosts.is_empty() && (masked.contains("://") || hosts.iter().all(|h| h.contains('.')));
     if looks_like_address {
-        mask_password(value)
+        masked
+    } else if masked != value {
+        REDACTED.to_owned()
     } else {
         "****".to_owned()
     }
@@ -446,5 +461,14 @@ mod tests {
             redact("amqps://u:pw@b-1.mq:5671"),
             "amqps://u:****@b-1.mq:5671"
         );
+        for (value, secret) in [
+            ("amqps://u:pa/ss@b-1.mq:5671", "pa/ss"),
+            ("amqps://u:pa#ss@b-1.mq:5671", "pa#ss"),
+            ("u:pa/ss@b-1.mq:5671", "pa/ss"),
+            ("u:hunter2@b-1.mq", "hunter2"),
+        ] {
+            let kept = redact(value);
+            assert!(!kept.contains(secret), "{value} kept as {kept}");
+        }
     }
 }
