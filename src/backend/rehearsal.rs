@@ -204,6 +204,17 @@ impl Backend for Rehearsal {
 
     fn register_task_definition(&mut self, td: &TaskDefinition) -> Result<String> {
         let world = self.load()?;
+        // Idempotent by content: a revision newer than `td`'s with the same content (one a
+        // stopped run registered) is reused, as on AWS.
+        if let Some(existing) = world
+            .task_definitions
+            .iter()
+            .filter(|t| t.revision > td.revision && t.is_active())
+            .filter(|t| crate::moves::same_content(t, td))
+            .max_by_key(|t| t.revision)
+        {
+            return Ok(existing.key());
+        }
         let revision = world
             .task_definitions
             .iter()
