@@ -1963,10 +1963,16 @@ fn delete_item_out() -> aws_sdk_dynamodb::operation::delete_item::DeleteItemOutp
 /// A rule for `$op` that answers `$fault` once, then `$out` once; and the rule that answers
 /// `$out` from then on.
 macro_rules! faulty {
-    ($op:path, $fault:expr, $out:expr) => {{
+    ($op:path, $fault:expr, $out:expr) => {
+        faulty!($op, |_| true, $fault, $out)
+    };
+    // `$only`: the requests the faulty rule answers (one of calls made side by side, whose
+    // retry must come back to the same rule).
+    ($op:path, $only:expr, $fault:expr, $out:expr) => {{
         let fault = $fault;
         (
             mock!($op)
+                .match_requests($only)
                 .sequence()
                 .http_response(move || fault.response())
                 .output($out)
@@ -2017,7 +2023,12 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
         ),
         (
             "ecs:DescribeTaskDefinition",
-            faulty!(Ecs::describe_task_definition, fault, describe_td_out),
+            faulty!(
+                Ecs::describe_task_definition,
+                |req| req.task_definition() == Some(td_arn(FAULT_TD).as_str()),
+                fault,
+                describe_td_out
+            ),
         ),
         (
             "ecs:ListTaskDefinitionFamilies",
@@ -2235,4 +2246,103 @@ fn every_call_is_retried_after_throttling_or_a_server_error() {
     }
     // Every operation warren calls is in the table.
     assert_eq!(covered.len(), 18, "{covered:?}");
+}
+
+/// `orders:1` moved to the new host, as `perform` asks to register it.
+fn moved_fault_td() -> TaskDefinition {
+    TaskDefinition {
+        family: "orders".into(),
+        revision: 1,
+        containers: vec![Container {
+            name: "app".into(),
+            environment: IndexMap::from([("SPRING_RABBITMQ_HOST".to_owned(), NEW_HOST.to_owned())]),
+            ..Container::default()
+        }],
+        ..TaskDefinition::default()
+    }
+}
+
+/// A RegisterTaskDefinition that went through although its answer was lost (a 500) is not
+/// repeated: before trying again, warren finds the revision with the wanted content and uses it.
+#[test]
+fn a_registration_whose_answer_was_lost_is_found_not_repeated() {
+    use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput;
+    let register = mock!(aws_sdk_ecs::Client::register_task_definition)
+        .then_http_response(|| json_error(500, "ServerException", "internal error"));
+    let list = mock!(aws_sdk_ecs::Client::list_task_definitions)
+        .sequence()
+        .output(|| {
+            ListTaskDefinitionsOutput::builder()
+                .task_definition_arns(td_arn(FAULT_TD))
+                .build()
+        })
+        .output(|| {
+            ListTaskDefinitionsOutput::builder()
+                .task_definition_arns(td_arn("orders:2"))
+                .task_definition_arns(td_arn(FAULT_TD))
+                .build()
+        })
+        .build();
+    let describe_registered = mock!(aws_sdk_ecs::Client::describe_task_definition)
+        .match_requests(|req| req.task_definition() == Some("orders:2"))
+        .then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(definition(
+                    "orders:2",
+                    vec![container(
+                        "app",
+                        &[("SPRING_RABBITMQ_HOST", NEW_HOST)],
+                        &[("RABBIT_HOST", FAULT_PARAMETER)],
+                    )],
+                ))
+                .build()
+        });
+    let mocks = Mocks {
+        ecs: vec![
+            register.clone(),
+            list.clone(),
+            describe_registered,
+            mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(describe_td_out),
+        ],
+        ..Mocks::default()
+    };
+    let key = mocks
+        .backend()
+        .register_task_definition(&moved_fault_td())
+        .expect("register");
+    assert_eq!(key, "orders:2");
+    assert_eq!(register.num_calls(), 1, "registered once, never twice");
+    assert_eq!(list.num_calls(), 2, "looked before each attempt");
+}
+
+/// A denied RegisterTaskDefinition is not retried, and says which call on which family failed
+/// and what the IAM policy must allow.
+#[test]
+fn a_denied_registration_stops_at_once_naming_call_family_and_action() {
+    let register = mock!(aws_sdk_ecs::Client::register_task_definition).then_http_response(|| {
+        json_error(
+            400,
+            "AccessDeniedException",
+            "User is not authorized to perform: ecs:RegisterTaskDefinition",
+        )
+    });
+    let mocks = Mocks {
+        ecs: vec![
+            register.clone(),
+            mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(describe_td_out),
+        ],
+        ..Mocks::default()
+    };
+    let message = mocks
+        .backend()
+        .register_task_definition(&moved_fault_td())
+        .expect_err("denied")
+        .to_string();
+    assert_eq!(register.num_calls(), 1, "a denied call is not retried");
+    assert!(message.contains("ecs:RegisterTaskDefinition"), "{message}");
+    assert!(message.contains("family orders"), "{message}");
+    assert!(
+        message.contains("the IAM policy must allow ecs:RegisterTaskDefinition"),
+        "{message}"
+    );
 }
