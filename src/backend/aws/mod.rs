@@ -280,7 +280,7 @@ impl Aws {
                 (family == td.family && revision > td.revision).then_some((revision, key))
             })
             .collect();
-        newer.sort_by(|a, b| b.0.cmp(&a.0));
+        newer.sort_by_key(|n| std::cmp::Reverse(n.0));
         let wanted = content(wanted);
         for (_, key) in newer {
             self.arn_of(&key).await?;
