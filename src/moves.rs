@@ -74,6 +74,24 @@ pub fn already_registered<'w>(
         .task_definitions
         .iter()
         .filter(|t| t.family == current.family && t.revision > current.revision && t.is_active())
-        .filter(|t| t.containers == wanted.containers && t.extra == wanted.extra)
+        .filter(|t| same_content(t, wanted))
         .max_by_key(|t| t.revision)
+}
+
+/// Fields of a task definition that name one revision rather than say what it runs.
+const IDENTITY: &[&str] = &["arn", "registered_at", "registered_by"];
+
+/// Whether `a` and `b` run the same tasks: the same containers and the same other fields, but
+/// for the family's revision number, status and what names one revision (its ARN, when and by
+/// whom it was registered).
+#[must_use]
+pub fn same_content(a: &TaskDefinition, b: &TaskDefinition) -> bool {
+    let fields = |t: &TaskDefinition| {
+        t.extra
+            .iter()
+            .filter(|(k, _)| !IDENTITY.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    a.family == b.family && a.containers == b.containers && fields(a) == fields(b)
 }

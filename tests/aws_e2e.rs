@@ -19,6 +19,8 @@ use serde_json::Value;
 
 /// The environment variable the incident plan names for the old broker's management API.
 const OLD_MGMT_ENV: &str = "WARREN_OLD_MGMT_URL";
+/// The environment variable the incident plan names for the new broker's management API.
+const NEW_MGMT_ENV: &str = "WARREN_NEW_MGMT_URL";
 const NEW_HOST: &str = "b-2222.mq.eu-west-2.amazonaws.com";
 
 /// One RabbitMQ node for the whole binary, holding the old broker's queues. The emulator gives
@@ -31,8 +33,8 @@ fn old_broker() -> &'static rabbit::RabbitNode {
     })
 }
 
-/// A second node for the new broker, for commands that read its queues (rollback drains them).
-/// The plan names the new broker by its endpoint, so the node names itself after that host.
+/// A RabbitMQ node standing in for the new broker's management API (what `rollback` drains
+/// on), on the second loopback address, named after the new broker's id (its endpoint host).
 fn new_broker() -> &'static rabbit::RabbitNode {
     static NODE: std::sync::OnceLock<rabbit::RabbitNode> = std::sync::OnceLock::new();
     NODE.get_or_init(|| rabbit::RabbitNode::start_as("e2e-new", "127.0.0.2", Some(NEW_HOST)))
@@ -795,5 +797,206 @@ async fn with_a_lock_table_status_and_rollback_from_another_folder_see_the_apply
                 .unwrap()
                 .contains("rollback"),
         "the operator's local journal holds only what the operator did"
+    );
+}
+
+/// The task definition ARN every seeded service runs now, by `cluster/service`.
+async fn running_revisions(
+    ecs: &aws_sdk_ecs::Client,
+    seeded: &seed::Seeded,
+) -> std::collections::BTreeMap<String, String> {
+    let mut running = std::collections::BTreeMap::new();
+    for (key, service_arn) in &seeded.services {
+        let (cluster, _) = key.split_once('/').unwrap();
+        let out = ecs
+            .describe_services()
+            .cluster(seeded.cluster_arn(cluster))
+            .services(service_arn)
+            .send()
+            .await
+            .unwrap();
+        let td = out.services()[0].task_definition().unwrap().to_owned();
+        running.insert(key.clone(), td);
+    }
+    running
+}
+
+/// Every registered task definition revision, as ARNs, sorted.
+async fn registered_revisions(ecs: &aws_sdk_ecs::Client) -> Vec<String> {
+    let mut arns: Vec<String> = ecs
+        .list_task_definitions()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .unwrap();
+    arns.sort();
+    arns
+}
+
+/// Leaves service `key` (`cluster/service`) as real ECS leaves it once its rollout onto `td`
+/// completed: one PRIMARY deployment, on `td`. The emulator instead keeps the service's first
+/// deployment, on the revision it was created with, for ever (and warren reads the revisions of
+/// running deployments); creating the service again makes the emulator replace it.
+async fn completed_as_on_ecs(
+    ecs: &aws_sdk_ecs::Client,
+    seeded: &seed::Seeded,
+    key: &str,
+    td: &str,
+) {
+    let (cluster, name) = key.split_once('/').unwrap();
+    ecs.create_service()
+        .cluster(seeded.cluster_arn(cluster))
+        .service_name(name)
+        .task_definition(td)
+        .desired_count(1)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .send()
+        .await
+        .unwrap();
+    let out = ecs
+        .describe_services()
+        .cluster(seeded.cluster_arn(cluster))
+        .services(name)
+        .send()
+        .await
+        .unwrap();
+    let deployments = out.services()[0].deployments();
+    assert_eq!(deployments.len(), 1, "{key}: {deployments:?}");
+    assert_eq!(deployments[0].task_definition(), Some(td), "{key}");
+}
+
+/// How many services the plan of a JSON `plan` output moves.
+fn updates_in(out: &std::process::Output) -> usize {
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "update")
+        .count()
+}
+
+/// After a plain `apply PLAN.toml`, `rollback PLAN.toml` puts every moved service back on the
+/// very revision it ran before (on AWS the read sees only the revisions services run now, so
+/// the previous ones must be read for the rollback), and the plan then moves them all again.
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_after_an_apply_puts_every_service_back_on_its_previous_revision() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed::esr_incident(&config).await;
+    queues_of_the_example(old_broker(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = seed::write_plan(&seeded, dir.path());
+    let plan = plan.to_str().unwrap();
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let before = running_revisions(&ecs, &seeded).await;
+
+    let out = run(
+        &moto,
+        dir.path(),
+        &["apply", plan, "--auto-approve", "--drain-timeout", "10"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let applied = running_revisions(&ecs, &seeded).await;
+    let moved = before
+        .iter()
+        .filter(|(service, td)| applied[*service] != **td)
+        .count();
+    assert_eq!(moved, 9, "apply moved nine services");
+    for (key, td) in &applied {
+        if before[key] != *td {
+            completed_as_on_ecs(&ecs, &seeded, key, td).await;
+        }
+    }
+
+    // Rollback drains the consumers' queues on the new broker before they go back.
+    let out = moto
+        .warren()
+        .current_dir(dir.path())
+        .env(OLD_MGMT_ENV, old_broker().management_url())
+        .env(NEW_MGMT_ENV, new_broker().management_url())
+        .args(["rollback", plan, "--auto-approve", "--drain-timeout", "10"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("no longer active"), "{said}");
+    assert!(said.contains("Rollback complete: 9 moved"), "{said}");
+    assert_eq!(
+        running_revisions(&ecs, &seeded).await,
+        before,
+        "every service runs the revision it ran before apply"
+    );
+
+    // Back on the old broker: the plan moves the nine services again.
+    let out = run(&moto, dir.path(), &["plan", plan, "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(updates_in(&out), 9, "{}", text(&out));
+}
+
+/// A run stopped after registering the new revisions but before pointing the services at them
+/// leaves those revisions registered; the re-run reuses them (registering is idempotent by
+/// content) instead of registering copies.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rerun_after_registering_reuses_the_registered_revisions() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed::esr_incident(&config).await;
+    queues_of_the_example(old_broker(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = seed::write_plan(&seeded, dir.path());
+    let plan = plan.to_str().unwrap();
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let before = running_revisions(&ecs, &seeded).await;
+
+    let out = run(
+        &moto,
+        dir.path(),
+        &["apply", plan, "--auto-approve", "--drain-timeout", "10"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let applied = running_revisions(&ecs, &seeded).await;
+    let registered = registered_revisions(&ecs).await;
+    assert_eq!(
+        registered.len(),
+        seeded.task_definitions.len() + 9,
+        "one new revision per moved service"
+    );
+
+    // The state a run leaves when it stops right after its registrations: every new revision
+    // exists, every service still runs its old one.
+    for (key, td) in &before {
+        if applied[key] != *td {
+            let (cluster, _) = key.split_once('/').unwrap();
+            ecs.update_service()
+                .cluster(seeded.cluster_arn(cluster))
+                .service(&seeded.services[key])
+                .task_definition(td)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    let out = run(
+        &moto,
+        dir.path(),
+        &["apply", plan, "--auto-approve", "--drain-timeout", "10"],
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("Apply complete: 9 moved"), "{said}");
+    assert_eq!(
+        registered_revisions(&ecs).await,
+        registered,
+        "no revision was registered a second time"
+    );
+    assert_eq!(
+        running_revisions(&ecs, &seeded).await,
+        applied,
+        "each service runs the revision the first run registered"
     );
 }

@@ -106,6 +106,12 @@ impl Mocks {
             mock!(aws_sdk_ecs::Client::list_task_definition_families)
                 .then_output(|| ListTaskDefinitionFamiliesOutput::builder().build()),
         );
+        ecs.push(
+            mock!(aws_sdk_ecs::Client::list_task_definitions).then_output(|| {
+                aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput::builder()
+                    .build()
+            }),
+        );
         let mut mq = self.mq.clone();
         mq.push(
             mock!(aws_sdk_mq::Client::list_brokers)
@@ -653,6 +659,7 @@ fn read_follows_every_page_of_every_list() {
             clusters: None,
             everything: true,
             parameters: Vec::new(),
+            task_definitions: Vec::new(),
         })
         .expect("read");
 
@@ -826,6 +833,7 @@ fn one_describe_task_definition_per_distinct_revision() {
             clusters: None,
             everything: false,
             parameters: Vec::new(),
+            task_definitions: Vec::new(),
         })
         .expect("read");
 
@@ -1759,5 +1767,582 @@ fn rollouts_of_a_wave_are_asked_for_ten_services_a_call() {
         log.calls("DescribeTaskDefinition").len(),
         1,
         "the target resolved once: {new}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Every call warren makes survives throttling and 5xx answers
+
+/// A fault answered once before the call succeeds.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// 400 ThrottlingException.
+    Throttled,
+    /// 500 with a service error body.
+    Internal,
+    /// 503 with no body.
+    Unavailable,
+}
+
+impl Fault {
+    fn response(self) -> HttpResponse {
+        match self {
+            Fault::Throttled => {
+                let mut r = json_error(400, "ThrottlingException", "Rate exceeded");
+                r.headers_mut()
+                    .insert("x-amzn-errortype", "ThrottlingException");
+                r
+            }
+            Fault::Internal => {
+                json_error(500, "InternalFailure", "We encountered an internal error")
+            }
+            Fault::Unavailable => HttpResponse::new(503.try_into().unwrap(), "".into()),
+        }
+    }
+}
+
+const FAULT_TD: &str = "orders:1";
+const FAULT_PARAMETER: &str = "/esr/rabbit/host";
+
+fn fault_definition() -> aws_sdk_ecs::types::TaskDefinition {
+    definition(
+        FAULT_TD,
+        vec![container(
+            "app",
+            &[("SPRING_RABBITMQ_HOST", OLD_HOST)],
+            &[("RABBIT_HOST", FAULT_PARAMETER)],
+        )],
+    )
+}
+
+fn list_clusters_out() -> ListClustersOutput {
+    ListClustersOutput::builder()
+        .cluster_arns(cluster_arn("esr-prod"))
+        .build()
+}
+fn describe_clusters_out() -> aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput {
+    aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput::builder()
+        .clusters(
+            aws_sdk_ecs::types::Cluster::builder()
+                .cluster_arn(cluster_arn("esr-prod"))
+                .cluster_name("esr-prod")
+                .status("ACTIVE")
+                .build(),
+        )
+        .build()
+}
+fn list_services_out() -> ListServicesOutput {
+    ListServicesOutput::builder()
+        .service_arns(service_arn("esr-prod", "orders"))
+        .build()
+}
+fn describe_services_out() -> DescribeServicesOutput {
+    let td = td_arn(FAULT_TD);
+    DescribeServicesOutput::builder()
+        .services(ecs_service(
+            "esr-prod",
+            "orders",
+            &td,
+            vec![deployment(
+                "ecs-svc/1",
+                &td,
+                "PRIMARY",
+                DeploymentRolloutState::Completed,
+                1,
+            )],
+            1,
+        ))
+        .build()
+}
+fn describe_td_out() -> DescribeTaskDefinitionOutput {
+    DescribeTaskDefinitionOutput::builder()
+        .task_definition(fault_definition())
+        .build()
+}
+fn list_families_out() -> ListTaskDefinitionFamiliesOutput {
+    ListTaskDefinitionFamiliesOutput::builder()
+        .families("orders")
+        .build()
+}
+fn list_tds_out() -> aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput {
+    aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput::builder()
+        .task_definition_arns(td_arn(FAULT_TD))
+        .build()
+}
+fn register_out() -> RegisterTaskDefinitionOutput {
+    RegisterTaskDefinitionOutput::builder()
+        .task_definition(definition("orders:2", vec![container("app", &[], &[])]))
+        .build()
+}
+fn update_service_out() -> aws_sdk_ecs::operation::update_service::UpdateServiceOutput {
+    aws_sdk_ecs::operation::update_service::UpdateServiceOutput::builder().build()
+}
+fn list_brokers_out() -> ListBrokersOutput {
+    ListBrokersOutput::builder()
+        .broker_summaries(
+            aws_sdk_mq::types::BrokerSummary::builder()
+                .broker_id("b-1111")
+                .broker_name("esr-rabbit-old")
+                .build(),
+        )
+        .build()
+}
+fn describe_broker_out() -> DescribeBrokerOutput {
+    DescribeBrokerOutput::builder()
+        .broker_id("b-1111")
+        .broker_name("esr-rabbit-old")
+        .broker_state(aws_sdk_mq::types::BrokerState::Running)
+        .broker_instances(
+            aws_sdk_mq::types::BrokerInstance::builder()
+                .endpoints(format!("amqps://{OLD_HOST}:5671"))
+                .build(),
+        )
+        .build()
+}
+fn delete_broker_out() -> aws_sdk_mq::operation::delete_broker::DeleteBrokerOutput {
+    aws_sdk_mq::operation::delete_broker::DeleteBrokerOutput::builder()
+        .broker_id("b-1111")
+        .build()
+}
+fn get_parameters_out() -> GetParametersOutput {
+    GetParametersOutput::builder()
+        .parameters(
+            Parameter::builder()
+                .name(FAULT_PARAMETER)
+                .value(OLD_HOST)
+                .r#type(ParameterType::String)
+                .version(1)
+                .build(),
+        )
+        .build()
+}
+fn list_rules_out() -> ListRulesOutput {
+    ListRulesOutput::builder()
+        .rules(
+            aws_sdk_eventbridge::types::Rule::builder()
+                .name("nightly")
+                .build(),
+        )
+        .build()
+}
+fn list_targets_out() -> ListTargetsByRuleOutput {
+    ListTargetsByRuleOutput::builder()
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("t")
+                .arn(cluster_arn("esr-prod"))
+                .ecs_parameters(
+                    aws_sdk_eventbridge::types::EcsParameters::builder()
+                        .task_definition_arn(td_arn(FAULT_TD))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// The lock holder the table answers for GetItem.
+const HELD: &str = r#"{"id":"0123abcd","migration":"esr-prod","command":"apply","pid":1,"host":"ci-runner-7","time":"2026-11-26T01:00:00Z"}"#;
+
+fn get_item_out() -> aws_sdk_dynamodb::operation::get_item::GetItemOutput {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
+        .item("LockID", AttributeValue::S("esr-prod".into()))
+        .item("Info", AttributeValue::S(HELD.into()))
+        .build()
+}
+fn put_item_out() -> aws_sdk_dynamodb::operation::put_item::PutItemOutput {
+    aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build()
+}
+fn delete_item_out() -> aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput {
+    aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput::builder().build()
+}
+
+/// A rule for `$op` that answers `$fault` once, then `$out` once; and the rule that answers
+/// `$out` from then on.
+macro_rules! faulty {
+    ($op:path, $fault:expr, $out:expr) => {
+        faulty!($op, |_| true, $fault, $out)
+    };
+    // `$only`: the requests the faulty rule answers (one of calls made side by side, whose
+    // retry must come back to the same rule).
+    ($op:path, $only:expr, $fault:expr, $out:expr) => {{
+        let fault = $fault;
+        (
+            mock!($op)
+                .match_requests($only)
+                .sequence()
+                .http_response(move || fault.response())
+                .output($out)
+                .build(),
+            mock!($op).then_output($out),
+        )
+    }};
+}
+
+/// Which backend method makes the call.
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    /// `read` of every cluster, with `everything`, a plan parameter and a previous revision.
+    ReadAll,
+    /// `read` of the plan's clusters.
+    ReadNamed,
+    Register,
+    Update,
+    DeleteBroker,
+    Lock,
+    Unlock,
+}
+
+/// Every AWS call warren makes: the operation, the backend method that makes it, and the rules
+/// (the faulty one first) of each client.
+fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
+    use aws_sdk_dynamodb::Client as Ddb;
+    use aws_sdk_ecs::Client as Ecs;
+    use aws_sdk_eventbridge::Client as Events;
+    use aws_sdk_mq::Client as Mq;
+    use aws_sdk_ssm::Client as Ssm;
+    let mut ecs = vec![
+        (
+            "ecs:ListClusters",
+            faulty!(Ecs::list_clusters, fault, list_clusters_out),
+        ),
+        (
+            "ecs:DescribeClusters",
+            faulty!(Ecs::describe_clusters, fault, describe_clusters_out),
+        ),
+        (
+            "ecs:ListServices",
+            faulty!(Ecs::list_services, fault, list_services_out),
+        ),
+        (
+            "ecs:DescribeServices",
+            faulty!(Ecs::describe_services, fault, describe_services_out),
+        ),
+        (
+            "ecs:DescribeTaskDefinition",
+            faulty!(
+                Ecs::describe_task_definition,
+                |req| req.task_definition() == Some(td_arn(FAULT_TD).as_str()),
+                fault,
+                describe_td_out
+            ),
+        ),
+        (
+            "ecs:ListTaskDefinitionFamilies",
+            faulty!(Ecs::list_task_definition_families, fault, list_families_out),
+        ),
+        (
+            "ecs:ListTaskDefinitions",
+            faulty!(Ecs::list_task_definitions, fault, list_tds_out),
+        ),
+        (
+            "ecs:RegisterTaskDefinition",
+            faulty!(Ecs::register_task_definition, fault, register_out),
+        ),
+        (
+            "ecs:UpdateService",
+            faulty!(Ecs::update_service, fault, update_service_out),
+        ),
+    ];
+    let mut mq = vec![
+        (
+            "mq:ListBrokers",
+            faulty!(Mq::list_brokers, fault, list_brokers_out),
+        ),
+        (
+            "mq:DescribeBroker",
+            faulty!(Mq::describe_broker, fault, describe_broker_out),
+        ),
+        (
+            "mq:DeleteBroker",
+            faulty!(Mq::delete_broker, fault, delete_broker_out),
+        ),
+    ];
+    let mut ssm = vec![(
+        "ssm:GetParameters",
+        faulty!(Ssm::get_parameters, fault, get_parameters_out),
+    )];
+    let mut events = vec![
+        (
+            "events:ListRules",
+            faulty!(Events::list_rules, fault, list_rules_out),
+        ),
+        (
+            "events:ListTargetsByRule",
+            faulty!(Events::list_targets_by_rule, fault, list_targets_out),
+        ),
+    ];
+    let mut dynamodb = vec![
+        (
+            "dynamodb:PutItem",
+            faulty!(Ddb::put_item, fault, put_item_out),
+        ),
+        (
+            "dynamodb:GetItem",
+            faulty!(Ddb::get_item, fault, get_item_out),
+        ),
+        (
+            "dynamodb:DeleteItem",
+            faulty!(Ddb::delete_item, fault, delete_item_out),
+        ),
+    ];
+    let action = match call {
+        "ecs:DescribeClusters" => Action::ReadNamed,
+        "ecs:ListTaskDefinitions" | "ecs:RegisterTaskDefinition" => Action::Register,
+        "ecs:UpdateService" => Action::Update,
+        "mq:DeleteBroker" => Action::DeleteBroker,
+        "dynamodb:PutItem" | "dynamodb:DeleteItem" => Action::Lock,
+        "dynamodb:GetItem" => Action::Unlock,
+        _ => Action::ReadAll,
+    };
+    let mut faulty = None;
+    // The faulty rule of `call` first, then every call's steady rule.
+    let mut rules = |list: &mut Vec<(&str, (Rule, Rule))>| -> Vec<Rule> {
+        let mut out = Vec::new();
+        for (name, (bad, good)) in list.drain(..) {
+            if name == call {
+                out.insert(0, bad.clone());
+                faulty = Some(bad);
+            }
+            out.push(good);
+        }
+        out
+    };
+    let mocks = Mocks {
+        ecs: rules(&mut ecs),
+        mq: rules(&mut mq),
+        ssm: rules(&mut ssm),
+        events: rules(&mut events),
+    };
+    let dynamodb = rules(&mut dynamodb);
+    let faulty = faulty.unwrap_or_else(|| panic!("no call {call} in the fault table"));
+    (action, faulty, mocks, dynamodb)
+}
+
+/// The calls of the fault table, each with the fault it is given first.
+const FAULT_TABLE: &[(&str, Fault)] = &[
+    ("ecs:ListClusters", Fault::Throttled),
+    ("ecs:DescribeClusters", Fault::Unavailable),
+    ("ecs:ListServices", Fault::Throttled),
+    ("ecs:DescribeServices", Fault::Internal),
+    ("ecs:DescribeTaskDefinition", Fault::Throttled),
+    ("ecs:ListTaskDefinitionFamilies", Fault::Unavailable),
+    ("ecs:ListTaskDefinitions", Fault::Throttled),
+    ("ecs:RegisterTaskDefinition", Fault::Internal),
+    ("ecs:UpdateService", Fault::Throttled),
+    ("mq:ListBrokers", Fault::Throttled),
+    ("mq:DescribeBroker", Fault::Internal),
+    ("mq:DeleteBroker", Fault::Unavailable),
+    ("ssm:GetParameters", Fault::Throttled),
+    ("events:ListRules", Fault::Throttled),
+    ("events:ListTargetsByRule", Fault::Internal),
+    ("dynamodb:PutItem", Fault::Throttled),
+    ("dynamodb:GetItem", Fault::Unavailable),
+    ("dynamodb:DeleteItem", Fault::Internal),
+];
+
+fn old_broker() -> warren::discovery::ResolvedBroker {
+    warren::discovery::ResolvedBroker {
+        alias: warren::config::BrokerAlias::Old,
+        id: "b-1111".into(),
+        name: Some("esr-rabbit-old".into()),
+        endpoints: vec![format!("amqps://{OLD_HOST}:5671")],
+        hosts: vec![OLD_HOST.into()],
+        amqp_url_env: None,
+        management_url_env: None,
+        console_url: None,
+    }
+}
+
+/// Runs `action` through the backend (or the lock) and says what it did; panics on an error.
+fn perform(action: Action, mocks: &Mocks, dynamodb: &[Rule]) -> String {
+    let mut aws = mocks.backend();
+    let scope = |clusters: Option<Vec<String>>| ReadScope {
+        clusters,
+        everything: true,
+        parameters: vec![FAULT_PARAMETER.to_owned()],
+        task_definitions: vec![FAULT_TD.to_owned()],
+    };
+    match action {
+        Action::ReadAll | Action::ReadNamed => {
+            let clusters = matches!(action, Action::ReadNamed).then(|| vec!["esr-prod".to_owned()]);
+            let world = aws.read(&scope(clusters)).expect("read");
+            assert_eq!(cluster_names(&world), ["esr-prod"]);
+            assert_eq!(world.brokers.len(), 1);
+            assert_eq!(world.parameters.len(), 1);
+            assert_eq!(world.schedules.len(), 1);
+            assert!(keys_contain(&world, FAULT_TD));
+            "read".into()
+        }
+        Action::Register => {
+            let mut td = TaskDefinition {
+                family: "orders".into(),
+                revision: 1,
+                ..TaskDefinition::default()
+            };
+            td.containers.push(Container {
+                name: "app".into(),
+                environment: IndexMap::from([(
+                    "SPRING_RABBITMQ_HOST".to_owned(),
+                    NEW_HOST.to_owned(),
+                )]),
+                ..Container::default()
+            });
+            aws.register_task_definition(&td).expect("register")
+        }
+        Action::Update => {
+            aws.update_service("esr-prod", "orders", FAULT_TD)
+                .expect("update");
+            "updated".into()
+        }
+        Action::DeleteBroker => {
+            aws.delete_broker(&old_broker()).expect("delete");
+            "deleted".into()
+        }
+        Action::Lock | Action::Unlock => {
+            let client = mocked_client!(aws_sdk_dynamodb, dynamodb);
+            let rt = runtime().expect("runtime");
+            if matches!(action, Action::Lock) {
+                let (lock, _) = warren::backend::aws::lock::TableLock::acquire(
+                    rt,
+                    client,
+                    "warren-locks",
+                    "esr-prod",
+                    "apply",
+                )
+                .expect("lock");
+                drop(lock);
+                "locked and released".into()
+            } else {
+                let holder = warren::backend::aws::lock::unlock(
+                    &rt,
+                    &client,
+                    "warren-locks",
+                    "esr-prod",
+                    "0123abcd",
+                )
+                .expect("unlock");
+                holder.host
+            }
+        }
+    }
+}
+
+#[test]
+fn every_call_is_retried_after_throttling_or_a_server_error() {
+    let mut covered = BTreeSet::new();
+    for (call, fault) in FAULT_TABLE {
+        let (action, faulty, mocks, dynamodb) = fault_case(call, *fault);
+        let did = perform(action, &mocks, &dynamodb);
+        assert_eq!(
+            faulty.num_calls(),
+            2,
+            "{call} after {fault:?}: answered the fault, then succeeded on the retry ({did})"
+        );
+        covered.insert(*call);
+    }
+    // Every operation warren calls is in the table.
+    assert_eq!(covered.len(), 18, "{covered:?}");
+}
+
+/// `orders:1` moved to the new host, as `perform` asks to register it.
+fn moved_fault_td() -> TaskDefinition {
+    TaskDefinition {
+        family: "orders".into(),
+        revision: 1,
+        containers: vec![Container {
+            name: "app".into(),
+            environment: IndexMap::from([("SPRING_RABBITMQ_HOST".to_owned(), NEW_HOST.to_owned())]),
+            ..Container::default()
+        }],
+        ..TaskDefinition::default()
+    }
+}
+
+/// A RegisterTaskDefinition that went through although its answer was lost (a 500) is not
+/// repeated: before trying again, warren finds the revision with the wanted content and uses it.
+#[test]
+fn a_registration_whose_answer_was_lost_is_found_not_repeated() {
+    use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput;
+    let register = mock!(aws_sdk_ecs::Client::register_task_definition)
+        .then_http_response(|| json_error(500, "ServerException", "internal error"));
+    let list = mock!(aws_sdk_ecs::Client::list_task_definitions)
+        .sequence()
+        .output(|| {
+            ListTaskDefinitionsOutput::builder()
+                .task_definition_arns(td_arn(FAULT_TD))
+                .build()
+        })
+        .output(|| {
+            ListTaskDefinitionsOutput::builder()
+                .task_definition_arns(td_arn("orders:2"))
+                .task_definition_arns(td_arn(FAULT_TD))
+                .build()
+        })
+        .build();
+    let describe_registered = mock!(aws_sdk_ecs::Client::describe_task_definition)
+        .match_requests(|req| req.task_definition() == Some("orders:2"))
+        .then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(definition(
+                    "orders:2",
+                    vec![container(
+                        "app",
+                        &[("SPRING_RABBITMQ_HOST", NEW_HOST)],
+                        &[("RABBIT_HOST", FAULT_PARAMETER)],
+                    )],
+                ))
+                .build()
+        });
+    let mocks = Mocks {
+        ecs: vec![
+            register.clone(),
+            list.clone(),
+            describe_registered,
+            mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(describe_td_out),
+        ],
+        ..Mocks::default()
+    };
+    let key = mocks
+        .backend()
+        .register_task_definition(&moved_fault_td())
+        .expect("register");
+    assert_eq!(key, "orders:2");
+    assert_eq!(register.num_calls(), 1, "registered once, never twice");
+    assert_eq!(list.num_calls(), 2, "looked before each attempt");
+}
+
+/// A denied RegisterTaskDefinition is not retried, and says which call on which family failed
+/// and what the IAM policy must allow.
+#[test]
+fn a_denied_registration_stops_at_once_naming_call_family_and_action() {
+    let register = mock!(aws_sdk_ecs::Client::register_task_definition).then_http_response(|| {
+        json_error(
+            400,
+            "AccessDeniedException",
+            "User is not authorized to perform: ecs:RegisterTaskDefinition",
+        )
+    });
+    let mocks = Mocks {
+        ecs: vec![
+            register.clone(),
+            mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(describe_td_out),
+        ],
+        ..Mocks::default()
+    };
+    let message = mocks
+        .backend()
+        .register_task_definition(&moved_fault_td())
+        .expect_err("denied")
+        .to_string();
+    assert_eq!(register.num_calls(), 1, "a denied call is not retried");
+    assert!(message.contains("ecs:RegisterTaskDefinition"), "{message}");
+    assert!(message.contains("family orders"), "{message}");
+    assert!(
+        message.contains("the IAM policy must allow ecs:RegisterTaskDefinition"),
+        "{message}"
     );
 }

@@ -28,6 +28,10 @@ pub struct ReadScope {
     /// name: the plan's `[parameters]`, whose targets must exist before `apply`. One the
     /// backend does not have is left out of the world.
     pub parameters: Vec<String>,
+    /// Task definition revisions (`family:revision` or ARN) to read besides the ones services
+    /// run now: the revisions `rollback` puts services back on. One the backend does not have
+    /// is left out of the world.
+    pub task_definitions: Vec<String>,
 }
 
 /// Where a service's rollout stands.
@@ -63,8 +67,10 @@ pub trait Backend {
     /// [`crate::Error::Backend`] or [`crate::Error::Input`] when the source cannot be read.
     fn read(&mut self, scope: &ReadScope) -> Result<World>;
 
-    /// Registers `td`'s content as a new revision of its family and returns the new
-    /// `family:revision` (the revision in `td` is ignored).
+    /// Registers `td`'s content as a revision of its family and returns its `family:revision`.
+    /// Idempotent by content: when an active revision of the family newer than `td`'s own
+    /// already has that content (what a run stopped after registering leaves), it is returned
+    /// and nothing is registered.
     ///
     /// # Errors
     /// [`crate::Error::Backend`] when the revision cannot be registered.

@@ -213,6 +213,17 @@ impl Backend for Rehearsal {
 
     fn register_task_definition(&mut self, td: &TaskDefinition) -> Result<String> {
         let world = self.load()?;
+        // Idempotent by content: a revision newer than `td`'s with the same content (one a
+        // stopped run registered) is reused, as on AWS.
+        if let Some(existing) = world
+            .task_definitions
+            .iter()
+            .filter(|t| t.revision > td.revision && t.is_active())
+            .filter(|t| crate::moves::same_content(t, td))
+            .max_by_key(|t| t.revision)
+        {
+            return Ok(existing.key());
+        }
         let revision = world
             .task_definitions
             .iter()
@@ -452,5 +463,49 @@ mod stale_copies {
         let after = parse_world(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(after.brokers[0].state, "DELETED");
         assert_eq!(after.parameters["/p"], "written by another run");
+    }
+}
+
+#[cfg(test)]
+mod idempotent_register {
+    use super::*;
+
+    const WORLD: &str = r#"{"version": 1, "task_definitions": [
+        {"family": "s", "revision": 1, "containers": [{"name": "app", "environment": {"HOST": "old.mq"}}]},
+        {"family": "s", "revision": 2, "arn": "arn:aws:ecs:eu-west-2:1:task-definition/s:2",
+         "containers": [{"name": "app", "environment": {"HOST": "new.mq"}}]}]}"#;
+
+    fn moved_to(host: &str) -> TaskDefinition {
+        let mut td = parse_world(Path::new("w.json"), WORLD)
+            .unwrap()
+            .task_definitions[0]
+            .clone();
+        td.containers[0]
+            .environment
+            .insert("HOST".into(), host.into());
+        td
+    }
+
+    #[test]
+    fn a_revision_with_the_same_content_is_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("world.json");
+        std::fs::write(&path, WORLD).unwrap();
+        let mut rehearsal = Rehearsal::new(&path);
+
+        assert_eq!(
+            rehearsal
+                .register_task_definition(&moved_to("new.mq"))
+                .unwrap(),
+            "s:2"
+        );
+        assert_eq!(
+            rehearsal
+                .register_task_definition(&moved_to("other.mq"))
+                .unwrap(),
+            "s:3"
+        );
+        let after = parse_world(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(after.task_definitions.len(), 3);
     }
 }

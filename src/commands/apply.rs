@@ -39,6 +39,7 @@ pub fn run(args: &ApplyArgs, output: Output) -> Result<u8> {
                 clusters: plan.scope.clusters.clone(),
                 everything: false,
                 parameters: crate::precondition::mapped_parameters(&plan.parameters),
+                task_definitions: Vec::new(),
             },
             |_| vec![plan.brokers.old.clone(), plan.brokers.new.clone()],
         )?;

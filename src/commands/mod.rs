@@ -76,6 +76,7 @@ fn scope_of(config: &Config) -> ReadScope {
             .map(|cs| cs.iter().map(|c| c.value.clone()).collect()),
         everything: false,
         parameters: crate::precondition::mapped_parameters(&config.parameters),
+        task_definitions: Vec::new(),
     }
 }
 
@@ -85,6 +86,7 @@ fn everything() -> ReadScope {
         clusters: None,
         everything: true,
         parameters: Vec::new(),
+        task_definitions: Vec::new(),
     }
 }
 

@@ -17,9 +17,16 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<u8> {
     let migration = migration_of(&config, &args.plan, args.record.lock_table.as_deref());
     let mut session = Session::changing(migration, &args.world, &args.record, "rollback", output)?;
     let entries = session.entries()?;
-    let world = session.read(&ReadScope::default(), |w| {
-        discovery::resolve_brokers(&config, w).to_vec()
-    })?;
+    // The revisions services go back on are no longer what they run: read them too (on AWS
+    // the read sees only the revisions services and their deployments run now).
+    let scope = ReadScope {
+        task_definitions: crate::rollback::moved_by_apply(&entries.list)
+            .into_values()
+            .map(|(from, _)| from)
+            .collect(),
+        ..ReadScope::default()
+    };
+    let world = session.read(&scope, |w| discovery::resolve_brokers(&config, w).to_vec())?;
     config.check_against(&world)?;
     let [old, new] = discovery::resolve_brokers(&config, &world);
     let brokers = Brokers { old, new };

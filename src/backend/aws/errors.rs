@@ -33,3 +33,42 @@ where
         }
     }
 }
+
+/// Error codes AWS services answer when a call was throttled or failed for a reason that
+/// passes: the same call may succeed when tried again.
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+];
+
+/// Whether `err` is worth another attempt: throttling, a 5xx answer, a timeout, or a request
+/// that did not get through.
+pub fn is_transient<E>(err: &SdkError<E, aws_sdk_ecs::config::http::HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => {
+            err.code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+                || err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() >= 500)
+        }
+    }
+}

@@ -162,11 +162,15 @@ impl SharedJournal for TableJournal {
             for _ in 0..3 {
                 let after = match *last {
                     Some(n) => n,
-                    None => self
-                        .scan(&self.migration)
-                        .await?
-                        .last()
-                        .map_or(0, |(n, _)| *n),
+                    None => match self.scan(&self.migration).await?.pop() {
+                        // A write retried after its answer was lost finds itself there.
+                        Some((n, there)) if there == *entry => {
+                            *last = Some(n);
+                            return Ok(());
+                        }
+                        Some((n, _)) => n,
+                        None => 0,
+                    },
                 };
                 if self.put(after + 1, entry).await? {
                     *last = Some(after + 1);

@@ -17,8 +17,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::config::ProvideCredentials as _;
-use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, Secret, Tag};
+use aws_sdk_ecs::error::SdkError;
+use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionError;
+use aws_sdk_ecs::types::{
+    ContainerDefinition, KeyValuePair, Secret, SortOrder, Tag, TaskDefinitionStatus,
+};
 
 use crate::backend::broker::Management;
 use crate::backend::{Backend, ReadScope, Rollout, RolloutQuery};
@@ -181,73 +186,173 @@ impl Aws {
         Ok(arn)
     }
 
+    /// Registers `td`'s content, or reuses a revision of its family that has that content
+    /// already (what a run stopped after registering leaves behind): registering is idempotent
+    /// by content. A throttled or failed attempt is retried after looking again, so that a
+    /// registration that went through although its answer was lost is reused, not repeated.
     async fn register(&mut self, td: &TaskDefinition) -> Result<String> {
         let key = td.key();
         if !self.definitions.contains_key(&key) {
             self.arn_of(&key).await?;
         }
         let original = &self.definitions[&key];
-        let d = &original.definition;
-        let containers: Vec<ContainerDefinition> = d
-            .container_definitions()
+        let mut wanted = original.definition.clone();
+        wanted.container_definitions = Some(
+            original
+                .definition
+                .container_definitions()
+                .iter()
+                .map(|c| moved_container(c, td))
+                .collect(),
+        );
+        let tags = original.tags.clone();
+        let policy = self.retry_policy();
+        let mut attempt = 1;
+        loop {
+            if let Some(existing) = self.same_content(td, &wanted).await? {
+                return Ok(existing);
+            }
+            match self.register_once(&td.family, &wanted, &tags).await {
+                Ok(Some(new_key)) => return Ok(new_key),
+                Ok(None) => {
+                    return Err(Error::Backend(format!(
+                        "ecs:RegisterTaskDefinition for {} returned no task definition",
+                        td.family
+                    )))
+                }
+                Err(e) if attempt < policy.max_attempts() && errors::is_transient(&e) => {
+                    tokio::time::sleep(backoff(&policy, attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(errors::describe(
+                        "ecs:RegisterTaskDefinition",
+                        &format!("family {}", td.family),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The retries of the ECS client's configuration (the SDK's standard ones by default).
+    fn retry_policy(&self) -> RetryConfig {
+        self.clients
+            .ecs
+            .config()
+            .retry_config()
+            .cloned()
+            .unwrap_or_else(RetryConfig::standard)
+    }
+
+    /// The newest ACTIVE revision of `td`'s family, newer than `td`'s own, whose content is
+    /// `wanted`'s (everything but what ECS assigns: ARN, revision, status, times, who registered
+    /// it, the attributes and compatibilities it works out).
+    async fn same_content(
+        &mut self,
+        td: &TaskDefinition,
+        wanted: &aws_sdk_ecs::types::TaskDefinition,
+    ) -> Result<Option<String>> {
+        let arns: Vec<String> = self
+            .clients
+            .ecs
+            .list_task_definitions()
+            .family_prefix(td.family.clone())
+            .status(TaskDefinitionStatus::Active)
+            .sort(SortOrder::Desc)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| {
+                errors::describe(
+                    "ecs:ListTaskDefinitions",
+                    &format!("family {}", td.family),
+                    e,
+                )
+            })?;
+        let mut newer: Vec<(u32, String)> = arns
             .iter()
-            .map(|c| moved_container(c, td))
+            .filter_map(|arn| {
+                let key = convert::definition_key(arn);
+                let (family, revision) = key.rsplit_once(':')?;
+                let revision: u32 = revision.parse().ok()?;
+                (family == td.family && revision > td.revision).then_some((revision, key))
+            })
             .collect();
+        newer.sort_by_key(|n| std::cmp::Reverse(n.0));
+        let wanted = content(wanted);
+        for (_, key) in newer {
+            self.arn_of(&key).await?;
+            if content(&self.definitions[&key].definition) == wanted {
+                return Ok(Some(key));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One RegisterTaskDefinition of `d` with `tags`, without the SDK's retries (the caller
+    /// looks for the revision before trying again). `None` when ECS answered without the
+    /// definition.
+    async fn register_once(
+        &mut self,
+        family: &str,
+        d: &aws_sdk_ecs::types::TaskDefinition,
+        tags: &[Tag],
+    ) -> std::result::Result<
+        Option<String>,
+        SdkError<RegisterTaskDefinitionError, aws_sdk_ecs::config::http::HttpResponse>,
+    > {
         let result = self
             .clients
             .ecs
             .register_task_definition()
-            .family(td.family.clone())
+            .family(family)
             .set_task_role_arn(d.task_role_arn().map(str::to_owned))
             .set_execution_role_arn(d.execution_role_arn().map(str::to_owned))
             .set_network_mode(d.network_mode().cloned())
-            .set_container_definitions(Some(containers))
+            .set_container_definitions(Some(d.container_definitions().to_vec()))
             .set_volumes(non_empty(d.volumes()))
             .set_placement_constraints(non_empty(d.placement_constraints()))
             .set_requires_compatibilities(non_empty(d.requires_compatibilities()))
             .set_cpu(d.cpu().map(str::to_owned))
             .set_memory(d.memory().map(str::to_owned))
-            .set_tags(non_empty(&original.tags))
+            .set_tags(non_empty(tags))
             .set_pid_mode(d.pid_mode().cloned())
             .set_ipc_mode(d.ipc_mode().cloned())
             .set_proxy_configuration(d.proxy_configuration().cloned())
             .set_ephemeral_storage(d.ephemeral_storage().cloned())
             .set_runtime_platform(d.runtime_platform().cloned())
             .set_enable_fault_injection(d.enable_fault_injection())
+            .customize()
+            .config_override(
+                aws_sdk_ecs::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
             .send()
-            .await
-            .map_err(|e| {
-                errors::describe(
-                    "ecs:RegisterTaskDefinition",
-                    &format!("family {}", td.family),
-                    e,
-                )
-            })?;
-        let registered = result.task_definition().cloned().ok_or_else(|| {
-            Error::Backend(format!(
-                "ecs:RegisterTaskDefinition for {} returned no task definition",
-                td.family
-            ))
-        })?;
+            .await?;
+        let Some(registered) = result.task_definition().cloned() else {
+            return Ok(None);
+        };
         let arn = registered
             .task_definition_arn()
             .unwrap_or_default()
             .to_owned();
+        let answered_tags = result.tags().to_vec();
         let new_key = convert::definition_key(&arn);
-        let tags = result.tags().to_vec();
         self.definitions.insert(
             new_key.clone(),
             Described {
                 arn,
                 definition: registered,
-                tags: if tags.is_empty() {
-                    original_tags(&self.definitions, &key)
+                tags: if answered_tags.is_empty() {
+                    tags.to_vec()
                 } else {
-                    tags
+                    answered_tags
                 },
             },
         );
-        Ok(new_key)
+        Ok(Some(new_key))
     }
 
     async fn describe_service(
@@ -277,11 +382,48 @@ impl Aws {
     }
 }
 
-fn original_tags(definitions: &HashMap<String, Described>, key: &str) -> Vec<Tag> {
-    definitions
-        .get(key)
-        .map(|d| d.tags.clone())
-        .unwrap_or_default()
+/// How long to wait before attempt `attempt + 1`: exponential from the policy's initial
+/// backoff, capped at its maximum, with full jitter (as the SDK's standard retries).
+fn backoff(policy: &RetryConfig, attempt: u32) -> Duration {
+    let exp = policy
+        .initial_backoff()
+        .saturating_mul(2_u32.saturating_pow(attempt.saturating_sub(1)));
+    exp.min(policy.max_backoff()).mul_f64(fastrand::f64())
+}
+
+/// What a task definition is, without what ECS assigns when registering it (ARN, revision,
+/// status, times, who registered it, the attributes and compatibilities it works out) and with
+/// empty lists taken as absent: two revisions with equal contents run the same tasks.
+fn content(d: &aws_sdk_ecs::types::TaskDefinition) -> aws_sdk_ecs::types::TaskDefinition {
+    let mut c = d.clone();
+    c.task_definition_arn = None;
+    c.revision = 0;
+    c.status = None;
+    c.registered_at = None;
+    c.registered_by = None;
+    c.deregistered_at = None;
+    c.delete_requested_at = None;
+    c.requires_attributes = None;
+    c.compatibilities = None;
+    if c.volumes.as_ref().is_some_and(Vec::is_empty) {
+        c.volumes = None;
+    }
+    if c.placement_constraints.as_ref().is_some_and(Vec::is_empty) {
+        c.placement_constraints = None;
+    }
+    if c.requires_compatibilities
+        .as_ref()
+        .is_some_and(Vec::is_empty)
+    {
+        c.requires_compatibilities = None;
+    }
+    if c.inference_accelerators.as_ref().is_some_and(Vec::is_empty) {
+        c.inference_accelerators = None;
+    }
+    if c.enable_fault_injection == Some(false) {
+        c.enable_fault_injection = None;
+    }
+    c
 }
 
 fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {

@@ -3,6 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aws_sdk_ecs::config::http::HttpResponse;
+use aws_sdk_ecs::error::SdkError;
+use aws_sdk_ecs::operation::describe_task_definition::{
+    DescribeTaskDefinitionError, DescribeTaskDefinitionOutput,
+};
 use aws_sdk_ecs::types::{TaskDefinitionFamilyStatus, TaskDefinitionField};
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use indexmap::IndexMap;
@@ -29,13 +34,23 @@ pub(super) async fn describe_definition(
         .include(TaskDefinitionField::Tags)
         .send()
         .await
-        .map_err(|e| {
-            errors::describe(
-                "ecs:DescribeTaskDefinition",
-                &format!("task definition {reference}"),
-                e,
-            )
-        })?;
+        .map_err(|e| describe_failed(reference, e))?;
+    described(reference, &out)
+}
+
+fn describe_failed(
+    reference: &str,
+    e: SdkError<DescribeTaskDefinitionError, HttpResponse>,
+) -> Error {
+    errors::describe(
+        "ecs:DescribeTaskDefinition",
+        &format!("task definition {reference}"),
+        e,
+    )
+}
+
+/// The definition and tags of a DescribeTaskDefinition answer for `reference`.
+fn described(reference: &str, out: &DescribeTaskDefinitionOutput) -> Result<Described> {
     let definition = out.task_definition().cloned().ok_or_else(|| {
         Error::Backend(format!(
             "ecs:DescribeTaskDefinition returned nothing for {reference}"
@@ -191,6 +206,7 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
         wanted.extend(schedules.iter().map(|s| s.task_definition.clone()));
     }
     describe_all(aws, wanted.into_iter().collect()).await?;
+    describe_if_present(aws, &scope.task_definitions).await?;
 
     // Services name their task definitions as family:revision from here on.
     for service in clusters.iter_mut().flat_map(|c| &mut c.services) {
@@ -248,6 +264,46 @@ async fn describe_all(aws: &mut Aws, references: Vec<String>) -> Result<()> {
         .try_collect()
         .await?;
     for d in described {
+        aws.definitions.insert(convert::definition_key(&d.arn), d);
+    }
+    Ok(())
+}
+
+/// Describes the revisions `references` that are not known yet, leaving out those ECS does not
+/// have (it answers ClientException for a revision that does not exist or was deleted).
+async fn describe_if_present(aws: &mut Aws, references: &[String]) -> Result<()> {
+    let ecs = aws.clients.ecs.clone();
+    let missing: BTreeSet<String> = references
+        .iter()
+        .filter(|r| !aws.definitions.contains_key(&convert::definition_key(r)))
+        .cloned()
+        .collect();
+    let described: Vec<Option<Described>> = stream::iter(missing)
+        .map(|reference| {
+            let ecs = ecs.clone();
+            async move {
+                let answer = ecs
+                    .describe_task_definition()
+                    .task_definition(&reference)
+                    .include(TaskDefinitionField::Tags)
+                    .send()
+                    .await;
+                match answer {
+                    Ok(out) => described(&reference, &out).map(Some),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(DescribeTaskDefinitionError::is_client_exception) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(describe_failed(&reference, e)),
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENT_CALLS)
+        .try_collect()
+        .await?;
+    for d in described.into_iter().flatten() {
         aws.definitions.insert(convert::definition_key(&d.arn), d);
     }
     Ok(())
