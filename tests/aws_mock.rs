@@ -2346,3 +2346,52 @@ fn a_denied_registration_stops_at_once_naming_call_family_and_action() {
         "{message}"
     );
 }
+
+/// A PutItem whose first attempt took the lock but whose answer was lost is retried by the SDK,
+/// and the retry's condition fails on the lock it took itself: that is the run's own lock, taken,
+/// not a lock held by someone else.
+#[test]
+fn a_lock_whose_answer_was_lost_is_taken_not_refused_as_someone_elses() {
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use aws_sdk_dynamodb::Client as Ddb;
+
+    let written: Arc<Mutex<Option<String>>> = Arc::default();
+    let put = {
+        let written = written.clone();
+        mock!(Ddb::put_item)
+            .match_requests(move |req| {
+                let info = req.item().and_then(|i| i.get("Info")?.as_s().ok().cloned());
+                *written.lock().unwrap() = info;
+                true
+            })
+            .then_error(|| {
+                PutItemError::ConditionalCheckFailedException(
+                    ConditionalCheckFailedException::builder().build(),
+                )
+            })
+    };
+    let get = {
+        let written = written.clone();
+        mock!(Ddb::get_item).then_output(move || {
+            let info = written.lock().unwrap().clone().expect("a PutItem came first");
+            aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
+                .item("LockID", AttributeValue::S("esr-prod".into()))
+                .item("Info", AttributeValue::S(info))
+                .build()
+        })
+    };
+    let delete = mock!(Ddb::delete_item).then_output(delete_item_out);
+    let client = mocked_client!(aws_sdk_dynamodb, &[put, get, delete]);
+    let (lock, warning) = warren::backend::aws::lock::TableLock::acquire(
+        runtime().expect("runtime"),
+        client,
+        "warren-locks",
+        "esr-prod",
+        "apply",
+    )
+    .expect("the run's own lock is taken");
+    assert_eq!(warning, None);
+    assert_eq!(lock.holder.migration, "esr-prod");
+}

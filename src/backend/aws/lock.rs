@@ -117,6 +117,10 @@ impl TableLock {
                         let Some((other, other_info)) = current(&client, table, migration).await? else {
                             continue;
                         };
+                        // A retried put whose first attempt went through finds its own lock.
+                        if other_info == info {
+                            return Ok(());
+                        }
                         if other.is_dead_here() {
                             remove(&client, table, migration, &other_info).await?;
                             warning = Some(format!("took over {other}: that process is gone"));
