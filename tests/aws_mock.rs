@@ -2375,7 +2375,11 @@ fn a_lock_whose_answer_was_lost_is_taken_not_refused_as_someone_elses() {
     let get = {
         let written = written.clone();
         mock!(Ddb::get_item).then_output(move || {
-            let info = written.lock().unwrap().clone().expect("a PutItem came first");
+            let info = written
+                .lock()
+                .unwrap()
+                .clone()
+                .expect("a PutItem came first");
             aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
                 .item("LockID", AttributeValue::S("esr-prod".into()))
                 .item("Info", AttributeValue::S(info))
@@ -2394,4 +2398,27 @@ fn a_lock_whose_answer_was_lost_is_taken_not_refused_as_someone_elses() {
     .expect("the run's own lock is taken");
     assert_eq!(warning, None);
     assert_eq!(lock.holder.migration, "esr-prod");
+}
+
+/// A DeleteBroker whose first attempt went through but whose answer was lost is retried, and the
+/// retry finds no broker: the broker is gone, as asked, and decommission must say so rather
+/// than report an error over a broker it deleted.
+#[test]
+fn a_broker_delete_retried_after_it_went_through_is_done_not_failed() {
+    use aws_sdk_mq::operation::delete_broker::DeleteBrokerError;
+    use aws_sdk_mq::types::error::NotFoundException;
+
+    let mocks = Mocks {
+        mq: vec![mock!(aws_sdk_mq::Client::delete_broker).then_error(|| {
+            DeleteBrokerError::NotFoundException(
+                NotFoundException::builder()
+                    .message("Can't find requested broker [b-1111].")
+                    .build(),
+            )
+        })],
+        ..Mocks::default()
+    };
+    let mut aws = mocks.backend();
+    aws.delete_broker(&old_broker())
+        .expect("a broker that is no longer there is deleted");
 }

@@ -638,16 +638,30 @@ impl Backend for Aws {
     fn delete_broker(&mut self, broker: &ResolvedBroker) -> Result<()> {
         let runtime = self.runtime.clone();
         runtime.block_on(async {
-            self.clients
+            match self
+                .clients
                 .mq
                 .delete_broker()
                 .broker_id(broker.id.clone())
                 .send()
                 .await
-                .map_err(|e| {
-                    errors::describe("mq:DeleteBroker", &format!("broker {}", broker.id), e)
-                })?;
-            Ok(())
+            {
+                Ok(_) => Ok(()),
+                // A retry whose first attempt went through (its answer lost) finds no broker:
+                // what was asked is done. Decommission found the broker under its lock just
+                // before, so "not found" here means deleted, not never there.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_not_found_exception()) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(errors::describe(
+                    "mq:DeleteBroker",
+                    &format!("broker {}", broker.id),
+                    e,
+                )),
+            }
         })
     }
 
