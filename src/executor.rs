@@ -731,18 +731,6 @@ mod tests {
     #[test]
     fn a_fault_at_any_call_of_apply_is_repaired_by_a_rerun() {
         let sweep = chain::sweep(&Start::fresh(), chain::apply, Some(chain::rollback));
-        eprintln!("apply: {} fault points", sweep.points.len());
-        assert!(
-            sweep.points.len() >= 60,
-            "{} fault points",
-            sweep.points.len()
-        );
-        assert!(
-            sweep.failures.is_empty(),
-            "{} of {} fault points did not converge:\n{}",
-            sweep.failures.len(),
-            sweep.points.len(),
-            sweep.failures.join("\n")
-        );
+        sweep.assert_converged("apply");
     }
 }

@@ -300,6 +300,45 @@ impl World {
         }
     }
 
+    /// Registers `td`'s content as a revision of its family, as ECS would, and returns its
+    /// `family:revision`: idempotent by content, so a revision newer than `td`'s with the same
+    /// content (one a stopped run registered) is reused; otherwise the next revision number.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when the family already has the last revision ECS allows.
+    pub fn register(&mut self, td: &TaskDefinition) -> crate::error::Result<String> {
+        if let Some(existing) = self
+            .task_definitions
+            .iter()
+            .filter(|t| t.revision > td.revision && t.is_active())
+            .filter(|t| crate::moves::same_content(t, td))
+            .max_by_key(|t| t.revision)
+        {
+            return Ok(existing.key());
+        }
+        let revision = self
+            .task_definitions
+            .iter()
+            .filter(|t| t.family == td.family)
+            .map(|t| t.revision)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        if revision > crate::limits::MAX_REVISION {
+            return Err(crate::error::Error::Backend(format!(
+                "task definition family {} already has revision {}, the most ECS allows",
+                td.family,
+                crate::limits::MAX_REVISION
+            )));
+        }
+        let mut new = td.clone();
+        new.revision = revision;
+        new.status = td.status.as_ref().map(|_| "ACTIVE".to_owned());
+        let key = new.key();
+        self.task_definitions.push(new);
+        Ok(key)
+    }
+
     /// The task definition a service names (`family:revision`).
     #[must_use]
     pub fn task_definition(&self, key: &str) -> Option<&TaskDefinition> {

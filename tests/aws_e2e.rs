@@ -82,7 +82,7 @@ fn run_with_new(moto: &moto::Moto, dir: &Path, args: &[&str]) -> std::process::O
     moto.warren()
         .current_dir(dir)
         .env(OLD_MGMT_ENV, old_broker().management_url())
-        .env("WARREN_NEW_MGMT_URL", new_broker().management_url())
+        .env(NEW_MGMT_ENV, new_broker().management_url())
         .args(args)
         .write_stdin("")
         .output()
@@ -912,15 +912,11 @@ async fn rollback_after_an_apply_puts_every_service_back_on_its_previous_revisio
     }
 
     // Rollback drains the consumers' queues on the new broker before they go back.
-    let out = moto
-        .warren()
-        .current_dir(dir.path())
-        .env(OLD_MGMT_ENV, old_broker().management_url())
-        .env(NEW_MGMT_ENV, new_broker().management_url())
-        .args(["rollback", plan, "--auto-approve", "--drain-timeout", "10"])
-        .write_stdin("")
-        .output()
-        .unwrap();
+    let out = run_with_new(
+        &moto,
+        dir.path(),
+        &["rollback", plan, "--auto-approve", "--drain-timeout", "10"],
+    );
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(!said.contains("no longer active"), "{said}");

@@ -278,23 +278,7 @@ impl Backend for MemoryBackend {
     }
 
     fn register_task_definition(&mut self, td: &TaskDefinition) -> Result<String> {
-        self.call(Verb::Register, |b| {
-            let revision = b
-                .world
-                .task_definitions
-                .iter()
-                .filter(|t| t.family == td.family)
-                .map(|t| t.revision)
-                .max()
-                .unwrap_or(0)
-                + 1;
-            let mut new = td.clone();
-            new.revision = revision;
-            new.status = td.status.as_ref().map(|_| "ACTIVE".to_owned());
-            let key = new.key();
-            b.world.task_definitions.push(new);
-            Ok(key)
-        })
+        self.call(Verb::Register, |b| b.world.register(td))
     }
 
     fn update_service(

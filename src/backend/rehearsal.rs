@@ -212,38 +212,7 @@ impl Backend for Rehearsal {
     }
 
     fn register_task_definition(&mut self, td: &TaskDefinition) -> Result<String> {
-        let world = self.load()?;
-        // Idempotent by content: a revision newer than `td`'s with the same content (one a
-        // stopped run registered) is reused, as on AWS.
-        if let Some(existing) = world
-            .task_definitions
-            .iter()
-            .filter(|t| t.revision > td.revision && t.is_active())
-            .filter(|t| crate::moves::same_content(t, td))
-            .max_by_key(|t| t.revision)
-        {
-            return Ok(existing.key());
-        }
-        let revision = world
-            .task_definitions
-            .iter()
-            .filter(|t| t.family == td.family)
-            .map(|t| t.revision)
-            .max()
-            .unwrap_or(0)
-            .saturating_add(1);
-        if revision > crate::limits::MAX_REVISION {
-            return Err(Error::Backend(format!(
-                "task definition family {} already has revision {}, the most ECS allows",
-                td.family,
-                crate::limits::MAX_REVISION
-            )));
-        }
-        let mut new = td.clone();
-        new.revision = revision;
-        new.status = td.status.as_ref().map(|_| "ACTIVE".to_owned());
-        let key = new.key();
-        world.task_definitions.push(new);
+        let key = self.load()?.register(td)?;
         self.save()?;
         Ok(key)
     }

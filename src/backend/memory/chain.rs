@@ -284,6 +284,26 @@ pub struct Sweep {
     pub failures: Vec<String>,
 }
 
+impl Sweep {
+    /// Says how many fault points `what` was tried at, and fails the test unless there were
+    /// at least 60 and every one converged.
+    pub fn assert_converged(&self, what: &str) {
+        eprintln!("{what}: {} fault points", self.points.len());
+        assert!(
+            self.points.len() >= 60,
+            "{} fault points",
+            self.points.len()
+        );
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} fault points did not converge:\n{}",
+            self.failures.len(),
+            self.points.len(),
+            self.failures.join("\n")
+        );
+    }
+}
+
 /// Runs `run` from `start` once per fault point (every kind of fault at every backend call an
 /// uninterrupted run makes), then restarts and runs it again with no fault; the re-run must
 /// succeed and end exactly where an uninterrupted run ends: the same world (services on the
