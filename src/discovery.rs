@@ -286,10 +286,11 @@ pub struct ResolvedBroker {
 }
 
 impl ResolvedBroker {
-    /// Whether `host` (any case) is one of this broker's hosts.
+    /// Whether `host` (any case, with or without the trailing dot of a fully qualified name) is
+    /// one of this broker's hosts.
     #[must_use]
     pub fn owns_host(&self, host: &str) -> bool {
-        self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+        self.hosts.iter().any(|h| same_host(h, host))
     }
 
     /// Whether `value` names one of this broker's hosts as a host.
@@ -342,7 +343,7 @@ impl ResolvedBroker {
         for endpoint in &self.endpoints {
             let endpoint = endpoint.trim();
             if let Some(parts) = HostRef::parse(endpoint) {
-                if endpoint[parts.host.clone()].eq_ignore_ascii_case(host) {
+                if same_host(&endpoint[parts.host.clone()], host) {
                     return (
                         parts.scheme.map(|r| endpoint[r].to_ascii_lowercase()),
                         parts.port.map(|r| endpoint[r].to_owned()),
@@ -353,6 +354,13 @@ impl ResolvedBroker {
         let (scheme, _, port) = self.primary();
         (scheme, port)
     }
+}
+
+/// Whether `a` and `b` name the same host: any case, and `host.` (fully qualified, with its
+/// trailing dot) is `host`.
+fn same_host(a: &str, b: &str) -> bool {
+    let bare = |h: &str| h.strip_suffix('.').unwrap_or(h).to_owned();
+    bare(a).eq_ignore_ascii_case(&bare(b))
 }
 
 /// The world's broker that `selector` names.
@@ -440,6 +448,11 @@ pub fn rewrite(value: &str, from: &ResolvedBroker, to: &ResolvedBroker) -> Optio
                         new_item.replace_range(port.clone(), to_port);
                     }
                 }
+                // A fully qualified name keeps its trailing dot.
+                let to_host = match (host.ends_with('.'), to_host.ends_with('.')) {
+                    (true, false) => format!("{to_host}."),
+                    _ => to_host.clone(),
+                };
                 new_item.replace_range(parts.host.clone(), &to_host);
                 if let (Some(scheme), Some(from_scheme), Some(to_scheme)) =
                     (&parts.scheme, &from_scheme, &to_scheme)
@@ -769,6 +782,35 @@ mod tests {
         }
     }
 
+    /// `host.` is the same host as `host` (a fully qualified name); a rewrite keeps the dot.
+    #[test]
+    fn a_host_with_a_trailing_dot_is_the_same_host() {
+        let old = broker(
+            BrokerAlias::Old,
+            &["amqps://b-1111.mq.eu-west-2.amazonaws.com:5671"],
+        );
+        for value in [
+            format!("{OLD}."),
+            format!("{OLD}.:5671"),
+            format!("amqps://user:pw@{OLD}.:5671/esr"),
+            format!("other.example.com, {OLD}."),
+        ] {
+            assert!(old.named_in(&value), "{value} should name the old broker");
+        }
+        assert!(!old.named_in(&format!("{OLD}..")));
+        let dotted = broker(BrokerAlias::Old, &["amqps://old.mq.:5671"]);
+        assert!(
+            dotted.named_in("old.mq"),
+            "the dot on the broker's side too"
+        );
+        let new = broker(BrokerAlias::New, &["amqps://new.mq:5671"]);
+        assert_eq!(
+            rewrite("amqps://u:pw@old.mq.:5671", &dotted, &new).as_deref(),
+            Some("amqps://u:pw@new.mq.:5671")
+        );
+        assert_eq!(rewrite("old.mq", &dotted, &new).as_deref(), Some("new.mq"));
+    }
+
     #[test]
     fn rewrites_host_scheme_and_port_only() {
         let old = broker(BrokerAlias::Old, &["amqps://old.mq:5671"]);
@@ -979,7 +1021,8 @@ mod tests {
                 let suffixed = format!("{h}{suffix}");
                 let url = format!("amqps://{prefixed}:5671");
                 prop_assert!(!b.named_in(&prefixed));
-                prop_assert!(suffixed.eq_ignore_ascii_case(&h) || !b.named_in(&suffixed));
+                // `host.` is the host itself, fully qualified; anything else longer is not.
+                prop_assert!(suffix == "." || !b.named_in(&suffixed));
                 prop_assert!(!b.named_in(&url));
             }
 

@@ -519,3 +519,15 @@ fn a_broker_named_by_its_endpoints_is_decommissioned_by_its_host() {
     assert_eq!(decision["refused"], false);
     assert_eq!(world_broker(&s.world_json(), OLD_ID)["state"], "DELETED");
 }
+
+/// A fully qualified host (`….amazonaws.com.`, trailing dot) names the same broker: the service
+/// that uses it blocks decommission.
+#[test]
+fn a_host_written_with_its_trailing_dot_blocks() {
+    let world = clean_world()
+        .service("legacy", Service::new("exporter", "exporter:1"))
+        .task_definition(td("exporter", 1, &format!("{OLD_HOST}.")))
+        .task_definition(td("exporter", 2, NEW_HOST));
+    let detail = refused_for(&world, "service");
+    assert!(detail.contains("legacy/exporter"), "{detail}");
+}
