@@ -307,13 +307,7 @@ impl World {
     /// # Errors
     /// [`crate::Error::Backend`] when the family already has the last revision ECS allows.
     pub fn register(&mut self, td: &TaskDefinition) -> crate::error::Result<String> {
-        if let Some(existing) = self
-            .task_definitions
-            .iter()
-            .filter(|t| t.revision > td.revision && t.is_active())
-            .filter(|t| crate::moves::same_content(t, td))
-            .max_by_key(|t| t.revision)
-        {
+        if let Some(existing) = crate::moves::already_registered(self, td, td) {
             return Ok(existing.key());
         }
         let revision = self
