@@ -36,6 +36,18 @@ pub struct World {
     pub parameter_versions: IndexMap<String, i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<Schedule>,
+    /// Lambda functions (their environment can name a broker).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<Function>,
+    /// Lambda event source mappings (their source can be a broker).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_source_mappings: Vec<EventSourceMapping>,
+    /// EventBridge Pipes (their source can be a broker).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipes: Vec<Pipe>,
+    /// Step Functions state machines (they can run ECS tasks with env overrides).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub state_machines: Vec<StateMachine>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
     /// The parameters (by the reference `parameters` uses) whose values are secrets (SSM
@@ -54,6 +66,10 @@ pub struct Broker {
     pub state: String,
     #[serde(default)]
     pub endpoints: Vec<String>,
+    /// The broker's ARN (Amazon MQ's `BrokerArn`), where known: event source mappings and pipes
+    /// name their broker by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
     /// The management console's URL (Amazon MQ's `ConsoleURL`), where known: a management URL
     /// on its host belongs to this broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,6 +194,13 @@ pub struct Service {
     /// Rehearsal: `"fail"` makes every rollout of this service fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<String>,
+    /// ECS's deployment controller: `ECS` (the default), `CODE_DEPLOY` or `EXTERNAL`. Only an
+    /// `ECS` service's task definition can be changed with UpdateService.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_controller: Option<String>,
+    /// The service's tags (they tell who owns it: CloudFormation, Copilot, CDK, Terraform).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tags: IndexMap<String, String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -237,13 +260,104 @@ pub struct Container {
     pub extra: Map<String, Value>,
 }
 
-/// A scheduled task (an EventBridge rule that runs an ECS task).
+/// A scheduled task: an EventBridge rule's ECS target (`kind` `rule`, the default) or an
+/// EventBridge Scheduler schedule (`kind` `schedule`) that runs an ECS task.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
     pub name: String,
     #[serde(default)]
     pub cluster: String,
+    /// `family:revision` it starts, or a bare `family` for the family's latest revision.
     pub task_definition: String,
+    #[serde(default, skip_serializing_if = "ScheduleKind::is_rule")]
+    pub kind: ScheduleKind,
+    /// A rule's event bus (absent: `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<String>,
+    /// A schedule's group (absent: `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// A rule's target id (a rule can have several targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Environment overrides the target passes to the task: container → variable → value.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub overrides: IndexMap<String, IndexMap<String, String>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// What runs a scheduled task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    /// An EventBridge rule's target.
+    #[default]
+    Rule,
+    /// An EventBridge Scheduler schedule.
+    Schedule,
+}
+
+impl ScheduleKind {
+    /// Whether this is the default kind (left out when written).
+    #[must_use]
+    pub fn is_rule(&self) -> bool {
+        *self == ScheduleKind::Rule
+    }
+}
+
+/// A Lambda function.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Function {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, deserialize_with = "crate::limits::unique_map")]
+    pub environment: IndexMap<String, String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A Lambda event source mapping: `source` is the ARN it reads from (an Amazon MQ broker's,
+/// an SQS queue's…).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventSourceMapping {
+    pub uuid: String,
+    /// The function's name or ARN.
+    pub function: String,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The queues it consumes, where the source is a broker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An EventBridge pipe: `source` is the ARN it reads from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pipe {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A Step Functions state machine, with its definition (Amazon States Language, as JSON).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateMachine {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default)]
+    pub definition: Value,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

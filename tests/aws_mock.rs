@@ -97,6 +97,12 @@ struct Mocks {
     mq: Vec<Rule>,
     ssm: Vec<Rule>,
     events: Vec<Rule>,
+    scheduler: Vec<Rule>,
+    lambda: Vec<Rule>,
+    pipes: Vec<Rule>,
+    sfn: Vec<Rule>,
+    secrets: Vec<Rule>,
+    s3: Vec<Rule>,
 }
 
 impl Mocks {
@@ -127,6 +133,12 @@ impl Mocks {
             mq: mocked_client!(aws_sdk_mq, &mq),
             ssm: mocked_client!(aws_sdk_ssm, &self.ssm),
             events: mocked_client!(aws_sdk_eventbridge, &events),
+            scheduler: mocked_client!(aws_sdk_scheduler, &self.scheduler),
+            lambda: mocked_client!(aws_sdk_lambda, &self.lambda),
+            pipes: mocked_client!(aws_sdk_pipes, &self.pipes),
+            sfn: mocked_client!(aws_sdk_sfn, &self.sfn),
+            secrets: mocked_client!(aws_sdk_secretsmanager, &self.secrets),
+            s3: mocked_client!(aws_sdk_s3, &self.s3),
         };
         Aws::from_clients(runtime().expect("runtime"), clients, REGION)
     }
@@ -2116,6 +2128,7 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
         mq: rules(&mut mq),
         ssm: rules(&mut ssm),
         events: rules(&mut events),
+        ..Mocks::default()
     };
     let dynamodb = rules(&mut dynamodb);
     let faulty = faulty.unwrap_or_else(|| panic!("no call {call} in the fault table"));

@@ -39,6 +39,12 @@ pub struct Clients {
     pub mq: aws_sdk_mq::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub events: aws_sdk_eventbridge::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub pipes: aws_sdk_pipes::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Clients {
@@ -50,6 +56,18 @@ impl Clients {
             mq: aws_sdk_mq::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             events: aws_sdk_eventbridge::Client::new(config),
+            scheduler: aws_sdk_scheduler::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+            pipes: aws_sdk_pipes::Client::new(config),
+            sfn: aws_sdk_sfn::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+            // The emulator serves buckets by path (`http://127.0.0.1:port/bucket/key`); real S3
+            // answers both styles.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(config)
+                    .force_path_style(true)
+                    .build(),
+            ),
         }
     }
 }

@@ -237,6 +237,7 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
         schedules,
         extra: serde_json::Map::new(),
         secret_parameters,
+        ..World::default()
     })
 }
 
@@ -349,7 +350,7 @@ async fn read_schedules(aws: &Aws) -> Result<Vec<Schedule>> {
                         name: rule.clone(),
                         cluster: convert::cluster_name(target.arn()),
                         task_definition: ecs.task_definition_arn().to_owned(),
-                        extra: serde_json::Map::new(),
+                        ..Schedule::default()
                     });
                 }
             }
