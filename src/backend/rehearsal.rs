@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use crate::backend::{Backend, ReadScope, Rollout};
 use crate::discovery::{hosts_in, parameter_value, ResolvedBroker};
 use crate::error::{Error, Result};
+use crate::host;
 use crate::model::{Queue, TaskDefinition, World, WORLD_VERSION};
 
 /// A world file on disk.
@@ -158,6 +159,9 @@ fn move_connections(
             if let Some(value) = parameter_value(world, value_from) {
                 hosts.extend(hosts_in(value));
             }
+        }
+        for (_, value) in container.fields() {
+            hosts.extend(host::hosts_read(value, host::Reading::Words));
         }
     }
     let Some(target) = world.brokers.iter().position(|b| {
