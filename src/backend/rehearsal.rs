@@ -169,7 +169,7 @@ fn move_connections(
             && b.endpoints
                 .iter()
                 .flat_map(|e| hosts_in(e))
-                .any(|h| hosts.contains(&h))
+                .any(|h| hosts.iter().any(|mine| host::same_host(mine, &h)))
     }) else {
         return false;
     };
