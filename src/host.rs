@@ -829,4 +829,74 @@ mod tests {
             Some("new.mq.:5671")
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn host() -> impl Strategy<Value = String> {
+            proptest::collection::vec("[a-z][a-z0-9-]{0,8}", 1..4).prop_map(|l| l.join("."))
+        }
+
+        fn source<'a>(hosts: &'a [String], endpoints: &'a [String]) -> Source<'a> {
+            Source { hosts, endpoints }
+        }
+
+        proptest! {
+            /// However an argument carries a host, a command line names it, and a rewrite
+            /// changes that host and nothing around it.
+            #[test]
+            fn a_host_in_a_command_line_is_found_and_moved(
+                h in host(),
+                form in 0..5usize,
+                // Words around it that name no host.
+                before in "/usr/bin/[a-z]{1,6}",
+                after in "--[a-z]{1,6}=/[a-z]{0,4}",
+            ) {
+                prop_assume!(h != "new.example");
+                let word = |h: &str| match form {
+                    0 => h.to_owned(),
+                    1 => format!("--rabbit-host={h}"),
+                    2 => format!("'amqps://u:p/w@{h}:5671/esr'"),
+                    3 => format!("-Dspring.rabbitmq.addresses={h}:5671"),
+                    _ => format!("RABBIT=u:pw@{h}"),
+                };
+                let line = format!("{before} {} {after}", word(&h));
+                prop_assert!(hosts_read(&line, Reading::Words).contains(&h));
+                let hosts = vec![h.clone()];
+                let endpoints = vec![format!("amqps://{h}:5671")];
+                let moved = rewrite(
+                    &line,
+                    source(&hosts, &endpoints),
+                    "amqps://new.example:5671",
+                    Reading::Words,
+                )
+                .unwrap();
+                prop_assert_eq!(&moved, &format!("{before} {} {after}", word("new.example")));
+                prop_assert!(!hosts_read(&moved, Reading::Words).contains(&h));
+            }
+
+            /// Any IPv6 address in brackets is the host of its URL, and a rewrite off it and
+            /// back gives the URL it started from.
+            #[test]
+            fn an_ipv6_url_moves_off_and_back(segments in any::<[u16; 8]>()) {
+                let address = Ipv6Addr::from(segments).to_string();
+                let url = format!("amqps://u:p@[{address}]:5671/esr");
+                prop_assert_eq!(hosts_in(&url), vec![address.clone()]);
+                let v6 = vec![format!("amqps://[{address}]:5671")];
+                let named = vec!["old.example".to_owned()];
+                let by_name = vec!["amqps://old.example:5671".to_owned()];
+                let off = rewrite(
+                    &url,
+                    source(std::slice::from_ref(&address), &v6),
+                    &by_name[0],
+                    Reading::Value,
+                )
+                .unwrap();
+                prop_assert_eq!(&off, "amqps://u:p@old.example:5671/esr");
+                let back = rewrite(&off, source(&named, &by_name), &v6[0], Reading::Value).unwrap();
+                prop_assert_eq!(back, url);
+            }
+        }
+    }
 }
