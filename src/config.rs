@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::error::{line_column, Error, Result};
-use crate::model::World;
+use crate::host::{hosts_in, mask_password, same_host, HostRef};
+use crate::model::{Broker, World};
 
 /// The two brokers of a migration, as the plan file names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -166,6 +167,30 @@ pub enum BrokerSelector {
     Name(String),
     /// A broker outside Amazon MQ, by its endpoints.
     Endpoints(Vec<String>),
+}
+
+impl BrokerSelector {
+    /// The broker of `world` this selector names: by id, by name, or the first whose endpoints
+    /// share a host with the selector's.
+    #[must_use]
+    pub fn find_in<'w>(&self, world: &'w World) -> Option<&'w Broker> {
+        match self {
+            BrokerSelector::Id(id) => world.brokers.iter().find(|b| &b.id == id),
+            BrokerSelector::Name(name) => world
+                .brokers
+                .iter()
+                .find(|b| b.name.as_deref() == Some(name.as_str())),
+            BrokerSelector::Endpoints(endpoints) => {
+                let wanted: Vec<String> = endpoints.iter().flat_map(|e| hosts_in(e)).collect();
+                world.brokers.iter().find(|b| {
+                    b.endpoints
+                        .iter()
+                        .flat_map(|e| hosts_in(e))
+                        .any(|h| wanted.iter().any(|w| same_host(w, &h)))
+                })
+            }
+        }
+    }
 }
 
 impl fmt::Display for BrokerSelector {
@@ -392,13 +417,13 @@ impl Config {
                 ));
             }
             for endpoint in endpoints.get_ref() {
-                if crate::discovery::HostRef::parse(endpoint).is_none() {
+                if HostRef::parse(endpoint).is_none() {
                     return Err(self.error_at(
                         endpoints.span(),
                         &format!("{key}.endpoints"),
                         &format!(
                             "{:?} is not an endpoint (expected amqps://host:port)",
-                            crate::discovery::mask_password(endpoint)
+                            mask_password(endpoint)
                         ),
                     ));
                 }
@@ -487,7 +512,7 @@ impl Config {
         for alias in [BrokerAlias::Old, BrokerAlias::New] {
             let spec = self.broker(alias);
             if let BrokerSelector::Id(_) | BrokerSelector::Name(_) = spec.selector {
-                if crate::discovery::find_broker(world, &spec.selector).is_none() {
+                if spec.selector.find_in(world).is_none() {
                     return Err(self.error_at(
                         spec.span.clone(),
                         &format!("brokers.{alias}"),

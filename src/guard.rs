@@ -43,7 +43,9 @@ fn through(pointers: &[Pointer]) -> String {
     let mut places: Vec<String> = pointers
         .iter()
         .map(|p| match &p.via {
-            discovery::Via::Variable { name } => format!("{}/{name}", p.container),
+            discovery::Via::Variable { name } | discovery::Via::Field { path: name } => {
+                format!("{}/{name}", p.container)
+            }
             discovery::Via::Parameter { name, parameter } => {
                 format!("{}/{name} (parameter {parameter})", p.container)
             }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod executor;
 pub mod graph;
 pub mod guard;
+pub mod host;
 pub mod journal;
 pub mod limits;
 pub mod lock;

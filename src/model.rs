@@ -9,6 +9,13 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::host::{hosts_in, hosts_read, mask_password, Reading};
+
+/// What `snapshot` writes instead of a secret value it does not keep (and what the AWS backend
+/// keeps of a credential it cannot read a host beside). A value that is this marker is
+/// unreadable: whether it names a broker is unknown.
+pub const REDACTED: &str = "<redacted by warren>";
+
 /// The world file's only supported version.
 pub const WORLD_VERSION: u32 = 1;
 
@@ -260,6 +267,79 @@ pub struct Container {
     pub extra: Map<String, Value>,
 }
 
+impl Container {
+    /// Every string in the container's other fields (`command`, `entryPoint`, `dockerLabels`,
+    /// `healthCheck`…: anything but its name, environment and secrets), with its path: a key
+    /// as `.key` (`["key"]` when it holds anything but letters, digits, `_` and `-`), an array
+    /// element as `[i]`, the leading dot left out (`command[1]`, `dockerLabels.broker`,
+    /// `healthCheck.command[2]`). In the order the fields are written.
+    #[must_use]
+    pub fn fields(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        for (key, value) in &self.extra {
+            strings_in(value, field_key("", key), &mut out);
+        }
+        out
+    }
+
+    /// The string at `path` (as [`Container::fields`] writes it), to change it in place.
+    pub fn field_mut(&mut self, path: &str) -> Option<&mut String> {
+        for (key, value) in &mut self.extra {
+            if let Some(found) = string_at(value, field_key("", key), path) {
+                return Some(found);
+            }
+        }
+        None
+    }
+}
+
+/// `prefix` followed by object key `key`.
+fn field_key(prefix: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+    match (plain, prefix.is_empty()) {
+        (true, true) => key.to_owned(),
+        (true, false) => format!("{prefix}.{key}"),
+        (false, _) => format!("{prefix}[{}]", Value::String(key.to_owned())),
+    }
+}
+
+fn strings_in<'v>(value: &'v Value, path: String, out: &mut Vec<(String, &'v str)>) {
+    match value {
+        Value::String(s) => out.push((path, s)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                strings_in(item, format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                strings_in(item, field_key(&path, key), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn string_at<'v>(value: &'v mut Value, path: String, wanted: &str) -> Option<&'v mut String> {
+    if !wanted.starts_with(&path) {
+        return None;
+    }
+    match value {
+        Value::String(s) => (path == wanted).then_some(s),
+        Value::Array(items) => items
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, item)| string_at(item, format!("{path}[{i}]"), wanted)),
+        Value::Object(map) => map
+            .iter_mut()
+            .find_map(|(key, item)| string_at(item, field_key(&path, key), wanted)),
+        _ => None,
+    }
+}
+
 /// A scheduled task: an EventBridge rule's ECS target (`kind` `rule`, the default) or an
 /// EventBridge Scheduler schedule (`kind` `schedule`) that runs an ECS task.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -364,41 +444,46 @@ pub struct StateMachine {
 
 impl World {
     /// Takes every credential out, so the world can be written to a file (`snapshot`): every
-    /// password (see [`crate::discovery::mask_password`]) in env values, parameter values and
-    /// broker URLs is masked, and a secret parameter's value is kept only where it names a
-    /// host of one of `brokers` (or of a broker of the world); any other secret value, and any
-    /// value whose hosts masking would change, becomes [`crate::discovery::REDACTED`], which
-    /// rehearsals treat as unreadable.
-    pub fn redact(&mut self, brokers: &[crate::discovery::ResolvedBroker]) {
-        use crate::discovery::{hosts_in, mask_password, REDACTED};
-        let kept = |value: &str| {
+    /// password (see [`crate::host::mask_password`]) in env values, other container fields,
+    /// parameter values and broker URLs is masked, and a secret parameter's value is kept only
+    /// where it names one of `broker_hosts` (the plan's brokers' hosts) or a host of a broker
+    /// of the world; any other secret value, and any value whose hosts masking would change,
+    /// becomes [`REDACTED`], which rehearsals treat as unreadable.
+    pub fn redact(&mut self, broker_hosts: &[String]) {
+        let kept = |value: &str, reading: Reading| {
             let masked = mask_password(value);
-            if value == REDACTED || hosts_in(&masked) == hosts_in(value) {
+            if value == REDACTED || hosts_read(&masked, reading) == hosts_read(value, reading) {
                 masked
             } else {
                 REDACTED.to_owned()
             }
         };
-        let mut broker_hosts: std::collections::BTreeSet<String> = self
+        let mut known_hosts: std::collections::BTreeSet<String> = self
             .brokers
             .iter()
             .flat_map(|b| &b.endpoints)
             .flat_map(|e| hosts_in(e))
             .collect();
-        broker_hosts.extend(brokers.iter().flat_map(|b| b.hosts.iter().cloned()));
+        known_hosts.extend(broker_hosts.iter().cloned());
         for container in self
             .task_definitions
             .iter_mut()
             .flat_map(|td| &mut td.containers)
         {
             for value in container.environment.values_mut() {
-                *value = kept(value);
+                *value = kept(value, Reading::Value);
+            }
+            let paths: Vec<String> = container.fields().into_iter().map(|(p, _)| p).collect();
+            for path in paths {
+                if let Some(value) = container.field_mut(&path) {
+                    *value = kept(value, Reading::Words);
+                }
             }
         }
         for (reference, value) in &mut self.parameters {
-            let masked = kept(value);
+            let masked = kept(value, Reading::Value);
             let secret = self.secret_parameters.contains(reference);
-            *value = if secret && !hosts_in(&masked).iter().any(|h| broker_hosts.contains(h)) {
+            *value = if secret && !hosts_in(&masked).iter().any(|h| known_hosts.contains(h)) {
                 REDACTED.to_owned()
             } else {
                 masked
@@ -591,7 +676,6 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discovery::REDACTED;
 
     fn td(family: &str, revision: u32, containers: &[&str]) -> TaskDefinition {
         TaskDefinition {
@@ -763,5 +847,75 @@ mod tests {
         assert_eq!(env["A"], "amqps://u:****@b-1.mq:5671");
         assert_eq!(env["B"], "u:****@b-1.mq:5671");
         assert!(!text.contains("secret_parameters"), "never written");
+    }
+
+    /// Every string of a container's other fields, by path, and changed in place by that path.
+    #[test]
+    fn a_container_field_is_found_and_changed_by_its_path() {
+        let mut container: Container = serde_json::from_value(serde_json::json!({
+            "name": "app",
+            "environment": { "A": "x" },
+            "image": "app:1",
+            "cpu": 256,
+            "command": ["--host", "old.mq"],
+            "dockerLabels": { "broker": "old.mq:5671", "com.example.team": "esr" },
+            "healthCheck": { "command": ["CMD", "check", "old.mq"], "interval": 30 },
+            "mounts": [{ "source": "data" }],
+        }))
+        .unwrap();
+        let paths: Vec<(String, &str)> = container.fields();
+        assert_eq!(
+            paths,
+            vec![
+                ("image".to_owned(), "app:1"),
+                ("command[0]".to_owned(), "--host"),
+                ("command[1]".to_owned(), "old.mq"),
+                ("dockerLabels.broker".to_owned(), "old.mq:5671"),
+                ("dockerLabels[\"com.example.team\"]".to_owned(), "esr"),
+                ("healthCheck.command[0]".to_owned(), "CMD"),
+                ("healthCheck.command[1]".to_owned(), "check"),
+                ("healthCheck.command[2]".to_owned(), "old.mq"),
+                ("mounts[0].source".to_owned(), "data"),
+            ]
+        );
+        let owned: Vec<String> = paths.into_iter().map(|(p, _)| p).collect();
+        for path in &owned {
+            container.field_mut(path).unwrap().push('!');
+        }
+        assert_eq!(
+            container.extra["command"],
+            serde_json::json!(["--host!", "old.mq!"])
+        );
+        assert_eq!(
+            container.extra["dockerLabels"]["com.example.team"],
+            serde_json::json!("esr!")
+        );
+        assert_eq!(container.extra["cpu"], serde_json::json!(256));
+        assert!(container.field_mut("command[2]").is_none());
+        assert!(container.field_mut("cpu").is_none());
+    }
+
+    /// A snapshot masks passwords in a container's other fields too.
+    #[test]
+    fn redact_masks_passwords_in_container_fields() {
+        let mut world = World {
+            version: 1,
+            task_definitions: vec![TaskDefinition {
+                family: "a".into(),
+                revision: 1,
+                containers: vec![serde_json::from_value(serde_json::json!({
+                    "name": "app",
+                    "command": ["--url=amqps://u:s3cret@b-1.mq:5671", "--x"],
+                }))
+                .unwrap()],
+                ..TaskDefinition::default()
+            }],
+            ..World::default()
+        };
+        world.redact(&[]);
+        assert_eq!(
+            world.task_definitions[0].containers[0].extra["command"],
+            serde_json::json!(["--url=amqps://u:****@b-1.mq:5671", "--x"])
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! What moving a service changes in its task definition, and nothing more.
 //!
-//! In each value that points at the source broker the host (and, where they differ, the
-//! endpoint's scheme and port) is rewritten; a secret whose parameter the plan maps gets the
+//! In each value that points at the source broker (an environment variable, or another string
+//! field of a container such as `command`) the host (and, where they differ, the endpoint's
+//! scheme and port) is rewritten; a secret whose parameter the plan maps gets the
 //! mapped parameter. Every other field, variable, secret and container stays as it was.
 
 use crate::discovery::{self, same_parameter, Via};
@@ -38,6 +39,16 @@ pub fn moved(
                 if let Some(value) = container.environment.get_mut(name) {
                     if let Some(rewritten) =
                         discovery::rewrite(value, brokers.get(from), brokers.get(to))
+                    {
+                        *value = rewritten;
+                        changed = true;
+                    }
+                }
+            }
+            Via::Field { path } => {
+                if let Some(value) = container.field_mut(path) {
+                    if let Some(rewritten) =
+                        discovery::rewrite_field(value, brokers.get(from), brokers.get(to))
                     {
                         *value = rewritten;
                         changed = true;

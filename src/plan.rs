@@ -127,6 +127,10 @@ pub struct Rewrite {
     /// A secret (named as the variable it becomes) whose `valueFrom` parameter changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter: Option<String>,
+    /// Another string field of the container whose value changes, by its path (`command[1]`,
+    /// `dockerLabels.broker`; see [`crate::model::Container::fields`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     pub from: String,
     pub to: String,
 }
@@ -697,6 +701,19 @@ fn change_for(
                     container: pointer.container.clone(),
                     variable: Some(name.clone()),
                     parameter: None,
+                    field: None,
+                    from: mask_password(&pointer.value),
+                    to: mask_password(&rewritten),
+                });
+            }
+            Via::Field { path } => {
+                let rewritten = discovery::rewrite_field(&pointer.value, source, target)
+                    .expect("a field that names the source broker can be rewritten");
+                change.rewrites.push(Rewrite {
+                    container: pointer.container.clone(),
+                    variable: None,
+                    parameter: None,
+                    field: Some(path.clone()),
                     from: mask_password(&pointer.value),
                     to: mask_password(&rewritten),
                 });
@@ -723,6 +740,7 @@ fn change_for(
                             container: pointer.container.clone(),
                             variable: None,
                             parameter: Some(name.clone()),
+                            field: None,
                             from: parameter.clone(),
                             to: mapped,
                         });

@@ -1101,3 +1101,42 @@ fn a_resumed_apply_waits_for_the_rollout_the_killed_run_started() {
     assert_eq!(rollouts.len(), 1, "{rollouts:?}");
     assert_eq!(rollouts[0]["result"], "failed");
 }
+
+/// A service whose broker host sits only in its container's `command` moves: the new revision's
+/// command names the new broker, every other argument as it was; rollback puts the old revision
+/// back.
+#[test]
+fn a_host_only_in_the_command_moves_and_rolls_back() {
+    let command = json!(["--rabbit-host", OLD_HOST, "--prefetch", "10"]);
+    let world = World::two_brokers()
+        .service(C, Service::new("worker", "worker:1"))
+        .task_definition(
+            TaskDef::new("worker", 1)
+                .container("app")
+                .container_field("image", json!("worker:1.0"))
+                .container_field("command", command.clone())
+                .env("LOG_LEVEL", "INFO"),
+        );
+    let s = Scenario::new(&Plan::new().service(Declared::new(C, "worker")), &world);
+
+    s.apply(&[]).assert().success();
+
+    let after = s.world_json();
+    assert_eq!(running(&after, C, "worker"), "worker:2");
+    assert_eq!(
+        task_def(&after, "worker:2")["containers"][0]["command"],
+        json!(["--rabbit-host", NEW_HOST, "--prefetch", "10"])
+    );
+    assert_eq!(
+        task_def(&after, "worker:1")["containers"][0]["command"],
+        command
+    );
+
+    let out = run(&mut s.rollback(&[]), 0);
+    let rolled = s.world_json();
+    assert_eq!(running(&rolled, C, "worker"), "worker:1", "{out}");
+    assert_eq!(
+        task_def(&rolled, "worker:1")["containers"][0]["command"],
+        command
+    );
+}

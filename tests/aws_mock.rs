@@ -1728,6 +1728,82 @@ fn register_changes_only_the_moved_value_and_keeps_everything_else() {
     assert_eq!(differences, 1);
 }
 
+/// A host moved in a container's `command` (a field of warren's model, not a variable) reaches
+/// the RegisterTaskDefinition request; the rest of the container is as ECS described it.
+#[test]
+fn register_carries_a_rewritten_command() {
+    let mut original = rich_definition();
+    original.container_definitions.as_mut().unwrap()[0].command = Some(vec![
+        "--rabbit-host".to_owned(),
+        OLD_HOST.to_owned(),
+        "--prefetch".to_owned(),
+        "10".to_owned(),
+    ]);
+    let described = {
+        let original = original.clone();
+        mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(move || {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(original.clone())
+                .build()
+        })
+    };
+    let sent: Arc<Mutex<Vec<RegisterTaskDefinitionInput>>> = Arc::default();
+    let register = {
+        let sent = sent.clone();
+        mock!(aws_sdk_ecs::Client::register_task_definition)
+            .match_requests(move |req| {
+                sent.lock().unwrap().push(req.clone());
+                true
+            })
+            .then_compute_output(|req| {
+                RegisterTaskDefinitionOutput::builder()
+                    .task_definition(
+                        aws_sdk_ecs::types::TaskDefinition::builder()
+                            .task_definition_arn(td_arn("orders-api:8"))
+                            .family(req.family().unwrap())
+                            .revision(8)
+                            .build(),
+                    )
+                    .build()
+            })
+    };
+    let mocks = Mocks {
+        ecs: vec![described, register],
+        ..Mocks::default()
+    };
+    let mut app = Container {
+        name: "app".into(),
+        ..Container::default()
+    };
+    app.extra.insert(
+        "command".into(),
+        serde_json::json!(["--rabbit-host", NEW_HOST, "--prefetch", "10"]),
+    );
+    let model = TaskDefinition {
+        family: "orders-api".into(),
+        revision: 7,
+        containers: vec![app],
+        ..TaskDefinition::default()
+    };
+
+    let mut aws = mocks.backend();
+    assert_eq!(
+        aws.register_task_definition(&model).expect("register"),
+        "orders-api:8"
+    );
+
+    let sent = sent.lock().unwrap();
+    let containers = sent[0].container_definitions();
+    assert_eq!(
+        containers[0].command(),
+        ["--rabbit-host", NEW_HOST, "--prefetch", "10"]
+    );
+    let mut without_command = containers[0].clone();
+    without_command.command = original.container_definitions()[0].command.clone();
+    assert_eq!(&without_command, &original.container_definitions()[0]);
+    assert_eq!(&containers[1], &original.container_definitions()[1]);
+}
+
 #[test]
 fn rollouts_of_a_wave_are_asked_for_ten_services_a_call() {
     let log = Log::default();

@@ -531,3 +531,108 @@ fn a_host_written_with_its_trailing_dot_blocks() {
     let detail = refused_for(&world, "service");
     assert!(detail.contains("legacy/exporter"), "{detail}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hosts written in every form a container can hold them: plan lists each, decommission refuses
+// ---------------------------------------------------------------------------------------------
+
+/// [`clean_world`] with service `shop/exporter`, not in the plan, on `exporter:1` (`first`),
+/// and `exporter:2` (on the new broker) registered after it.
+fn exporter_world(first: TaskDef) -> World {
+    clean_world()
+        .service(SHOP, Service::new("exporter", "exporter:1"))
+        .task_definition(first)
+        .task_definition(td("exporter", 2, NEW_HOST))
+}
+
+/// `plan` lists `shop/exporter` as unmanaged through `through`, and `decommission` refuses
+/// naming the service and `through`; `secret` appears in no output of either.
+fn listed_and_blocking(world: &World, through: &str, secret: Option<&str>) {
+    let s = Scenario::new(&plan(), world);
+    let json = s.plan_json();
+    let unmanaged = json["unmanaged"].as_array().expect("unmanaged is a list");
+    assert_eq!(unmanaged.len(), 1, "{json:#}");
+    assert_eq!(unmanaged[0]["service"], "exporter", "{json:#}");
+    assert_eq!(unmanaged[0]["through"], serde_json::json!([through]));
+    let human = s.plan_human();
+    assert!(human.contains("shop/exporter"), "{human}");
+    let detail = refused_for(world, "service");
+    assert!(detail.contains("shop/exporter"), "{detail}");
+    assert!(detail.contains(through), "{detail}");
+    if let Some(secret) = secret {
+        let everything = format!("{json}\n{human}\n{detail}");
+        assert!(!everything.contains(secret), "{everything}");
+    }
+}
+
+/// An Amazon MQ password may hold `/`, `#` and `?`; written unencoded, the host is what follows
+/// the last `@`, and the password is masked whole.
+#[test]
+fn a_url_whose_password_holds_reserved_characters_blocks() {
+    let url = format!("amqps://u:p/a#b?c@{OLD_HOST}:5671");
+    let world = exporter_world(td("exporter", 1, &url));
+    listed_and_blocking(&world, &format!("app/{HOST_VAR}"), Some("p/a#b?c"));
+}
+
+/// `user:password@host:port` and `user:password@host`, without a scheme.
+#[test]
+fn a_scheme_less_user_and_password_before_the_host_blocks() {
+    for value in [
+        format!("esr:s3cret@{OLD_HOST}:5671"),
+        format!("esr:s3cret@{OLD_HOST}"),
+    ] {
+        let world = exporter_world(td("exporter", 1, &value));
+        listed_and_blocking(&world, &format!("app/{HOST_VAR}"), Some("s3cret"));
+    }
+}
+
+/// An old broker whose endpoint is an IPv6 literal: a service that uses it, in brackets or
+/// bare, blocks.
+#[test]
+fn an_ipv6_host_blocks() {
+    for value in ["amqps://[fd00::1]:5671", "[FD00:0::1]:5671", "fd00::1"] {
+        let world = World::new()
+            .broker(Broker::new(OLD_ID, "amqps://[fd00::1]:5671").queue(Queue::new("q.orders")))
+            .broker(new_broker())
+            .service(SHOP, Service::new("orders", "orders:2"))
+            .task_definition(td("orders", 2, NEW_HOST))
+            .service(SHOP, Service::new("exporter", "exporter:1"))
+            .task_definition(td("exporter", 1, value))
+            .task_definition(td("exporter", 2, NEW_HOST));
+        listed_and_blocking(&world, &format!("app/{HOST_VAR}"), None);
+    }
+}
+
+/// A host in `command`, `entryPoint`, a docker label or a health check's command: found, and
+/// named by its path in the container.
+#[test]
+fn a_host_in_any_string_field_of_a_container_blocks() {
+    for (field, value, through) in [
+        (
+            "command",
+            serde_json::json!(["--rabbit-host", OLD_HOST]),
+            "app/command[1]",
+        ),
+        (
+            "entryPoint",
+            serde_json::json!(["java", format!("--url=amqps://esr:s3cret@{OLD_HOST}:5671")]),
+            "app/entryPoint[1]",
+        ),
+        (
+            "dockerLabels",
+            serde_json::json!({ "team": "esr", "broker": format!("{OLD_HOST}:5671") }),
+            "app/dockerLabels.broker",
+        ),
+        (
+            "healthCheck",
+            serde_json::json!({ "command": ["CMD-SHELL", "rabbitmq-check", format!("amqps://{OLD_HOST}:5671")], "interval": 30 }),
+            "app/healthCheck.command[2]",
+        ),
+    ] {
+        let first = TaskDef::new("exporter", 1)
+            .container("app")
+            .env("LOG_LEVEL", "INFO")
+            .container_field(field, value);
+        listed_and_blocking(&exporter_world(first), through, Some("s3cret"));
+    }
+}

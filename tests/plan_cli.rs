@@ -1018,3 +1018,112 @@ fn verbose_says_what_was_read_on_stderr_only() {
         "{twice}"
     );
 }
+
+/// Moving to a broker whose endpoint is an IPv6 literal writes it in brackets wherever a port
+/// or scheme stands beside it; moving off one replaces the brackets with the new host.
+#[test]
+fn a_rewrite_to_or_from_an_ipv6_endpoint_keeps_the_brackets() {
+    let service = |host_value: &str| {
+        World::new()
+            .service("c", Service::new("api", "api:1"))
+            .task_definition(
+                TaskDef::new("api", 1)
+                    .container("app")
+                    .env("RABBIT_URL", host_value),
+            )
+    };
+    let to_ipv6 = service(&format!("amqps://u:pw@{OLD_HOST}:5671/esr"))
+        .broker(old_broker())
+        .broker(Broker::new("b-2222", "amqps://[fd00::2]:5671"));
+    let plan = Plan::new().service(Declared::new("c", "api"));
+    let json = Scenario::new(&plan, &to_ipv6).plan_json();
+    assert_eq!(
+        rewrites(change(&json, "c/api"))[0]["to"],
+        "amqps://u:****@[fd00::2]:5671/esr"
+    );
+
+    let from_ipv6 = service("amqps://u:pw@[fd00::1]:5671/esr")
+        .broker(Broker::new("b-1111", "amqps://[fd00::1]:5671"))
+        .broker(new_broker());
+    let json = Scenario::new(&plan, &from_ipv6).plan_json();
+    let rewrite = &rewrites(change(&json, "c/api"))[0];
+    assert_eq!(rewrite["from"], "amqps://u:****@[fd00::1]:5671/esr");
+    assert_eq!(rewrite["to"], format!("amqps://u:****@{NEW_HOST}:5671/esr"));
+}
+
+/// A host in `command` is rewritten there: the plan names the field by its path, in JSON and in
+/// the human and Markdown views.
+#[test]
+fn a_host_in_the_command_is_rewritten_in_place() {
+    let world = World::two_brokers()
+        .service("c", Service::new("api", "api:1"))
+        .task_definition(
+            TaskDef::new("api", 1)
+                .container("app")
+                .env("LOG_LEVEL", "INFO")
+                .container_field(
+                    "command",
+                    serde_json::json!([
+                        "--rabbit-host",
+                        OLD_HOST,
+                        format!("--url=amqps://esr:s3cret@{OLD_HOST}:5671/esr")
+                    ]),
+                ),
+        );
+    let plan = Plan::new().service(Declared::new("c", "api"));
+    let scenario = Scenario::new(&plan, &world);
+    let json = scenario.plan_json();
+    let api = change(&json, "c/api");
+    assert_eq!(api["action"], "update");
+    assert_eq!(
+        api["rewrites"],
+        serde_json::json!([
+            { "container": "app", "field": "command[1]", "from": OLD_HOST, "to": NEW_HOST },
+            {
+                "container": "app",
+                "field": "command[2]",
+                "from": format!("--url=amqps://esr:****@{OLD_HOST}:5671/esr"),
+                "to": format!("--url=amqps://esr:****@{NEW_HOST}:5671/esr"),
+            },
+        ])
+    );
+    let human = scenario.plan_human();
+    assert!(
+        human.contains(&format!("app: command[1] {OLD_HOST:?} -> {NEW_HOST:?}")),
+        "{human}"
+    );
+    let markdown = String::from_utf8(
+        scenario
+            .plan(&["--format", "markdown"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    assert!(markdown.contains("`app/command[1]`"), "{markdown}");
+    for output in [json.to_string(), human, markdown] {
+        assert!(!output.contains("s3cret"), "{output}");
+    }
+}
+
+/// `broker_env` names variables: with it set, fields are not searched.
+#[test]
+fn broker_env_leaves_fields_unsearched() {
+    let world = World::two_brokers()
+        .service("c", Service::new("api", "api:1"))
+        .task_definition(
+            TaskDef::new("api", 1)
+                .container("app")
+                .env("SPRING_RABBITMQ_HOST", OLD_HOST)
+                .container_field("command", serde_json::json!(["--rabbit-host", OLD_HOST])),
+        );
+    let plan = Plan::new()
+        .service(Declared::new("c", "api"))
+        .broker_env(&["SPRING_RABBITMQ_HOST"]);
+    let json = Scenario::new(&plan, &world).plan_json();
+    let api = change(&json, "c/api");
+    assert_eq!(rewrites(api).len(), 1, "{api:#}");
+    assert_eq!(rewrites(api)[0]["variable"], "SPRING_RABBITMQ_HOST");
+}

@@ -174,13 +174,19 @@ impl Management {
             })?;
         let scheme = &url[parts.scheme.clone().expect("checked above")];
         let host = &url[parts.host.clone()];
+        // An IPv6 literal keeps its brackets in the URL called; they are not part of the host.
+        let (authority_host, host_start) = if parts.bracketed {
+            (format!("[{host}]"), parts.host.start - 1)
+        } else {
+            (host.to_owned(), parts.host.start)
+        };
         let port = parts
             .port
             .clone()
             .map(|p| format!(":{}", &url[p]))
             .unwrap_or_default();
         let authorization =
-            match url[parts.scheme.expect("checked").end + 3..parts.host.start].strip_suffix('@') {
+            match url[parts.scheme.expect("checked").end + 3..host_start].strip_suffix('@') {
                 Some(userinfo) => {
                     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
                     let token = format!("{}:{}", percent_decode(user), percent_decode(password));
@@ -197,7 +203,7 @@ impl Management {
             .build()
             .new_agent();
         Ok(Management {
-            base: format!("{scheme}://{host}{port}"),
+            base: format!("{scheme}://{authority_host}{port}"),
             shown,
             host: host.to_ascii_lowercase(),
             authorization,
@@ -634,6 +640,17 @@ mod tests {
         let m = Management::new("http://guest:s3/cr#et@host:15672").unwrap();
         assert_eq!(m.base, "http://host:15672");
         assert!(!m.shown.contains("s3/cr#et"), "{}", m.shown);
+    }
+
+    /// A management API at an IPv6 literal: the brackets stay in the URL warren calls, and the
+    /// credentials are still sent.
+    #[test]
+    fn an_ipv6_management_url_keeps_its_brackets() {
+        let m = Management::new("http://admin:s3cret@[fd00::2]:15672").unwrap();
+        assert_eq!(m.base, "http://[fd00::2]:15672");
+        assert_eq!(m.host, "fd00::2");
+        assert!(m.authorization.is_some(), "the credentials are sent");
+        assert_eq!(m.shown, "http://admin:****@[fd00::2]:15672");
     }
 
     fn broker() -> ResolvedBroker {

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use crate::backend::{Backend, ReadScope, Rollout};
 use crate::discovery::{hosts_in, parameter_value, ResolvedBroker};
 use crate::error::{Error, Result};
+use crate::host;
 use crate::model::{Queue, TaskDefinition, World, WORLD_VERSION};
 
 /// A world file on disk.
@@ -159,13 +160,16 @@ fn move_connections(
                 hosts.extend(hosts_in(value));
             }
         }
+        for (_, value) in container.fields() {
+            hosts.extend(host::hosts_read(value, host::Reading::Words));
+        }
     }
     let Some(target) = world.brokers.iter().position(|b| {
         !b.is_deleted()
             && b.endpoints
                 .iter()
                 .flat_map(|e| hosts_in(e))
-                .any(|h| hosts.contains(&h))
+                .any(|h| hosts.iter().any(|mine| host::same_host(mine, &h)))
     }) else {
         return false;
     };

@@ -13,8 +13,11 @@ pub fn run(args: &SnapshotArgs, output: Output) -> Result<u8> {
     let mut world = session.read(&everything(), |w| {
         discovery::resolve_brokers(&config, w).to_vec()
     })?;
-    let brokers = discovery::resolve_brokers(&config, &world);
-    world.redact(&brokers);
+    let broker_hosts: Vec<String> = discovery::resolve_brokers(&config, &world)
+        .into_iter()
+        .flat_map(|b| b.hosts)
+        .collect();
+    world.redact(&broker_hosts);
     crate::atomic::write(&args.out, pretty_json(&world).as_bytes())?;
     let services: usize = world.clusters.iter().map(|c| c.services.len()).sum();
     eprintln!(

@@ -204,13 +204,16 @@ fn change_lines(out: &mut String, c: &Change, p: Palette) {
     }
 }
 
-/// `app: SPRING_RABBITMQ_HOST "old" -> "new"`.
+/// `app: SPRING_RABBITMQ_HOST "old" -> "new"`; a field as its path, like a variable
+/// (`app: command[1] "old" -> "new"`).
 #[must_use]
 pub fn rewrite_line(r: &Rewrite) -> String {
-    match (&r.variable, &r.parameter) {
-        (Some(v), _) => format!("{}: {v} {:?} -> {:?}", r.container, r.from, r.to),
-        (None, Some(s)) => format!("{}: {s} (secret) {} -> {}", r.container, r.from, r.to),
-        (None, None) => format!("{}: {:?} -> {:?}", r.container, r.from, r.to),
+    match (&r.variable, &r.parameter, &r.field) {
+        (Some(v), _, _) | (None, None, Some(v)) => {
+            format!("{}: {v} {:?} -> {:?}", r.container, r.from, r.to)
+        }
+        (None, Some(s), _) => format!("{}: {s} (secret) {} -> {}", r.container, r.from, r.to),
+        (None, None, None) => format!("{}: {:?} -> {:?}", r.container, r.from, r.to),
     }
 }
 

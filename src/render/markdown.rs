@@ -70,6 +70,7 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
                             r.variable
                                 .as_deref()
                                 .or(r.parameter.as_deref())
+                                .or(r.field.as_deref())
                                 .unwrap_or("")
                         )
                     })

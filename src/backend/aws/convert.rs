@@ -1,8 +1,10 @@
 //! From the SDK's types to warren's model.
 
-use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
+use std::collections::HashMap;
+
+use aws_sdk_ecs::types::{ContainerDefinition, DeploymentRolloutState, Service};
 use indexmap::IndexMap;
-use serde_json::{json, Map};
+use serde_json::{json, Map, Value};
 
 use crate::backend::Rollout;
 use crate::discovery::mask_password;
@@ -49,7 +51,7 @@ pub fn task_definition(arn: &str, d: &aws_sdk_ecs::types::TaskDefinition) -> Tas
                 .iter()
                 .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
                 .collect::<IndexMap<_, _>>(),
-            extra: Map::new(),
+            extra: container_fields(c),
         })
         .collect();
     let mut extra = Map::new();
@@ -60,6 +62,94 @@ pub fn task_definition(arn: &str, d: &aws_sdk_ecs::types::TaskDefinition) -> Tas
         status: d.status().map(|s| s.as_str().to_owned()),
         containers,
         extra,
+    }
+}
+
+/// The string fields of a container where a broker address can sit besides its environment
+/// and secrets, as the world file writes them: `command`, `entryPoint`, `dockerLabels`,
+/// `healthCheck.command` and `logConfiguration.options`. [`carry_fields`] writes them back.
+#[must_use]
+pub fn container_fields(c: &ContainerDefinition) -> Map<String, Value> {
+    let mut out = Map::new();
+    let sorted = |map: &HashMap<String, String>| {
+        let mut pairs: Vec<(&String, &String)> = map.iter().collect();
+        pairs.sort();
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect::<Map<_, _>>()
+    };
+    if let Some(command) = &c.command {
+        out.insert("command".into(), json!(command));
+    }
+    if let Some(entry_point) = &c.entry_point {
+        out.insert("entryPoint".into(), json!(entry_point));
+    }
+    if let Some(labels) = &c.docker_labels {
+        out.insert("dockerLabels".into(), Value::Object(sorted(labels)));
+    }
+    if let Some(health_check) = &c.health_check {
+        out.insert(
+            "healthCheck".into(),
+            json!({ "command": health_check.command }),
+        );
+    }
+    if let Some(options) = c
+        .log_configuration
+        .as_ref()
+        .and_then(|l| l.options.as_ref())
+    {
+        out.insert(
+            "logConfiguration".into(),
+            json!({ "options": Value::Object(sorted(options)) }),
+        );
+    }
+    out
+}
+
+/// Writes the fields [`container_fields`] reads from `fields` (a container of warren's model,
+/// perhaps with a host rewritten) into `out`; what `fields` does not hold stays as it is.
+pub fn carry_fields(out: &mut ContainerDefinition, fields: &Map<String, Value>) {
+    let strings = |value: &Value| -> Option<Vec<String>> {
+        value
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let pairs = |value: &Value| -> Option<HashMap<String, String>> {
+        value
+            .as_object()?
+            .iter()
+            .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+            .collect()
+    };
+    if let Some(command) = fields.get("command").and_then(strings) {
+        out.command = Some(command);
+    }
+    if let Some(entry_point) = fields.get("entryPoint").and_then(strings) {
+        out.entry_point = Some(entry_point);
+    }
+    if let Some(labels) = fields.get("dockerLabels").and_then(pairs) {
+        out.docker_labels = Some(labels);
+    }
+    if let (Some(health_check), Some(command)) = (
+        out.health_check.as_mut(),
+        fields
+            .get("healthCheck")
+            .and_then(|h| h.get("command"))
+            .and_then(strings),
+    ) {
+        health_check.command = command;
+    }
+    if let (Some(log), Some(options)) = (
+        out.log_configuration.as_mut(),
+        fields
+            .get("logConfiguration")
+            .and_then(|l| l.get("options"))
+            .and_then(pairs),
+    ) {
+        log.options = Some(options);
     }
 }
 

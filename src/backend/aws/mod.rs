@@ -448,8 +448,10 @@ fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
     (!items.is_empty()).then(|| items.to_vec())
 }
 
-/// `original` with the environment values and secret `valueFrom`s of `td`'s container of the
-/// same name, in the original order; everything else as ECS described it.
+/// `original` with the environment values, secret `valueFrom`s and the other fields warren reads
+/// (`command`, `entryPoint`, labels, a health check's command, log options; see
+/// [`convert::container_fields`]) of `td`'s container of the same name, in the original order;
+/// everything else as ECS described it.
 fn moved_container(original: &ContainerDefinition, td: &TaskDefinition) -> ContainerDefinition {
     let mut out = original.clone();
     let Some(wanted) = td
@@ -499,6 +501,8 @@ fn moved_container(original: &ContainerDefinition, td: &TaskDefinition) -> Conta
                 .collect(),
         );
     }
+    // `command`, `entryPoint` and the other fields a host can sit in, rewritten or as read.
+    convert::carry_fields(&mut out, &wanted.extra);
     out
 }
 
@@ -687,5 +691,105 @@ impl Backend for Aws {
         // 2 s, growing by half each round of polls, up to 15 s.
         let exp = 2.0_f64 * 1.5_f64.powi(i32::try_from(self.polls.min(10)).unwrap_or(10));
         Duration::from_secs_f64(exp.min(15.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{HealthCheck, LogConfiguration, LogDriver};
+
+    /// A container whose broker host sits in its command, entry point, a label, its health
+    /// check and its log options, as ECS describes it.
+    fn described() -> ContainerDefinition {
+        ContainerDefinition::builder()
+            .name("app")
+            .image("app:1")
+            .command("--rabbit-host")
+            .command("old.mq")
+            .entry_point("/bin/run")
+            .entry_point("--url=amqps://u:pw@old.mq:5671")
+            .docker_labels("broker", "old.mq:5671")
+            .docker_labels("team", "esr")
+            .health_check(
+                HealthCheck::builder()
+                    .command("CMD")
+                    .command("check")
+                    .command("old.mq")
+                    .interval(30)
+                    .build()
+                    .unwrap(),
+            )
+            .log_configuration(
+                LogConfiguration::builder()
+                    .log_driver(LogDriver::Fluentd)
+                    .options("fluentd-address", "logs.internal:24224")
+                    .build()
+                    .unwrap(),
+            )
+            .environment(KeyValuePair::builder().name("A").value("x").build())
+            .build()
+    }
+
+    /// A field rewritten in warren's model reaches the container registered: every field read
+    /// goes back, the rewritten ones rewritten, everything else as described.
+    #[test]
+    fn a_rewritten_field_reaches_the_registered_container() {
+        let original = described();
+        let mut extra = convert::container_fields(&original);
+        assert_eq!(
+            extra.keys().collect::<Vec<_>>(),
+            [
+                "command",
+                "entryPoint",
+                "dockerLabels",
+                "healthCheck",
+                "logConfiguration"
+            ]
+        );
+        let td = TaskDefinition {
+            family: "app".into(),
+            revision: 1,
+            containers: vec![crate::model::Container {
+                name: "app".into(),
+                environment: [("A".to_owned(), "x".to_owned())].into_iter().collect(),
+                extra: extra.clone(),
+                ..crate::model::Container::default()
+            }],
+            ..TaskDefinition::default()
+        };
+        assert_eq!(
+            moved_container(&original, &td),
+            original,
+            "read, written back"
+        );
+
+        extra["command"][1] = "new.mq".into();
+        extra["entryPoint"][1] = "--url=amqps://u:pw@new.mq:5671".into();
+        extra["dockerLabels"]["broker"] = "new.mq:5671".into();
+        extra["healthCheck"]["command"][2] = "new.mq".into();
+        let td = TaskDefinition {
+            containers: vec![crate::model::Container {
+                extra,
+                ..td.containers[0].clone()
+            }],
+            ..td
+        };
+        let moved = moved_container(&original, &td);
+        assert_eq!(moved.command(), ["--rabbit-host", "new.mq"]);
+        assert_eq!(
+            moved.entry_point(),
+            ["/bin/run", "--url=amqps://u:pw@new.mq:5671"]
+        );
+        assert_eq!(
+            moved.docker_labels().unwrap()["broker"],
+            "new.mq:5671".to_owned()
+        );
+        assert_eq!(moved.docker_labels().unwrap()["team"], "esr".to_owned());
+        let health_check = moved.health_check().unwrap();
+        assert_eq!(health_check.command(), ["CMD", "check", "new.mq"]);
+        assert_eq!(health_check.interval(), Some(30));
+        assert_eq!(moved.image(), Some("app:1"));
+        assert_eq!(moved.log_configuration(), original.log_configuration());
     }
 }
