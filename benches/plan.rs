@@ -70,12 +70,12 @@ fn estate(services: usize) -> (World, Config) {
             consumers: 1,
             ..Queue::default()
         });
-        bindings.push(Binding {
-            vhost: "/".into(),
-            exchange: format!("ex.{i}"),
-            queue: format!("q.{}", (i + 1) % services),
-            routing_key: "#".into(),
-        });
+        bindings.push(Binding::to_queue(
+            "/",
+            &format!("ex.{i}"),
+            &format!("q.{}", (i + 1) % services),
+            "#",
+        ));
         if i % 50 != 49 {
             // Leave some services out of the plan: they show up as unmanaged.
             let _ = writeln!(

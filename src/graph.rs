@@ -1,9 +1,10 @@
 //! The publisher/consumer graph and the waves it orders.
 //!
 //! Nodes are services, exchanges and queues; edges are "publishes to", "is bound to" and
-//! "is consumed by". A publisher of queue q (directly, or through an exchange bound to q) must
-//! move before each consumer of q, unless both sit in one dependency cycle: then they share a
-//! wave. Every service is placed in the earliest wave these rules allow.
+//! "is consumed by". A publisher of queue q (directly, or through an exchange bound to q, also
+//! through exchanges bound to exchanges) must move before each consumer of q, unless both sit in
+//! one dependency cycle: then they share a wave. Every service is placed in the earliest wave
+//! these rules allow.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +12,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::config::Strategy;
+use crate::model::{Binding, DestinationType};
 
 /// A service as the graph sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +25,46 @@ pub struct Participant {
     pub publishes: Vec<String>,
     /// Queue names it consumes.
     pub consumes: Vec<String>,
+}
+
+/// A binding as the graph sees it: what is published to `exchange` also reaches `destination`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Route {
+    pub exchange: String,
+    pub destination: String,
+    pub destination_type: DestinationType,
+}
+
+impl Route {
+    /// A route to queue `queue`.
+    #[must_use]
+    pub fn to_queue(exchange: &str, queue: &str) -> Route {
+        Route {
+            exchange: exchange.to_owned(),
+            destination: queue.to_owned(),
+            destination_type: DestinationType::Queue,
+        }
+    }
+
+    /// A route to exchange `destination` (an exchange-to-exchange binding).
+    #[must_use]
+    pub fn to_exchange(exchange: &str, destination: &str) -> Route {
+        Route {
+            exchange: exchange.to_owned(),
+            destination: destination.to_owned(),
+            destination_type: DestinationType::Exchange,
+        }
+    }
+}
+
+impl From<&Binding> for Route {
+    fn from(binding: &Binding) -> Route {
+        Route {
+            exchange: binding.exchange.clone(),
+            destination: binding.destination.clone(),
+            destination_type: binding.destination_type,
+        }
+    }
 }
 
 /// A node of the publisher/consumer graph.
@@ -67,15 +109,21 @@ impl Waves {
 }
 
 impl Flow {
-    /// Builds the graph from the services and the brokers' bindings `(exchange, queue)`.
+    /// Builds the graph from the services and the brokers' bindings.
     ///
-    /// A consumed name or a binding target is a queue; anything else published to is an exchange.
+    /// A consumed name or a queue a binding names is a queue; anything else published to is an
+    /// exchange. A binding's source is always an exchange.
     #[must_use]
-    pub fn new(participants: &[Participant], bindings: &[(String, String)]) -> Flow {
+    pub fn new(participants: &[Participant], bindings: &[Route]) -> Flow {
         let queues: BTreeSet<&str> = participants
             .iter()
             .flat_map(|p| p.consumes.iter().map(String::as_str))
-            .chain(bindings.iter().map(|(_, q)| q.as_str()))
+            .chain(
+                bindings
+                    .iter()
+                    .filter(|r| r.destination_type == DestinationType::Queue)
+                    .map(|r| r.destination.as_str()),
+            )
             .collect();
         let mut flow = Flow {
             graph: DiGraph::new(),
@@ -104,11 +152,14 @@ impl Flow {
                 flow.graph.update_edge(queue, service, ());
             }
         }
-        let mut bindings: Vec<&(String, String)> = bindings.iter().collect();
+        let mut bindings: Vec<&Route> = bindings.iter().collect();
         bindings.sort();
-        for (exchange, queue) in bindings {
-            let from = flow.node(destination(exchange));
-            let to = flow.node(Node::Queue(queue.clone()));
+        for route in bindings {
+            let from = flow.node(Node::Exchange(route.exchange.clone()));
+            let to = flow.node(match route.destination_type {
+                DestinationType::Queue => Node::Queue(route.destination.clone()),
+                DestinationType::Exchange => Node::Exchange(route.destination.clone()),
+            });
             if from != to {
                 flow.graph.update_edge(from, to, ());
             }
@@ -136,26 +187,26 @@ impl Flow {
         i
     }
 
-    /// Queues that messages published by `id` reach: named queues, and queues bound to named
-    /// exchanges (one hop, as RabbitMQ routes from an exchange to its bound queues).
+    /// Queues that messages published by `id` reach: named queues, queues bound to named
+    /// exchanges, and on through exchanges bound to exchanges, as RabbitMQ routes (any number
+    /// of hops; a cycle of exchange bindings is followed once round).
     #[must_use]
     pub fn queues_reached_by(&self, id: &str) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         let Some(&start) = self.index.get(&Node::Service(id.to_owned())) else {
             return out;
         };
-        for target in self.graph.neighbors(start) {
+        let mut seen = BTreeSet::new();
+        let mut next: Vec<NodeIndex> = self.graph.neighbors(start).collect();
+        while let Some(target) = next.pop() {
+            if !seen.insert(target) {
+                continue;
+            }
             match &self.graph[target] {
                 Node::Queue(q) => {
                     out.insert(q.clone());
                 }
-                Node::Exchange(_) => {
-                    for bound in self.graph.neighbors(target) {
-                        if let Node::Queue(q) = &self.graph[bound] {
-                            out.insert(q.clone());
-                        }
-                    }
-                }
+                Node::Exchange(_) => next.extend(self.graph.neighbors(target)),
                 Node::Service(_) => {}
             }
         }
@@ -313,7 +364,7 @@ mod tests {
                 p("c/c", &[], &["q2"]),
                 p("c/d", &[], &[]),
             ],
-            &[("ex".into(), "q1".into())],
+            &[Route::to_queue("ex", "q1")],
         );
         let waves = flow.waves(Strategy::Drain);
         assert_eq!(
@@ -326,6 +377,37 @@ mod tests {
         );
         assert!(waves.cycles.is_empty());
         assert_eq!(waves.wave_of("c/c"), Some(3));
+    }
+
+    #[test]
+    fn a_publisher_reaches_queues_through_exchanges_bound_to_exchanges() {
+        // shop -> a.ex -> b.ex -> q <- billing; c.ex and d.ex bind to each other (a cycle).
+        let flow = Flow::new(
+            &[
+                p("c/shop", &["a.ex"], &[]),
+                p("c/billing", &[], &["q"]),
+                p("c/looper", &["c.ex"], &[]),
+            ],
+            &[
+                Route::to_exchange("a.ex", "b.ex"),
+                Route::to_queue("b.ex", "q"),
+                Route::to_exchange("c.ex", "d.ex"),
+                Route::to_exchange("d.ex", "c.ex"),
+            ],
+        );
+        assert_eq!(
+            flow.queues_reached_by("c/shop"),
+            BTreeSet::from(["q".to_owned()])
+        );
+        assert!(flow.queues_reached_by("c/looper").is_empty());
+        let waves = flow.waves(Strategy::Drain);
+        assert_eq!(
+            waves.waves,
+            vec![
+                vec!["c/looper".to_owned(), "c/shop".to_owned()],
+                vec!["c/billing".to_owned()]
+            ]
+        );
     }
 
     #[test]

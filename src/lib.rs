@@ -22,6 +22,7 @@ pub mod limits;
 pub mod lock;
 pub mod model;
 pub mod moves;
+pub mod ownership;
 pub mod plan;
 pub mod precondition;
 pub mod progress;

@@ -140,15 +140,154 @@ pub struct Exchange {
     pub kind: Option<String>,
 }
 
-/// A binding from an exchange to a queue.
+/// A binding: what is published to `exchange` and matches `routing_key` also goes to
+/// `destination`, a queue, or another exchange (an exchange-to-exchange binding, which routes
+/// on through that exchange's own bindings).
+///
+/// The world file writes it in one of two forms: `"queue": NAME` (a queue), or
+/// `"destination": NAME, "destination_type": "queue" | "exchange"` (as RabbitMQ's management API
+/// does). Each binding is written back in the form it was read in, so a world file round-trips
+/// unchanged.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "BindingForm", into = "BindingForm")]
 pub struct Binding {
-    #[serde(default = "default_vhost")]
     pub vhost: String,
     pub exchange: String,
-    pub queue: String,
-    #[serde(default)]
+    pub destination: String,
+    pub destination_type: DestinationType,
     pub routing_key: String,
+    /// Written as `"queue": NAME` (the first form) rather than with `destination`.
+    queue_form: bool,
+}
+
+/// What a binding sends messages to.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DestinationType {
+    #[default]
+    Queue,
+    Exchange,
+}
+
+impl Binding {
+    /// A binding of queue `queue` to `exchange` (written in the `queue` form).
+    #[must_use]
+    pub fn to_queue(vhost: &str, exchange: &str, queue: &str, routing_key: &str) -> Binding {
+        Binding {
+            vhost: vhost.to_owned(),
+            exchange: exchange.to_owned(),
+            destination: queue.to_owned(),
+            destination_type: DestinationType::Queue,
+            routing_key: routing_key.to_owned(),
+            queue_form: true,
+        }
+    }
+
+    /// A binding of exchange `destination` to exchange `exchange`.
+    #[must_use]
+    pub fn to_exchange(
+        vhost: &str,
+        exchange: &str,
+        destination: &str,
+        routing_key: &str,
+    ) -> Binding {
+        Binding {
+            vhost: vhost.to_owned(),
+            exchange: exchange.to_owned(),
+            destination: destination.to_owned(),
+            destination_type: DestinationType::Exchange,
+            routing_key: routing_key.to_owned(),
+            queue_form: false,
+        }
+    }
+
+    /// The queue it binds, if its destination is a queue.
+    #[must_use]
+    pub fn queue(&self) -> Option<&str> {
+        (self.destination_type == DestinationType::Queue).then_some(self.destination.as_str())
+    }
+}
+
+/// A binding as the world file writes it (either form).
+#[derive(Serialize, Deserialize)]
+struct BindingForm {
+    #[serde(default = "default_vhost")]
+    vhost: String,
+    exchange: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    destination: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    destination_type: Option<DestinationType>,
+    #[serde(default)]
+    routing_key: String,
+}
+
+impl TryFrom<BindingForm> for Binding {
+    type Error = String;
+
+    fn try_from(form: BindingForm) -> Result<Binding, String> {
+        let exchange = &form.exchange;
+        let (destination, destination_type, queue_form) =
+            match (form.queue, form.destination, form.destination_type) {
+                (Some(queue), None, None) => (queue, DestinationType::Queue, true),
+                (None, Some(destination), Some(kind)) => (destination, kind, false),
+                (Some(_), Some(_), _) => {
+                    return Err(format!(
+                        "the binding of exchange {exchange:?} gives both `queue` and `destination`: give one"
+                    ))
+                }
+                (Some(_), None, Some(_)) => {
+                    return Err(format!(
+                        "the binding of exchange {exchange:?} gives `destination_type` with `queue`: write `destination` and `destination_type`, or `queue` alone"
+                    ))
+                }
+                (None, Some(_), None) => {
+                    return Err(format!(
+                        "the binding of exchange {exchange:?} gives `destination` without `destination_type` (`queue` or `exchange`)"
+                    ))
+                }
+                (None, None, _) => {
+                    return Err(format!(
+                        "the binding of exchange {exchange:?} names no destination: give `queue`, or `destination` and `destination_type`"
+                    ))
+                }
+            };
+        Ok(Binding {
+            vhost: form.vhost,
+            exchange: form.exchange,
+            destination,
+            destination_type,
+            routing_key: form.routing_key,
+            queue_form,
+        })
+    }
+}
+
+impl From<Binding> for BindingForm {
+    fn from(binding: Binding) -> BindingForm {
+        let (queue, destination, destination_type) =
+            if binding.queue_form && binding.destination_type == DestinationType::Queue {
+                (Some(binding.destination), None, None)
+            } else {
+                (
+                    None,
+                    Some(binding.destination),
+                    Some(binding.destination_type),
+                )
+            };
+        BindingForm {
+            vhost: binding.vhost,
+            exchange: binding.exchange,
+            queue,
+            destination,
+            destination_type,
+            routing_key: binding.routing_key,
+        }
+    }
 }
 
 /// An open client connection.
@@ -793,6 +932,48 @@ mod tests {
         ];
         for (world, key) in cases {
             assert_eq!(world.duplicate().map(|d| d.key).as_deref(), Some(key));
+        }
+    }
+
+    #[test]
+    fn a_binding_is_read_in_either_form_and_written_back_in_its_own() {
+        let text = r##"[{"vhost":"/","exchange":"a.ex","queue":"q","routing_key":"#"},{"vhost":"/","exchange":"a.ex","destination":"b.ex","destination_type":"exchange","routing_key":"x"},{"vhost":"v","exchange":"b.ex","destination":"q2","destination_type":"queue","routing_key":""}]"##;
+        let bindings: Vec<Binding> = serde_json::from_str(text).unwrap();
+        assert_eq!(bindings[0], Binding::to_queue("/", "a.ex", "q", "#"));
+        assert_eq!(bindings[1], Binding::to_exchange("/", "a.ex", "b.ex", "x"));
+        assert_eq!(bindings[1].queue(), None);
+        assert_eq!(bindings[2].queue(), Some("q2"));
+        assert_eq!(serde_json::to_string(&bindings).unwrap(), text);
+        // The first form without a vhost or routing key, as older world files have it.
+        let short: Binding = serde_json::from_str(r#"{"exchange":"e","queue":"q"}"#).unwrap();
+        assert_eq!(short, Binding::to_queue("/", "e", "q", ""));
+    }
+
+    #[test]
+    fn a_binding_with_no_destination_or_two_is_refused() {
+        for (text, says) in [
+            (r#"{"exchange":"e"}"#, "names no destination"),
+            (
+                r#"{"exchange":"e","queue":"q","destination":"q","destination_type":"queue"}"#,
+                "both `queue` and `destination`",
+            ),
+            (
+                r#"{"exchange":"e","queue":"q","destination_type":"exchange"}"#,
+                "`destination_type` with `queue`",
+            ),
+            (
+                r#"{"exchange":"e","destination":"x"}"#,
+                "without `destination_type`",
+            ),
+            (
+                r#"{"exchange":"e","destination":"x","destination_type":"topic"}"#,
+                "unknown variant",
+            ),
+        ] {
+            let error = serde_json::from_str::<Binding>(text)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(says), "{text}: {error}");
         }
     }
 

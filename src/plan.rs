@@ -16,8 +16,8 @@ use crate::discovery::{
     Uninspected, Via, REDACTED,
 };
 use crate::error::{Error, Result};
-use crate::graph::{Flow, Participant};
-use crate::model::{Broker, World};
+use crate::graph::{Flow, Participant, Route};
+use crate::model::{Broker, DestinationType, World};
 
 /// Version of the plan JSON (`plan --format json` and saved plans).
 pub const FORMAT_VERSION: u32 = 1;
@@ -515,6 +515,15 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         ));
     }
 
+    partial_move_warnings(
+        world,
+        &brokers,
+        scope.broker_env.as_deref(),
+        &changes,
+        &mut warnings,
+    );
+    ownership_warnings(world, &changes, &mut warnings);
+
     // Unmanaged services.
     let mut unmanaged = Vec::new();
     let declared: BTreeSet<String> = config
@@ -775,8 +784,8 @@ fn mapped_parameter(
 struct Topology<'w> {
     old: Option<&'w Broker>,
     new: Option<&'w Broker>,
-    /// Bindings of both brokers, `(exchange, queue)`.
-    bindings: Vec<(String, String)>,
+    /// Bindings of both brokers, to queues and to exchanges.
+    bindings: Vec<Route>,
 }
 
 impl<'w> Topology<'w> {
@@ -784,14 +793,10 @@ impl<'w> Topology<'w> {
         let known = |b: Option<&'w Broker>| b.filter(|b| b.queues.is_some());
         let old = known(brokers.old.in_world(world));
         let new = known(brokers.new.in_world(world));
-        let mut bindings: Vec<(String, String)> = [old, new]
+        let mut bindings: Vec<Route> = [old, new]
             .into_iter()
             .flatten()
-            .flat_map(|b| {
-                b.bindings
-                    .iter()
-                    .map(|x| (x.exchange.clone(), x.queue.clone()))
-            })
+            .flat_map(|b| b.bindings.iter().map(Route::from))
             .collect();
         bindings.sort();
         bindings.dedup();
@@ -806,13 +811,14 @@ impl<'w> Topology<'w> {
     }
 }
 
-/// The bindings `(exchange, queue)` of both brokers, where their topology is known.
+/// The bindings of both brokers (to queues and to exchanges), where their topology is known.
 #[must_use]
-pub fn bindings(world: &World, brokers: &Brokers) -> Vec<(String, String)> {
+pub fn bindings(world: &World, brokers: &Brokers) -> Vec<Route> {
     Topology::of(world, brokers).bindings
 }
 
-/// The names of every queue and exchange `broker` has.
+/// The names of every queue and exchange `broker` has (an exchange a binding names, at either
+/// end, exists).
 fn destinations(broker: &Broker) -> BTreeSet<&str> {
     broker
         .queues
@@ -821,6 +827,13 @@ fn destinations(broker: &Broker) -> BTreeSet<&str> {
         .map(|q| q.name.as_str())
         .chain(broker.exchanges.iter().map(|e| e.name.as_str()))
         .chain(broker.bindings.iter().map(|b| b.exchange.as_str()))
+        .chain(
+            broker
+                .bindings
+                .iter()
+                .filter(|b| b.destination_type == DestinationType::Exchange)
+                .map(|b| b.destination.as_str()),
+        )
         .collect()
 }
 
@@ -938,7 +951,19 @@ fn end_state_warnings(
             }
             if by_unmanaged.is_empty() && declared.is_empty() && queue.consumers > 0 {
                 let fed_by_moving = flow.publishers_of(&queue.name).iter().any(|p| p.moving);
-                if fed_by_moving {
+                let named = consumers_in_the_plan(queue, changes);
+                if fed_by_moving && !named.is_empty() {
+                    let (them, their) = if named.len() == 1 {
+                        ("it", "its")
+                    } else {
+                        ("them", "their")
+                    };
+                    warnings.push(format!(
+                        "queue {q} on the old broker is consumed by {}, which the plan declares without {q} in `consumes`: warren cannot order {them} after the queue's publishers; add {q} to {their} `consumes`",
+                        named.join(", "),
+                        q = queue.name,
+                    ));
+                } else if fed_by_moving {
                     warnings.push(format!(
                         "queue {} on the old broker has {} consumer{} that the plan does not declare, and its publishers move: find the consumer before the old broker goes",
                         queue.name,
@@ -973,6 +998,94 @@ fn end_state_warnings(
                 "{name} does not exist on the new broker {id} yet: create it (or import the old broker's definitions) before apply"
             ),
         });
+    }
+}
+
+/// The services of the plan (`cluster/service`, sorted) that the broker names among `queue`'s
+/// consumers (`consumed_by`, by service name or `cluster/service`): declared consumers, even
+/// where their `consumes` does not list the queue.
+fn consumers_in_the_plan(queue: &crate::model::Queue, changes: &[Change]) -> Vec<String> {
+    let named: BTreeSet<String> = changes
+        .iter()
+        .filter(|c| {
+            queue
+                .consumed_by
+                .iter()
+                .any(|client| *client == c.service || *client == c.id())
+        })
+        .map(Change::id)
+        .collect();
+    named.into_iter().collect()
+}
+
+/// Warns about each declared service that the plan moves only in part: `broker_env` does not
+/// list a variable (or a secret's variable) that names the broker the service leaves, so apply
+/// leaves that one as it is and the service ends split between the brokers (as `status` and
+/// `decommission`, which read every variable, see it).
+fn partial_move_warnings(
+    world: &World,
+    brokers: &Brokers,
+    broker_env: Option<&[String]>,
+    changes: &[Change],
+    warnings: &mut Vec<String>,
+) {
+    let Some(listed) = broker_env else {
+        return;
+    };
+    for change in changes {
+        let Some(td) = world.task_definition(&change.task_definition) else {
+            continue;
+        };
+        let leaves = change.to.other();
+        let (everything, _) = discovery::pointers(world, td, [&brokers.old, &brokers.new], None);
+        let unlisted = unlisted(&everything, listed, leaves);
+        if unlisted.is_empty() {
+            continue;
+        }
+        let (them, name, it) = if unlisted.len() == 1 {
+            ("names", "the variable", "it")
+        } else {
+            ("name", "the variables", "them")
+        };
+        let list = unlisted.join(", ");
+        warnings.push(if change.action == Action::Noop {
+            format!(
+                "{} is split: {list} still {them} the {leaves} broker and broker_env does not list {it}, so warren does not move {it} (add {name} to broker_env)",
+                change.id()
+            )
+        } else {
+            format!(
+                "{} is moved only in part: {list} still {them} the {leaves} broker and broker_env does not list {it}, so after apply the service is split between the brokers (add {name} to broker_env)",
+                change.id()
+            )
+        });
+    }
+}
+
+/// `container/VARIABLE` of each of `pointers` (found in every variable and secret) that names
+/// broker `leaves` through a variable `listed` (the plan's `broker_env`) does not name: what a
+/// move leaves behind.
+#[must_use]
+pub fn unlisted(pointers: &[Pointer], listed: &[String], leaves: BrokerAlias) -> Vec<String> {
+    let mut out: Vec<String> = pointers
+        .iter()
+        .filter(|p| p.broker == leaves && !listed.iter().any(|n| n == p.via.variable()))
+        .map(|p| format!("{}/{}", p.container, p.via.variable()))
+        .collect();
+    out.dedup();
+    out
+}
+
+/// Warns about each service the plan moves that infrastructure as code owns (its tags say
+/// so): the next deploy of that code puts the old task definition back.
+fn ownership_warnings(world: &World, changes: &[Change], warnings: &mut Vec<String>) {
+    for change in changes.iter().filter(|c| c.action != Action::Noop) {
+        let owner = world
+            .service(&change.cluster, &change.service)
+            .and_then(|s| crate::ownership::owner(&s.tags));
+        if let Some(owner) = owner {
+            warnings.push(owner.warning(&change.id()));
+        }
     }
 }
 

@@ -59,6 +59,11 @@ pub struct ServiceStatus {
     pub broker: Placement,
     /// Where the plan wants it; `None` for a service the plan does not declare.
     pub wants: Option<BrokerAlias>,
+    /// `container/VARIABLE` of each variable that still names the broker the plan moves it off
+    /// and that the plan's `broker_env` does not list: apply leaves those as they are, so the
+    /// service stays split until `broker_env` lists them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unlisted: Vec<String>,
 }
 
 impl ServiceStatus {
@@ -81,6 +86,10 @@ pub struct Readiness {
 
 /// The status of `config`'s migration in `world` (every cluster: the guards scan them all).
 ///
+/// Where a service points is read from every variable and secret, whatever `broker_env` says,
+/// as decommission reads them: a service that `broker_env` moved only in part is `split`,
+/// never done.
+///
 /// # Errors
 /// As [`crate::plan::scan`]: a service on a task definition the state does not have.
 pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> Result<Status> {
@@ -90,12 +99,7 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
         .clusters
         .as_ref()
         .map(|cs| cs.iter().map(|c| c.value.clone()).collect());
-    let scanned = scan(
-        world,
-        [&old, &new],
-        clusters.as_deref(),
-        config.migration.broker_env.as_deref(),
-    )?;
+    let scanned = scan(world, [&old, &new], clusters.as_deref(), None)?;
     let mut services = Vec::new();
     for decl in &config.services {
         if let Some(s) = scanned
@@ -108,6 +112,12 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
                 task_definition: s.task_definition.clone(),
                 broker: Placement::of(&s.pointers),
                 wants: Some(decl.broker),
+                unlisted: config
+                    .migration
+                    .broker_env
+                    .as_deref()
+                    .map(|listed| crate::plan::unlisted(&s.pointers, listed, decl.broker.other()))
+                    .unwrap_or_default(),
             });
         }
     }
@@ -119,6 +129,7 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
                 task_definition: s.task_definition.clone(),
                 broker: Placement::of(&s.pointers),
                 wants: None,
+                unlisted: Vec::new(),
             });
         }
     }

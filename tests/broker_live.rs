@@ -203,6 +203,8 @@ fn read_into_fills_queues_exchanges_bindings_and_connections() {
     node.declare_queue("/", "live-b-orders");
     node.declare_queue("/", "live-b-idle");
     node.bind("/", "live-b-events", "live-b-orders", "orders.#");
+    node.declare_exchange("/", "live-b-ingress", "fanout");
+    node.bind_exchange("/", "live-b-ingress", "live-b-events", "");
     node.publish("/", "live-b-events", "orders.created", 3);
     node.wait_for_messages("/", "live-b-orders", 3);
 
@@ -251,13 +253,23 @@ fn read_into_fills_queues_exchanges_bindings_and_connections() {
     );
 
     assert!(
-        broker.bindings.contains(&Binding {
-            vhost: "/".into(),
-            exchange: "live-b-events".into(),
-            queue: "live-b-orders".into(),
-            routing_key: "orders.#".into(),
-        }),
+        broker.bindings.contains(&Binding::to_queue(
+            "/",
+            "live-b-events",
+            "live-b-orders",
+            "orders.#"
+        )),
         "{:#?}",
+        broker.bindings
+    );
+    assert!(
+        broker.bindings.contains(&Binding::to_exchange(
+            "/",
+            "live-b-ingress",
+            "live-b-events",
+            ""
+        )),
+        "an exchange-to-exchange binding is read too: {:#?}",
         broker.bindings
     );
     assert!(

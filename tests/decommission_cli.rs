@@ -636,3 +636,58 @@ fn a_host_in_any_string_field_of_a_container_blocks() {
         listed_and_blocking(&exporter_world(first), through, Some("s3cret"));
     }
 }
+
+/// `broker_env` that misses one variable moves a service only in part: after the apply,
+/// `status` calls it split (not done), as decommission, which reads every variable, agrees.
+#[test]
+fn status_calls_a_partial_move_split_after_apply_never_done() {
+    let world = World::new()
+        .broker(old_broker().queue(Queue::new("q.orders")))
+        .broker(new_broker())
+        .service(SHOP, Service::new("orders", "orders:1"))
+        .task_definition(
+            td("orders", 1, OLD_HOST).env("AUDIT_RABBIT_URL", &format!("amqps://{OLD_HOST}:5671")),
+        );
+    let s = Scenario::new(&plan().broker_env(&[HOST_VAR]), &world);
+    s.apply(&[]).assert().success();
+
+    let output = s
+        .on_world("status", &["--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let orders = &status["services"][0];
+    assert_eq!(orders["service"], "orders");
+    assert_eq!(orders["task_definition"], "orders:2");
+    assert_eq!(orders["broker"], "split", "{status:#}");
+    assert_eq!(orders["wants"], "new");
+    assert_eq!(status["decommission"]["would_pass"], false);
+
+    let output = s
+        .on_world("status", &[])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let human = String::from_utf8_lossy(&output.stdout);
+    let line = human
+        .lines()
+        .find(|l| l.contains("shop/orders "))
+        .unwrap_or_else(|| panic!("no line for orders:\n{human}"));
+    assert!(line.contains("split"), "{human}");
+    assert!(!line.contains("done"), "{human}");
+    assert!(line.contains("app/AUDIT_RABBIT_URL"), "{human}");
+
+    let decision = decommission_json(&s, 3);
+    assert!(
+        decision["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["kind"] == "service"
+                && b["detail"].as_str().unwrap().contains("AUDIT_RABBIT_URL")),
+        "{decision:#}"
+    );
+}

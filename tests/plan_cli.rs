@@ -1127,3 +1127,208 @@ fn broker_env_leaves_fields_unsearched() {
     assert_eq!(rewrites(api).len(), 1, "{api:#}");
     assert_eq!(rewrites(api)[0]["variable"], "SPRING_RABBITMQ_HOST");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Exchange-to-exchange bindings, partial moves, consumers the broker names, ownership
+// ---------------------------------------------------------------------------------------------
+
+/// Binds exchange `destination` to exchange `source` (routing key `#`) on broker `id`, in the
+/// world file's form for an exchange destination.
+fn bind_exchange(world: &mut Value, id: &str, source: &str, destination: &str) {
+    let broker = world["brokers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|b| b["id"] == id)
+        .unwrap();
+    broker["bindings"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "exchange": source,
+            "destination": destination,
+            "destination_type": "exchange",
+            "routing_key": "#",
+        }));
+}
+
+#[test]
+fn a_publisher_moves_before_the_consumer_behind_an_exchange_bound_to_an_exchange() {
+    // shop publishes to a.ex; a.ex is bound to b.ex, b.ex to orders.q, which billing consumes.
+    let topology = |b: Broker| {
+        b.exchange("a.ex", "topic")
+            .exchange("b.ex", "topic")
+            .queue(Queue::new("orders.q").messages(3).consumed_by("billing"))
+            .binding("b.ex", "orders.q")
+    };
+    let world = World::new()
+        .broker(topology(old_broker()))
+        .broker(topology(new_broker()))
+        .service_env("c", "billing", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "shop", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new()
+        .service(Declared::new("c", "billing").consumes(&["orders.q"]))
+        .service(Declared::new("c", "shop").publishes(&["a.ex"]));
+    let scenario = Scenario::new(&plan, &world);
+    scenario.edit_world(|w| {
+        for id in [common::OLD_ID, common::NEW_ID] {
+            bind_exchange(w, id, "a.ex", "b.ex");
+        }
+    });
+    let json = scenario.plan_json();
+
+    assert_eq!(waves(&json), vec![vec!["c/shop"], vec!["c/billing"]]);
+    assert_eq!(
+        json["drains"],
+        serde_json::json!([{ "wave": 2, "broker": "old", "vhost": "/", "queue": "orders.q" }])
+    );
+    assert_eq!(warnings(&json), Vec::<String>::new());
+
+    // A rehearsal apply writes the world back: each binding keeps the form it was given in.
+    let before = scenario.world_json()["brokers"].clone();
+    scenario.apply(&[]).assert().success();
+    let after = scenario.world_json();
+    for (b, broker) in before.as_array().unwrap().iter().enumerate() {
+        let mut written = after["brokers"][b]["bindings"].clone();
+        for binding in written.as_array_mut().unwrap() {
+            // The vhost is written out, as it always was.
+            assert_eq!(
+                binding.as_object_mut().unwrap().remove("vhost").unwrap(),
+                "/"
+            );
+        }
+        assert_eq!(written, broker["bindings"]);
+    }
+}
+
+#[test]
+fn broker_env_that_misses_a_variable_warns_that_the_move_is_partial() {
+    let world = World::two_brokers()
+        .service("c", Service::new("api", "api:1"))
+        .task_definition(
+            TaskDef::new("api", 1)
+                .container("app")
+                .env("SPRING_RABBITMQ_HOST", OLD_HOST)
+                .env("AUDIT_RABBIT_URL", &format!("amqps://{OLD_HOST}:5671")),
+        )
+        .service_env("c", "whole", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new()
+        .service(Declared::new("c", "api"))
+        .service(Declared::new("c", "whole"))
+        .broker_env(&["SPRING_RABBITMQ_HOST"]);
+    let json = Scenario::new(&plan, &world).plan_json();
+
+    assert_eq!(change(&json, "c/api")["action"], "update");
+    assert_eq!(
+        warnings(&json),
+        vec![
+            "c/api is moved only in part: app/AUDIT_RABBIT_URL still names the old broker and broker_env does not list it, so after apply the service is split between the brokers (add the variable to broker_env)"
+        ]
+    );
+}
+
+#[test]
+fn a_consumer_the_broker_names_that_the_plan_declares_is_not_undeclared() {
+    let topology = |b: Broker| {
+        b.exchange("orders.ex", "topic")
+            .queue(
+                Queue::new("orders.q")
+                    .consumed_by("billing")
+                    .consumed_by("c/ledger"),
+            )
+            .binding("orders.ex", "orders.q")
+    };
+    let world = World::new()
+        .broker(topology(old_broker()))
+        .broker(topology(new_broker()))
+        .service_env("c", "billing", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "ledger", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "shop", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    // billing and ledger are in the plan, without `consumes`: the broker says they consume
+    // orders.q. They are declared (not "undeclared consumers"), but cannot be ordered yet.
+    let plan = Plan::new()
+        .service(Declared::new("c", "billing"))
+        .service(Declared::new("c", "ledger"))
+        .service(Declared::new("c", "shop").publishes(&["orders.ex"]));
+    let json = Scenario::new(&plan, &world).plan_json();
+    assert_eq!(
+        warnings(&json),
+        vec!["queue orders.q on the old broker is consumed by c/billing, c/ledger, which the plan declares without orders.q in `consumes`: warren cannot order them after the queue's publishers; add orders.q to their `consumes`"]
+    );
+    // Once they list it, nothing is left to say.
+    let plan = Plan::new()
+        .service(Declared::new("c", "billing").consumes(&["orders.q"]))
+        .service(Declared::new("c", "ledger").consumes(&["orders.q"]))
+        .service(Declared::new("c", "shop").publishes(&["orders.ex"]));
+    let json = Scenario::new(&plan, &world).plan_json();
+    assert_eq!(warnings(&json), Vec::<String>::new());
+    assert_eq!(
+        waves(&json),
+        vec![vec!["c/shop"], vec!["c/billing", "c/ledger"]]
+    );
+
+    // A consumer nobody declares is still found.
+    let topology = |b: Broker| {
+        b.exchange("orders.ex", "topic")
+            .queue(Queue::new("orders.q").consumers(1))
+            .binding("orders.ex", "orders.q")
+    };
+    let world = World::new()
+        .broker(topology(old_broker()))
+        .broker(topology(new_broker()))
+        .service_env("c", "shop", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new().service(Declared::new("c", "shop").publishes(&["orders.ex"]));
+    let json = Scenario::new(&plan, &world).plan_json();
+    assert_eq!(
+        warnings(&json),
+        vec!["queue orders.q on the old broker has 1 consumer that the plan does not declare, and its publishers move: find the consumer before the old broker goes"]
+    );
+}
+
+#[test]
+fn a_service_owned_by_infrastructure_as_code_is_warned() {
+    let world = World::two_brokers()
+        .service_env("c", "cfn", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "copilot", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "terraform", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "untagged", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "stays", &[("SPRING_RABBITMQ_HOST", NEW_HOST)]);
+    let plan = Plan::new()
+        .service(Declared::new("c", "cfn"))
+        .service(Declared::new("c", "copilot"))
+        .service(Declared::new("c", "terraform"))
+        .service(Declared::new("c", "untagged"))
+        .service(Declared::new("c", "stays"));
+    let scenario = Scenario::new(&plan, &world);
+    scenario.edit_world(|w| {
+        let services = w["clusters"][0]["services"].as_array_mut().unwrap();
+        let mut tag = |name: &str, tags: Value| {
+            let service = services.iter_mut().find(|s| s["name"] == name).unwrap();
+            service["tags"] = tags;
+        };
+        tag(
+            "cfn",
+            serde_json::json!({ "aws:cloudformation:stack-name": "esr-cfn", "team": "esr" }),
+        );
+        tag(
+            "copilot",
+            serde_json::json!({ "copilot-application": "esr", "copilot-environment": "prod" }),
+        );
+        tag("terraform", serde_json::json!({ "ManagedBy": "Terraform" }));
+        tag("untagged", serde_json::json!({ "team": "esr" }));
+        // A service that does not move is not warned, whoever owns it.
+        tag(
+            "stays",
+            serde_json::json!({ "aws:cloudformation:stack-name": "esr-stays" }),
+        );
+    });
+    let json = scenario.plan_json();
+    assert_eq!(
+        warnings(&json),
+        vec![
+            "c/cfn is managed by CloudFormation stack esr-cfn: the next deploy of that stack puts the old host back unless its template changes too",
+            "c/copilot is managed by Copilot (application esr, environment prod): the next deploy of that stack puts the old host back unless its manifest changes too",
+            "c/terraform is managed by Terraform (tag ManagedBy=Terraform): the next deploy of that stack puts the old host back unless its configuration changes too",
+        ]
+    );
+}

@@ -451,14 +451,25 @@ impl Management {
                 kind: e.kind,
             })
             .collect();
+        // The default exchange's implicit bindings (source "") say nothing a queue's name does
+        // not; an exchange-to-exchange binding routes on, so the graph follows it.
         broker.bindings = bindings
             .into_iter()
-            .filter(|b| !b.source.is_empty() && b.destination_type == "queue")
-            .map(|b| Binding {
-                vhost: b.vhost,
-                exchange: b.source,
-                queue: b.destination,
-                routing_key: b.routing_key,
+            .filter(|b| !b.source.is_empty())
+            .filter_map(|b| match b.destination_type.as_str() {
+                "queue" => Some(Binding::to_queue(
+                    &b.vhost,
+                    &b.source,
+                    &b.destination,
+                    &b.routing_key,
+                )),
+                "exchange" => Some(Binding::to_exchange(
+                    &b.vhost,
+                    &b.source,
+                    &b.destination,
+                    &b.routing_key,
+                )),
+                _ => None,
             })
             .collect();
         broker.connections = connections

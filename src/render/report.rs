@@ -182,6 +182,14 @@ pub fn status(status: &Status, palette: Palette) -> String {
                 "not in the plan".to_owned(),
             ),
             (Some(_), true) => (palette.paint(Tone::Quiet, "="), "done".to_owned()),
+            (Some(w), false) if !s.unlisted.is_empty() => (
+                palette.paint(Tone::Update, "~"),
+                format!(
+                    "to move to {w}: {} still on {} (not in broker_env)",
+                    s.unlisted.join(", "),
+                    w.other()
+                ),
+            ),
             (Some(w), false) => (palette.paint(Tone::Update, "~"), format!("to move to {w}")),
         };
         let on = match s.broker {

@@ -464,6 +464,20 @@ impl RabbitNode {
         );
     }
 
+    /// Binds exchange `destination` to exchange `source` (an exchange-to-exchange binding).
+    pub fn bind_exchange(&self, vhost: &str, source: &str, destination: &str, routing_key: &str) {
+        self.call(
+            "POST",
+            &format!(
+                "/api/bindings/{}/e/{}/e/{}",
+                segment(vhost),
+                segment(source),
+                segment(destination)
+            ),
+            Some(&json!({ "routing_key": routing_key, "arguments": {} })),
+        );
+    }
+
     /// Publishes `n` persistent messages to `exchange` (`""`: the default exchange) with
     /// `routing_key`. Panics when a message is not routed to any queue.
     pub fn publish(&self, vhost: &str, exchange: &str, routing_key: &str, n: usize) {
