@@ -192,6 +192,8 @@ consumes = ["esr.queue.apprecord.created.dataexporter"]
     scenario.plan(&["--strict"]).assert().success().stderr("");
     let plan = scenario.plan_json();
     assert_eq!(plan["unmanaged"], serde_json::json!([]));
+    // Its nightly rule starts the family's latest revision: the one apply registers.
+    assert!(plan.get("unmanaged_resources").is_none(), "{plan:#}");
     // esr-dataexport consumes what esr-apprecord (wave 1) publishes, once its queue has drained.
     assert_eq!(change(&plan, "esr-batch/esr-dataexport")["wave"], 2);
     assert!(
