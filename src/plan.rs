@@ -632,7 +632,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     changes.sort_by(|a, b| {
         (a.action == Action::Noop, a.wave, a.id()).cmp(&(b.action == Action::Noop, b.wave, b.id()))
     });
-    let unmanaged_resources = unmanaged_resources(world, &brokers, &changes);
+    let unmanaged_resources = unmanaged_resources(world, &brokers, &changes, &mut warnings);
     let mut fingerprint = fingerprint(
         world,
         &scanned,
@@ -1111,15 +1111,24 @@ fn moved_by_apply(changes: &[Change], schedule: &Schedule) -> bool {
 }
 
 /// The resources that are not ECS services and point at the old broker, but for what apply
-/// moves (see [`moved_by_apply`]).
+/// moves (see [`moved_by_apply`]). What could not be read (a rule's task definition that does
+/// not exist) is a warning: decommission will count it as unverifiable.
 fn unmanaged_resources(
     world: &World,
     brokers: &Brokers,
     changes: &[Change],
+    warnings: &mut Vec<String>,
 ) -> Vec<UnmanagedResource> {
-    resources::unmanaged(world, &brokers.old, &brokers.new, &|s| {
+    let findings = resources::find(world, &brokers.old, &brokers.new, &|s| {
         moved_by_apply(changes, s)
-    })
+    });
+    warnings.extend(
+        findings
+            .unreadable
+            .into_iter()
+            .map(|what| format!("{what}: whether it points at the old broker is unknown")),
+    );
+    findings.found.into_iter().map(|f| f.resource).collect()
 }
 
 /// Adds a `resource:kind:name` entry for each resource `listed` in the plan and each that

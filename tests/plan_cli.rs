@@ -1157,6 +1157,27 @@ fn other_resources_on_the_old_broker_are_listed_with_what_to_do() {
 }
 
 #[test]
+fn a_rule_on_a_task_definition_that_does_not_exist_is_a_warning() {
+    let world = World::two_brokers().service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let mut json = world.to_json();
+    json["schedules"] = serde_json::json!([
+        { "name": "lost", "cluster": "c", "task_definition": "gone:4" }
+    ]);
+    let plan = Plan::new().service(Declared::new("c", "api"));
+    let s = Scenario::from_texts(
+        &plan.to_toml(),
+        &serde_json::to_string_pretty(&json).unwrap(),
+    );
+    assert!(
+        warnings(&s.plan_json()).contains(
+            &"schedule lost runs gone:4, which could not be read: whether it points at the old broker is unknown".to_owned()
+        ),
+        "{:#?}",
+        s.plan_json()["warnings"]
+    );
+}
+
+#[test]
 fn a_plan_without_other_resources_has_no_unmanaged_resources_key() {
     let world = World::two_brokers().service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
     let scenario = Scenario::new(&Plan::new().service(Declared::new("c", "api")), &world);
