@@ -326,21 +326,29 @@ impl Look<'_> {
             if !uninspected.is_empty() {
                 self.findings.uninspected.push((owner.clone(), uninspected));
             }
+            // `through` names the revision (the plan shows no other); the blocker's detail
+            // names it once, before the places.
             let mut through: Vec<String> = Vec::new();
+            let mut places: Vec<String> = Vec::new();
             for p in pointers.iter().filter(|p| p.broker == BrokerAlias::Old) {
                 let variable = p.via.variable();
                 let overridden = schedule
                     .overrides
                     .get(&p.container)
                     .is_some_and(|vars| vars.contains_key(variable));
-                let place = match td {
-                    Some(td) if !overridden => {
-                        format!("{}/{variable} in {}", p.container, td.key())
+                let (entry, place) = match td {
+                    Some(td) if !overridden => (
+                        format!("{}/{variable} in {}", p.container, td.key()),
+                        format!("{}/{variable}", p.container),
+                    ),
+                    _ => {
+                        let place = format!("{}/{variable} (override)", p.container);
+                        (place.clone(), place)
                     }
-                    _ => format!("{}/{variable} (override)", p.container),
                 };
-                if !through.contains(&place) {
-                    through.push(place);
+                if !through.contains(&entry) {
+                    through.push(entry);
+                    places.push(place);
                 }
             }
             if through.is_empty() {
@@ -357,7 +365,7 @@ impl Look<'_> {
             let detail = format!(
                 "{owner} ({}) starts tasks from {starts}, which point at {id} through {}",
                 context.join(", "),
-                through.join(", ")
+                places.join(", ")
             );
             self.add(kind, name, schedule.arn.as_deref(), through, detail);
         }
