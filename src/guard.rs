@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::BrokerAlias;
 use crate::discovery::{self, Pointer, ResolvedBroker, Uninspected};
 use crate::model::{TaskDefinition, World};
+use crate::resources::{self, ResourceKind};
 
 /// What kind of thing blocks a decommission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -17,7 +18,12 @@ use crate::model::{TaskDefinition, World};
 pub enum BlockerKind {
     Service,
     TaskDefinition,
+    /// An EventBridge rule or Scheduler schedule that starts tasks pointing at the broker.
     Schedule,
+    Function,
+    EventSourceMapping,
+    Pipe,
+    StateMachine,
     Queue,
     Connection,
     Federation,
@@ -109,24 +115,24 @@ pub fn blockers(world: &World, old: &ResolvedBroker, new: &ResolvedBroker) -> Ve
         unread: Unread::new(),
     };
     scan.services();
-    let latest = latest_revisions(world);
+    let latest = resources::latest_revisions(world);
     scan.latest_revisions(&latest);
-    scan.schedules(&latest);
+    scan.resources();
     scan.broker_itself();
     scan.unread_secrets();
     scan.found.into_iter().collect()
 }
 
-/// The latest active revision of every family, by family.
-fn latest_revisions(world: &World) -> BTreeMap<&str, &TaskDefinition> {
-    let mut latest: BTreeMap<&str, &TaskDefinition> = BTreeMap::new();
-    for td in world.task_definitions.iter().filter(|t| t.is_active()) {
-        let entry = latest.entry(td.family.as_str()).or_insert(td);
-        if td.revision > entry.revision {
-            *entry = td;
-        }
+/// The blocker kind of a resource that points at the broker: rules and schedules are both
+/// `schedule`.
+fn blocker_kind(kind: ResourceKind) -> BlockerKind {
+    match kind {
+        ResourceKind::Rule | ResourceKind::Schedule => BlockerKind::Schedule,
+        ResourceKind::Function => BlockerKind::Function,
+        ResourceKind::EventSourceMapping => BlockerKind::EventSourceMapping,
+        ResourceKind::Pipe => BlockerKind::Pipe,
+        ResourceKind::StateMachine => BlockerKind::StateMachine,
     }
-    latest
 }
 
 /// One decommission scan: the blockers found so far and the secrets nobody could read.
@@ -226,38 +232,19 @@ impl Scan<'_> {
         }
     }
 
-    /// Scheduled tasks: a schedule names a revision, or a family for its latest revision.
-    fn schedules(&mut self, latest: &BTreeMap<&str, &TaskDefinition>) {
-        let id = &self.old.id;
-        for schedule in &self.world.schedules {
-            let td = if schedule.task_definition.contains(':') {
-                self.world.task_definition(&schedule.task_definition)
-            } else {
-                latest.get(schedule.task_definition.as_str()).copied()
-            };
-            let Some(td) = td else {
-                self.add(
-                    BlockerKind::Unverifiable,
-                    format!(
-                        "schedule {} runs {}, which could not be read",
-                        schedule.name, schedule.task_definition
-                    ),
-                );
-                continue;
-            };
-            let pointers = self.inspect(&format!("schedule {}", schedule.name), td);
-            if !pointers.is_empty() {
-                self.add(
-                    BlockerKind::Schedule,
-                    format!(
-                        "schedule {} (cluster {}) starts tasks from {}, which points at {id} through {}",
-                        schedule.name,
-                        schedule.cluster,
-                        td.key(),
-                        through(&pointers)
-                    ),
-                );
-            }
+    /// Rules, schedules, functions, event source mappings, pipes and state machines that
+    /// point at the old broker (see [`resources`]). None counts as retargeted: a rule that
+    /// apply moved no longer points at the old broker.
+    fn resources(&mut self) {
+        let findings = resources::find(self.world, self.old, self.new, &|_| false);
+        for found in findings.found {
+            self.add(blocker_kind(found.resource.kind), found.detail);
+        }
+        for detail in findings.unreadable {
+            self.add(BlockerKind::Unverifiable, detail);
+        }
+        for (owner, uninspected) in findings.uninspected {
+            note_unread(&owner, &uninspected, &mut self.unread);
         }
     }
 
@@ -471,5 +458,110 @@ mod tests {
             assert_eq!(b[0].kind, BlockerKind::Unverifiable);
             assert!(b[0].detail.contains("redacted"), "{}", b[0].detail);
         }
+    }
+
+    /// `world()` with one resource of each kind on each broker.
+    fn world_with_resources() -> World {
+        use crate::model::{EventSourceMapping, Function, Pipe, Schedule, StateMachine};
+        let old_arn = "arn:aws:mq:eu-west-2:1:broker:old:b-old";
+        let new_arn = "arn:aws:mq:eu-west-2:1:broker:new:b-new";
+        let mut w = world();
+        w.brokers[0].arn = Some(old_arn.into());
+        let function = |name: &str, host: &str| Function {
+            name: name.into(),
+            arn: Some(format!("arn:aws:lambda:eu-west-2:1:function:{name}")),
+            environment: [("AMQP_HOST".to_owned(), host.to_owned())]
+                .into_iter()
+                .collect(),
+            ..Function::default()
+        };
+        w.functions = vec![function("f-old", "old.mq"), function("f-new", "new.mq")];
+        let mapping = |uuid: &str, source: &str| EventSourceMapping {
+            uuid: uuid.into(),
+            function: "f-old".into(),
+            source: source.into(),
+            ..EventSourceMapping::default()
+        };
+        w.event_source_mappings = vec![mapping("m-old", old_arn), mapping("m-new", new_arn)];
+        let pipe = |name: &str, source: &str| Pipe {
+            name: name.into(),
+            source: source.into(),
+            ..Pipe::default()
+        };
+        w.pipes = vec![pipe("p-old", old_arn), pipe("p-new", new_arn)];
+        let machine = |name: &str, host: &str| StateMachine {
+            name: name.into(),
+            definition: serde_json::json!({ "States": { "Run": { "Parameters": { "Host": host } } } }),
+            ..StateMachine::default()
+        };
+        w.state_machines = vec![machine("sm-old", "old.mq"), machine("sm-new", "new.mq")];
+        let schedule = |name: &str, host: &str| {
+            let mut s = Schedule {
+                name: name.into(),
+                cluster: "c".into(),
+                task_definition: "s:2".into(),
+                kind: crate::model::ScheduleKind::Schedule,
+                ..Schedule::default()
+            };
+            s.overrides.insert(
+                "app".into(),
+                [("SPRING_RABBITMQ_HOST".to_owned(), host.to_owned())]
+                    .into_iter()
+                    .collect(),
+            );
+            s
+        };
+        w.schedules = vec![schedule("sch-old", "old.mq"), schedule("sch-new", "new.mq")];
+        w
+    }
+
+    #[test]
+    fn each_resource_kind_blocks_beside_a_clean_one() {
+        let b = blockers(
+            &world_with_resources(),
+            &resolved(BrokerAlias::Old, "b-old", "old.mq"),
+            &resolved(BrokerAlias::New, "b-new", "new.mq"),
+        );
+        let kinds: Vec<BlockerKind> = b.iter().map(|b| b.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                BlockerKind::Schedule,
+                BlockerKind::Function,
+                BlockerKind::EventSourceMapping,
+                BlockerKind::Pipe,
+                BlockerKind::StateMachine,
+            ],
+            "{b:#?}"
+        );
+        let details: Vec<&str> = b.iter().map(|b| b.detail.as_str()).collect();
+        for (detail, named) in details.iter().zip([
+            "sch-old",
+            "arn:aws:lambda:eu-west-2:1:function:f-old",
+            "m-old",
+            "p-old",
+            "sm-old",
+        ]) {
+            assert!(detail.contains(named), "{detail}");
+        }
+        for clean in ["sch-new", "f-new", "m-new", "p-new", "sm-new"] {
+            assert!(
+                !details.iter().any(|d| d.contains(clean)),
+                "{clean}: {details:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_override_that_names_the_new_broker_unblocks_a_schedule_on_an_old_revision() {
+        let mut w = world_with_resources();
+        w.schedules[1].task_definition = "s:1".into();
+        w.schedules.remove(0);
+        let b = blockers(
+            &w,
+            &resolved(BrokerAlias::Old, "b-old", "old.mq"),
+            &resolved(BrokerAlias::New, "b-new", "new.mq"),
+        );
+        assert!(!b.iter().any(|b| b.kind == BlockerKind::Schedule), "{b:#?}");
     }
 }

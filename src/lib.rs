@@ -27,6 +27,7 @@ pub mod plan;
 pub mod precondition;
 pub mod progress;
 pub mod render;
+pub mod resources;
 pub mod rollback;
 pub mod status;
 

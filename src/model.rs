@@ -619,6 +619,24 @@ impl World {
                 }
             }
         }
+        // Functions' environments, rules' and schedules' overrides and state machine
+        // definitions can hold a broker URL with its password, as task definitions can.
+        for value in self
+            .functions
+            .iter_mut()
+            .flat_map(|f| f.environment.values_mut())
+            .chain(
+                self.schedules
+                    .iter_mut()
+                    .flat_map(|s| s.overrides.values_mut())
+                    .flat_map(IndexMap::values_mut),
+            )
+        {
+            *value = kept(value, Reading::Value);
+        }
+        for machine in &mut self.state_machines {
+            redact_strings(&mut machine.definition, &|v: &str| kept(v, Reading::Words));
+        }
         for (reference, value) in &mut self.parameters {
             let masked = kept(value, Reading::Value);
             let secret = self.secret_parameters.contains(reference);
@@ -703,6 +721,24 @@ impl World {
             .services
             .iter()
             .find(|s| s.name == name)
+    }
+}
+
+/// Every string in `value` replaced by what `kept` keeps of it.
+fn redact_strings(value: &mut Value, kept: &dyn Fn(&str) -> String) {
+    match value {
+        Value::String(s) => *s = kept(s),
+        Value::Array(items) => {
+            for item in items {
+                redact_strings(item, kept);
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values_mut() {
+                redact_strings(item, kept);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -1097,6 +1133,51 @@ mod tests {
         assert_eq!(
             world.task_definitions[0].containers[0].extra["command"],
             serde_json::json!(["--url=amqps://u:****@b-1.mq:5671", "--x"])
+        );
+    }
+
+    #[test]
+    fn a_redacted_world_masks_the_other_resources_too() {
+        let url = "amqps://u:s/ec?ret@b-1.mq:5671";
+        let mut world = World {
+            version: WORLD_VERSION,
+            functions: vec![Function {
+                name: "f".into(),
+                environment: [("AMQP_URL".to_owned(), url.to_owned())]
+                    .into_iter()
+                    .collect(),
+                ..Function::default()
+            }],
+            schedules: vec![Schedule {
+                name: "r".into(),
+                task_definition: "t:1".into(),
+                overrides: [(
+                    "app".to_owned(),
+                    [("AMQP_URL".to_owned(), url.to_owned())]
+                        .into_iter()
+                        .collect(),
+                )]
+                .into_iter()
+                .collect(),
+                ..Schedule::default()
+            }],
+            state_machines: vec![StateMachine {
+                name: "m".into(),
+                definition: serde_json::json!({ "States": { "Run": { "Env": [{ "Value": url }] } } }),
+                ..StateMachine::default()
+            }],
+            ..World::default()
+        };
+        world.redact(&[]);
+        let text = serde_json::to_string(&world).unwrap();
+        assert!(!text.contains("ec?ret"), "{text}");
+        assert_eq!(
+            world.functions[0].environment["AMQP_URL"],
+            "amqps://u:****@b-1.mq:5671"
+        );
+        assert_eq!(
+            world.schedules[0].overrides["app"]["AMQP_URL"],
+            "amqps://u:****@b-1.mq:5671"
         );
     }
 }

@@ -17,7 +17,8 @@ use crate::discovery::{
 };
 use crate::error::{Error, Result};
 use crate::graph::{Flow, Participant, Route};
-use crate::model::{Broker, DestinationType, World};
+use crate::model::{Broker, DestinationType, Schedule, World};
+use crate::resources::{self, UnmanagedResource};
 
 /// Version of the plan JSON (`plan --format json` and saved plans).
 pub const FORMAT_VERSION: u32 = 1;
@@ -39,6 +40,10 @@ pub struct Plan {
     pub drains: Vec<Drain>,
     /// Scanned services that point at the old broker and are not in the plan.
     pub unmanaged: Vec<Unmanaged>,
+    /// Rules, schedules, functions, event source mappings, pipes and state machines that
+    /// point at the old broker: warren does not change them (see [`crate::resources`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged_resources: Vec<UnmanagedResource>,
     pub warnings: Vec<String>,
     /// `[parameters]` of the plan file.
     pub parameters: IndexMap<String, String>,
@@ -640,12 +645,20 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     changes.sort_by(|a, b| {
         (a.action == Action::Noop, a.wave, a.id()).cmp(&(b.action == Action::Noop, b.wave, b.id()))
     });
-    let fingerprint = fingerprint(
+    let unmanaged_resources = unmanaged_resources(world, &brokers, &changes, &mut warnings);
+    let mut fingerprint = fingerprint(
         world,
         &scanned,
         &changes,
         &unmanaged,
         (&brokers.new, &config.parameters),
+    );
+    fingerprint_resources(
+        &mut fingerprint,
+        world,
+        &brokers,
+        &changes,
+        &unmanaged_resources,
     );
     Ok(Plan {
         format_version: FORMAT_VERSION,
@@ -657,6 +670,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         waves: order.waves,
         drains,
         unmanaged,
+        unmanaged_resources,
         warnings,
         parameters: config.parameters.clone(),
         fingerprint,
@@ -760,11 +774,32 @@ fn change_for(
     }
     change.rewrites.sort();
     change.rewrites.dedup();
+    reasons.extend(controller_reason(world, &decl.cluster, &decl.name));
     if !reasons.is_empty() {
         change.action = Action::Manual;
         change.reason = Some(reasons.join("; "));
     }
     change
+}
+
+/// Why apply cannot move a service whose deployments another controller makes: ECS refuses
+/// UpdateService's task definition for a `CODE_DEPLOY` or `EXTERNAL` service (an emulator
+/// may not), so the operator deploys the moved revision through that controller.
+fn controller_reason(world: &World, cluster: &str, service: &str) -> Option<String> {
+    let controller = world
+        .service(cluster, service)?
+        .deployment_controller
+        .as_deref()?;
+    let (by, through) = if controller.eq_ignore_ascii_case("CODE_DEPLOY") {
+        ("CodeDeploy", "CodeDeploy")
+    } else if controller.eq_ignore_ascii_case("EXTERNAL") {
+        ("an external controller", "the controller")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "deployed by {by}: UpdateService cannot change its task definition; register the moved revision and deploy it through {through}"
+    ))
 }
 
 /// The parameter that replaces `parameter` when a service moves to `to`.
@@ -1176,11 +1211,72 @@ pub fn fingerprint_now(world: &World, plan: &Plan) -> Result<Fingerprint> {
         plan.scope.clusters.as_deref(),
         plan.scope.broker_env.as_deref(),
     )?;
-    Ok(fingerprint(
+    let mut now = fingerprint(
         world,
         &scanned,
         &plan.changes,
         &plan.unmanaged,
         (&plan.brokers.new, &plan.parameters),
-    ))
+    );
+    fingerprint_resources(
+        &mut now,
+        world,
+        &plan.brokers,
+        &plan.changes,
+        &plan.unmanaged_resources,
+    );
+    Ok(now)
+}
+
+/// The rules and schedules that apply moves, so that they are not unmanaged: one that names a
+/// bare family follows its latest revision, and apply registers a moved revision (the family's
+/// latest) for every service it updates. (The seam for schedules apply retargets itself.)
+fn moved_by_apply(changes: &[Change], schedule: &Schedule) -> bool {
+    !schedule.task_definition.contains(':')
+        && changes.iter().any(|c| {
+            c.action == Action::Update
+                && c.task_definition
+                    .rsplit_once(':')
+                    .is_some_and(|(family, _)| family == schedule.task_definition)
+        })
+}
+
+/// The resources that are not ECS services and point at the old broker, but for what apply
+/// moves (see [`moved_by_apply`]). What could not be read (a rule's task definition that does
+/// not exist) is a warning: decommission will count it as unverifiable.
+fn unmanaged_resources(
+    world: &World,
+    brokers: &Brokers,
+    changes: &[Change],
+    warnings: &mut Vec<String>,
+) -> Vec<UnmanagedResource> {
+    let findings = resources::find(world, &brokers.old, &brokers.new, &|s| {
+        moved_by_apply(changes, s)
+    });
+    warnings.extend(
+        findings
+            .unreadable
+            .into_iter()
+            .map(|what| format!("{what}: whether it points at the old broker is unknown")),
+    );
+    findings.found.into_iter().map(|f| f.resource).collect()
+}
+
+/// Adds a `resource:kind:name` entry for each resource `listed` in the plan and each that
+/// points at the old broker now: a saved plan goes stale when one changes, goes, or starts
+/// pointing. A world without such resources leaves the fingerprint as it was.
+fn fingerprint_resources(
+    fingerprint: &mut Fingerprint,
+    world: &World,
+    brokers: &Brokers,
+    changes: &[Change],
+    listed: &[UnmanagedResource],
+) {
+    fingerprint.entries.extend(resources::fingerprint_entries(
+        world,
+        &brokers.old,
+        &brokers.new,
+        listed,
+        &|s| moved_by_apply(changes, s),
+    ));
 }

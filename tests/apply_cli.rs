@@ -1140,3 +1140,61 @@ fn a_host_only_in_the_command_moves_and_rolls_back() {
         command
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// What apply leaves alone
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_saved_plan_is_stale_once_an_unmanaged_resource_changed() {
+    let s = saved_plan_scenario();
+    s.edit_world(|w| {
+        w["functions"] = json!([{ "name": "notify", "environment": { "AMQP_HOST": OLD_HOST } }]);
+    });
+    s.plan(&["--out", "saved.json"]).assert().success();
+    s.edit_world(|w| w["functions"][0]["environment"]["LOG_LEVEL"] = json!("debug"));
+    let world = s.bytes("world.json");
+
+    let out = run(&mut apply_saved(&s), 1);
+
+    assert!(out.contains("stale"), "{out}");
+    assert!(out.contains("resource:function:notify changed"), "{out}");
+    assert_eq!(s.bytes("world.json"), world, "nothing changed");
+    assert!(!s.exists(JOURNAL));
+}
+
+#[test]
+fn a_service_deployed_by_codedeploy_is_never_updated() {
+    for controller in ["CODE_DEPLOY", "EXTERNAL"] {
+        let world = with_old(
+            with_old(World::two_brokers(), "blue", |s| s),
+            "plain",
+            |s| s,
+        );
+        let plan = Plan::new()
+            .service(Declared::new(C, "blue"))
+            .service(Declared::new(C, "plain"));
+        let s = Scenario::new(&plan, &world);
+        s.edit_world(|w| {
+            w["clusters"][0]["services"][0]["deployment_controller"] = json!(controller);
+        });
+        let plan = s.plan_json();
+        let blue = common::change(&plan, "c/blue");
+        assert_eq!(blue["action"], "manual", "{controller}");
+        assert!(
+            blue["reason"]
+                .as_str()
+                .unwrap()
+                .contains("UpdateService cannot change its task definition"),
+            "{blue}"
+        );
+        assert_eq!(common::change(&plan, "c/plain")["action"], "update");
+        let before = s.bytes("world.json");
+
+        let out = run(&mut s.apply(&[]), 1);
+
+        assert!(out.contains("c/blue"), "{out}");
+        assert_eq!(s.bytes("world.json"), before, "{controller}: nothing moved");
+        assert!(!s.exists(JOURNAL));
+    }
+}

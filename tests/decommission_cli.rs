@@ -691,3 +691,144 @@ fn status_calls_a_partial_move_split_after_apply_never_done() {
         "{decision:#}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Resources that are not ECS services
+// ---------------------------------------------------------------------------------------------
+
+const OLD_ARN: &str = "arn:aws:mq:eu-west-2:111122223333:broker:esr-rabbit-old:b-1111";
+const NEW_ARN: &str = "arn:aws:mq:eu-west-2:111122223333:broker:esr-rabbit-new:b-2222";
+
+/// Decommission of the clean world plus `list` (the world file key, e.g. `functions`) holding
+/// `items` is refused with exactly one blocker of `kind`; returns its detail.
+fn refused_for_resources(list: &str, items: Value, kind: &str) -> String {
+    let mut world = clean_world().to_json();
+    world["brokers"][0]["arn"] = serde_json::json!(OLD_ARN);
+    world[list] = items;
+    let s = Scenario::from_texts(&plan().to_toml(), &common::pretty(&world));
+    let decision = decommission_json(&s, 3);
+    assert_eq!(kinds(&decision), vec![kind.to_owned()], "{decision:#}");
+    assert_eq!(world_broker(&s.world_json(), OLD_ID)["state"], "RUNNING");
+    only_detail(&decision).to_owned()
+}
+
+#[test]
+fn a_function_whose_environment_names_the_old_broker_blocks() {
+    let detail = refused_for_resources(
+        "functions",
+        serde_json::json!([
+            { "name": "notify", "arn": "arn:aws:lambda:eu-west-2:111122223333:function:notify",
+              "environment": { "AMQP_URL": format!("amqps://u:p@{OLD_HOST}:5671") } },
+            { "name": "audit", "environment": { "AMQP_URL": format!("amqps://{NEW_HOST}:5671") } }
+        ]),
+        "function",
+    );
+    assert!(detail.contains("notify"), "{detail}");
+    assert!(
+        detail.contains("function:notify"),
+        "names the ARN: {detail}"
+    );
+    assert!(detail.contains("AMQP_URL"), "{detail}");
+    assert!(!detail.contains("u:p@"), "{detail}");
+}
+
+#[test]
+fn an_event_source_mapping_from_the_old_broker_blocks() {
+    let detail = refused_for_resources(
+        "event_source_mappings",
+        serde_json::json!([
+            { "uuid": "6f1c-old", "function": "notify", "source": OLD_ARN, "state": "Enabled" },
+            { "uuid": "9a2d-new", "function": "notify", "source": NEW_ARN },
+            { "uuid": "0b3e-off", "function": "notify", "source": OLD_ARN, "state": "Disabled" }
+        ]),
+        "event_source_mapping",
+    );
+    assert!(detail.contains("6f1c-old"), "{detail}");
+    assert!(detail.contains(OLD_ARN), "{detail}");
+}
+
+#[test]
+fn a_pipe_from_the_old_broker_blocks() {
+    let detail = refused_for_resources(
+        "pipes",
+        serde_json::json!([
+            { "name": "orders-to-sqs", "arn": "arn:aws:pipes:eu-west-2:111122223333:pipe/orders-to-sqs",
+              "source": OLD_ARN },
+            { "name": "audit-to-sqs", "source": NEW_ARN }
+        ]),
+        "pipe",
+    );
+    assert!(detail.contains("orders-to-sqs"), "{detail}");
+    assert!(
+        detail.contains("pipe/orders-to-sqs"),
+        "names the ARN: {detail}"
+    );
+}
+
+#[test]
+fn a_state_machine_that_runs_tasks_against_the_old_broker_blocks() {
+    let machine = |name: &str, host: &str| {
+        serde_json::json!({ "name": name, "definition": { "States": { "Export": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::ecs:runTask.sync",
+            "Parameters": { "Overrides": { "ContainerOverrides": [{
+                "Name": "app",
+                "Environment": [{ "Name": HOST_VAR, "Value": host }]
+            }]}}
+        }}}})
+    };
+    let detail = refused_for_resources(
+        "state_machines",
+        serde_json::json!([
+            machine("export-flow", OLD_HOST),
+            machine("audit-flow", NEW_HOST)
+        ]),
+        "state_machine",
+    );
+    assert!(detail.contains("export-flow"), "{detail}");
+    assert!(
+        detail.contains(
+            "States.Export.Parameters.Overrides.ContainerOverrides[0].Environment[0].Value"
+        ),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_rule_or_schedule_whose_overrides_name_the_old_broker_blocks() {
+    for kind in ["rule", "schedule"] {
+        let schedule = |name: &str, host: &str| {
+            serde_json::json!({ "name": name, "kind": kind, "bus": "jobs", "cluster": SHOP,
+                "task_definition": "orders:2",
+                "overrides": { "app": { "SPRING_RABBITMQ_HOST": host } } })
+        };
+        let detail = refused_for_resources(
+            "schedules",
+            serde_json::json!([
+                schedule("export-old", OLD_HOST),
+                schedule("export-new", NEW_HOST)
+            ]),
+            "schedule",
+        );
+        assert!(detail.contains("export-old"), "{kind}: {detail}");
+        assert!(detail.contains("(override)"), "{kind}: {detail}");
+    }
+}
+
+#[test]
+fn clean_resources_of_every_kind_do_not_block() {
+    let mut world = clean_world().to_json();
+    world["brokers"][0]["arn"] = serde_json::json!(OLD_ARN);
+    world["functions"] = serde_json::json!([{ "name": "audit", "environment": { "H": NEW_HOST } }]);
+    world["event_source_mappings"] =
+        serde_json::json!([{ "uuid": "9a2d-new", "function": "audit", "source": NEW_ARN }]);
+    world["pipes"] = serde_json::json!([{ "name": "audit-to-sqs", "source": NEW_ARN }]);
+    world["state_machines"] =
+        serde_json::json!([{ "name": "audit-flow", "definition": { "Host": NEW_HOST } }]);
+    world["schedules"] = serde_json::json!([
+        { "name": "hourly", "kind": "schedule", "cluster": SHOP, "task_definition": "orders" }
+    ]);
+    let s = Scenario::from_texts(&plan().to_toml(), &common::pretty(&world));
+    let decision = decommission_json(&s, 0);
+    assert_eq!(decision["refused"], false, "{decision:#}");
+}

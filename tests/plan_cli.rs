@@ -192,6 +192,8 @@ consumes = ["esr.queue.apprecord.created.dataexporter"]
     scenario.plan(&["--strict"]).assert().success().stderr("");
     let plan = scenario.plan_json();
     assert_eq!(plan["unmanaged"], serde_json::json!([]));
+    // Its nightly rule starts the family's latest revision: the one apply registers.
+    assert!(plan.get("unmanaged_resources").is_none(), "{plan:#}");
     // esr-dataexport consumes what esr-apprecord (wave 1) publishes, once its queue has drained.
     assert_eq!(change(&plan, "esr-batch/esr-dataexport")["wave"], 2);
     assert!(
@@ -1330,5 +1332,213 @@ fn a_service_owned_by_infrastructure_as_code_is_warned() {
             "c/copilot is managed by Copilot (application esr, environment prod): the next deploy of that stack puts the old host back unless its manifest changes too",
             "c/terraform is managed by Terraform (tag ManagedBy=Terraform): the next deploy of that stack puts the old host back unless its configuration changes too",
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Other resources that point at a broker, and services another controller deploys
+// ---------------------------------------------------------------------------------------------
+
+const OLD_ARN: &str = "arn:aws:mq:eu-west-2:111122223333:broker:esr-rabbit-old:b-1111";
+const NEW_ARN: &str = "arn:aws:mq:eu-west-2:111122223333:broker:esr-rabbit-new:b-2222";
+
+/// `c/api` (declared) on the old broker, and one resource of every kind on each broker: only
+/// the old broker's are unmanaged.
+fn resources_scenario() -> Scenario {
+    let world = World::two_brokers()
+        .service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .task_definition(
+            TaskDef::new("export", 1)
+                .container("app")
+                .env("SPRING_RABBITMQ_HOST", OLD_HOST),
+        )
+        .task_definition(
+            TaskDef::new("export", 2)
+                .container("app")
+                .env("SPRING_RABBITMQ_HOST", NEW_HOST),
+        );
+    let mut json = world.to_json();
+    json["brokers"][0]["arn"] = serde_json::json!(OLD_ARN);
+    json["brokers"][1]["arn"] = serde_json::json!(NEW_ARN);
+    let run_task = |host: &str| {
+        serde_json::json!({ "StartAt": "Export", "States": { "Export": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::ecs:runTask.sync",
+            "Parameters": { "Overrides": { "ContainerOverrides": [{
+                "Name": "app",
+                "Environment": [{ "Name": "SPRING_RABBITMQ_HOST", "Value": host }]
+            }]}},
+            "End": true
+        }}})
+    };
+    json["schedules"] = serde_json::json!([
+        { "name": "nightly-export", "cluster": "c", "task_definition": "export:1",
+          "arn": "arn:aws:events:eu-west-2:111122223333:rule/nightly-export" },
+        { "name": "hourly-export", "cluster": "c", "task_definition": "export:2" },
+        { "name": "adhoc-export", "kind": "schedule", "group": "ops", "cluster": "c",
+          "task_definition": "export:2",
+          "overrides": { "app": { "SPRING_RABBITMQ_HOST": OLD_HOST } } },
+        { "name": "weekly-export", "kind": "schedule", "cluster": "c", "task_definition": "export" }
+    ]);
+    json["functions"] = serde_json::json!([
+        { "name": "notify", "arn": "arn:aws:lambda:eu-west-2:111122223333:function:notify",
+          "environment": { "AMQP_URL": format!("amqps://notify:hunter2@{OLD_HOST}:5671") } },
+        { "name": "audit", "environment": { "AMQP_URL": format!("amqps://{NEW_HOST}:5671") } }
+    ]);
+    json["event_source_mappings"] = serde_json::json!([
+        { "uuid": "6f1c-old", "function": "notify", "source": OLD_ARN, "queues": ["q.notify"] },
+        { "uuid": "9a2d-new", "function": "audit", "source": NEW_ARN }
+    ]);
+    json["pipes"] = serde_json::json!([
+        { "name": "orders-to-sqs", "source": OLD_ARN, "target": "arn:aws:sqs:eu-west-2:111122223333:orders" },
+        { "name": "audit-to-sqs", "source": NEW_ARN }
+    ]);
+    json["state_machines"] = serde_json::json!([
+        { "name": "export-flow", "definition": run_task(OLD_HOST) },
+        { "name": "audit-flow", "definition": run_task(NEW_HOST) }
+    ]);
+    let plan = Plan::new().service(Declared::new("c", "api"));
+    Scenario::from_texts(
+        &plan.to_toml(),
+        &serde_json::to_string_pretty(&json).unwrap(),
+    )
+}
+
+#[test]
+fn other_resources_on_the_old_broker_are_listed_with_what_to_do() {
+    let s = resources_scenario();
+    let json = s.plan_json();
+    let resources = json["unmanaged_resources"].as_array().unwrap();
+    let listed: Vec<(String, String)> = resources
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_owned(),
+                r["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("rule", "nightly-export"),
+        ("schedule", "ops/adhoc-export"),
+        ("function", "notify"),
+        ("event_source_mapping", "6f1c-old"),
+        ("pipe", "orders-to-sqs"),
+        ("state_machine", "export-flow"),
+    ];
+    assert_eq!(
+        listed,
+        expected
+            .iter()
+            .map(|(k, n)| ((*k).to_owned(), (*n).to_owned()))
+            .collect::<Vec<_>>(),
+        "none of the new broker's: {resources:#?}"
+    );
+    for r in resources {
+        assert_eq!(r["broker"], "old");
+        let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["kind", "name", "arn", "broker", "through", "action"]);
+    }
+    assert_eq!(
+        resources[0]["arn"],
+        "arn:aws:events:eu-west-2:111122223333:rule/nightly-export"
+    );
+    assert_eq!(resources[2]["through"], serde_json::json!(["AMQP_URL"]));
+    assert_eq!(
+        resources[5]["through"],
+        serde_json::json!([
+            "States.Export.Parameters.Overrides.ContainerOverrides[0].Environment[0].Value"
+        ])
+    );
+    // They are not services: the summary counts stay those of the services.
+    assert_eq!(json["unmanaged"], serde_json::json!([]));
+
+    let human = s.plan_human();
+    assert!(!human.contains("hunter2"), "{human}");
+    snapshot_settings("warren plan plan.toml --world world.json")
+        .bind(|| insta::assert_snapshot!("unmanaged_resources_human", human));
+    let markdown = stdout_of(&mut s.plan(&["--format", "markdown"]));
+    snapshot_settings("warren plan plan.toml --world world.json --format markdown")
+        .bind(|| insta::assert_snapshot!("unmanaged_resources_markdown", markdown));
+
+    let strict = s.plan(&["--strict"]).assert().code(1).get_output().clone();
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert!(
+        stderr.contains("6 other resources point at the old broker"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("function notify"), "{stderr}");
+}
+
+#[test]
+fn a_rule_on_a_task_definition_that_does_not_exist_is_a_warning() {
+    let world = World::two_brokers().service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let mut json = world.to_json();
+    json["schedules"] = serde_json::json!([
+        { "name": "lost", "cluster": "c", "task_definition": "gone:4" }
+    ]);
+    let plan = Plan::new().service(Declared::new("c", "api"));
+    let s = Scenario::from_texts(
+        &plan.to_toml(),
+        &serde_json::to_string_pretty(&json).unwrap(),
+    );
+    assert!(
+        warnings(&s.plan_json()).contains(
+            &"schedule lost runs gone:4, which could not be read: whether it points at the old broker is unknown".to_owned()
+        ),
+        "{:#?}",
+        s.plan_json()["warnings"]
+    );
+}
+
+#[test]
+fn a_plan_without_other_resources_has_no_unmanaged_resources_key() {
+    let world = World::two_brokers().service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let scenario = Scenario::new(&Plan::new().service(Declared::new("c", "api")), &world);
+    let json = scenario.plan_json();
+    assert!(json.get("unmanaged_resources").is_none(), "{json:#}");
+    scenario.plan(&["--strict"]).assert().success();
+}
+
+#[test]
+fn a_service_deployed_by_another_controller_is_manual_with_the_reason() {
+    let world = World::two_brokers()
+        .service_env("c", "blue", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "green", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "ecs", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let mut json = world.to_json();
+    json["clusters"][0]["services"][0]["deployment_controller"] = serde_json::json!("CODE_DEPLOY");
+    json["clusters"][0]["services"][1]["deployment_controller"] = serde_json::json!("EXTERNAL");
+    json["clusters"][0]["services"][2]["deployment_controller"] = serde_json::json!("ECS");
+    let plan = Plan::new()
+        .service(Declared::new("c", "blue"))
+        .service(Declared::new("c", "green"))
+        .service(Declared::new("c", "ecs"));
+    let s = Scenario::from_texts(
+        &plan.to_toml(),
+        &serde_json::to_string_pretty(&json).unwrap(),
+    );
+    let json = s.plan_json();
+    assert_eq!(
+        change(&json, "c/blue")["reason"],
+        "deployed by CodeDeploy: UpdateService cannot change its task definition; register the moved revision and deploy it through CodeDeploy"
+    );
+    assert_eq!(change(&json, "c/blue")["action"], "manual");
+    assert_eq!(change(&json, "c/green")["action"], "manual");
+    assert!(change(&json, "c/green")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("an external controller"));
+    assert_eq!(change(&json, "c/ecs")["action"], "update");
+    // The rewrites still say what the moved revision must hold.
+    assert_eq!(rewrites(change(&json, "c/blue")).len(), 1);
+    let human = s.plan_human();
+    assert!(
+        human.contains("! c/blue  old -> new  (blue:1), manual"),
+        "{human}"
+    );
+    assert!(
+        human.contains("2 services cannot be moved automatically"),
+        "{human}"
     );
 }

@@ -52,21 +52,48 @@ pub fn run(args: &PlanArgs, output: Output) -> Result<u8> {
         );
     }
 
-    if args.strict && !plan.unmanaged.is_empty() {
-        let ids: Vec<String> = plan.unmanaged.iter().map(plan::Unmanaged::id).collect();
-        return Err(Error::Refused(format!(
-            "--strict: {} service{} point{} at the old broker but {} not in {}: {}",
-            ids.len(),
-            if ids.len() == 1 { "" } else { "s" },
-            if ids.len() == 1 { "s" } else { "" },
-            if ids.len() == 1 { "is" } else { "are" },
-            plan_file,
-            ids.join(", ")
-        )));
+    if args.strict {
+        if let Some(why) = strict_refusal(&plan, &plan_file) {
+            return Err(Error::Refused(why));
+        }
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         2
     } else {
         0
     })
+}
+
+/// Why `--strict` fails: the services that point at the old broker but are not in the plan,
+/// and the other resources that point at it (warren changes neither); `None` when there are
+/// none.
+fn strict_refusal(plan: &plan::Plan, plan_file: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    let ids: Vec<String> = plan.unmanaged.iter().map(plan::Unmanaged::id).collect();
+    if !ids.is_empty() {
+        parts.push(format!(
+            "{} service{} point{} at the old broker but {} not in {}: {}",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" },
+            if ids.len() == 1 { "s" } else { "" },
+            if ids.len() == 1 { "is" } else { "are" },
+            plan_file,
+            ids.join(", ")
+        ));
+    }
+    let resources: Vec<String> = plan
+        .unmanaged_resources
+        .iter()
+        .map(crate::resources::UnmanagedResource::id)
+        .collect();
+    if !resources.is_empty() {
+        parts.push(format!(
+            "{} other resource{} point{} at the old broker: {}",
+            resources.len(),
+            if resources.len() == 1 { "" } else { "s" },
+            if resources.len() == 1 { "s" } else { "" },
+            resources.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("--strict: {}", parts.join("; ")))
 }

@@ -84,6 +84,8 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
         }
     }
 
+    unmanaged_resources(&mut out, plan, p);
+
     if plan.waves.is_empty() {
         let _ = writeln!(out, "No service needs to move.");
     } else {
@@ -154,7 +156,7 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
             "{}",
             p.paint(
                 Tone::Danger,
-                &format!("{manual} service{} cannot be moved automatically: apply refuses until the plan maps {}.", plural(manual), if manual == 1 { "its parameters" } else { "their parameters" })
+                &format!("{manual} service{} cannot be moved automatically (see why above): apply refuses while the plan has manual changes.", plural(manual))
             )
         );
     }
@@ -167,6 +169,38 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
         )
     );
     out
+}
+
+/// Resources that are not ECS services and point at the old broker: each with what to do.
+fn unmanaged_resources(out: &mut String, plan: &Plan, p: Palette) {
+    let n = plan.unmanaged_resources.len();
+    if n == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        p.paint(
+            Tone::Danger,
+            &format!(
+                "{n} other resource{} point{} at the old broker; warren does not change {}:",
+                plural(n),
+                if n == 1 { "s" } else { "" },
+                if n == 1 { "it" } else { "them" }
+            )
+        )
+    );
+    for r in &plan.unmanaged_resources {
+        let _ = writeln!(
+            out,
+            "  {} {}  (through {})",
+            p.paint(Tone::Danger, "!"),
+            r.id(),
+            r.through.join(", ")
+        );
+        let _ = writeln!(out, "      {}", r.action);
+    }
+    out.push('\n');
 }
 
 fn change_lines(out: &mut String, c: &Change, p: Palette) {

@@ -23,7 +23,7 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
         b.old.id, b.new.id, plan.strategy
     );
     if manual > 0 {
-        let _ = writeln!(out, "> [!CAUTION]\n> {manual} service(s) cannot be moved automatically; `warren apply` refuses until the plan maps their parameters.\n");
+        let _ = writeln!(out, "> [!CAUTION]\n> {manual} service(s) cannot be moved automatically (see the reasons below); `warren apply` refuses while the plan has manual changes.\n");
     }
     if !plan.unmanaged.is_empty() {
         let _ = writeln!(
@@ -42,6 +42,27 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
                     .map(|t| format!("`{t}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
+            );
+        }
+        out.push('\n');
+    }
+    if !plan.unmanaged_resources.is_empty() {
+        let _ = writeln!(
+            out,
+            "> [!WARNING]\n> **Other resources that point at the old broker (warren does not change them):**"
+        );
+        for r in &plan.unmanaged_resources {
+            let _ = writeln!(
+                out,
+                "> - {} `{}` (through {}): {}",
+                r.kind,
+                escape(&r.name),
+                r.through
+                    .iter()
+                    .map(|t| format!("`{}`", escape(t)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                r.action
             );
         }
         out.push('\n');
