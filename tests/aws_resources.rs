@@ -27,15 +27,19 @@ struct Fixture {
     anchors: Anchors,
     seeded: seed::Seeded,
     others: SeededResources,
+    /// What a read with `resources` in scope holds.
     world: World,
+    /// What a read without it holds.
+    narrow: World,
 }
 
-/// Seeds the incident and the other resources, then reads through the AWS backend with
-/// `scope`.
-fn read(scope: &ReadScope) -> Fixture {
+/// Seeds the incident and the other resources once (seeding is most of the time), then reads
+/// through the AWS backend with and without `resources` in scope.
+fn read() -> Fixture {
     let moto = moto::shared();
     let rt = runtime().expect("runtime");
     let config = rt.block_on(moto.sdk_config());
+    let started = std::time::Instant::now();
     let seeded = rt.block_on(seed::esr_incident(&config));
     let anchors = Anchors {
         account: seeded.account.clone(),
@@ -47,15 +51,37 @@ fn read(scope: &ReadScope) -> Fixture {
         dirty_revision: seeded.task_definition_arn(DIRTY_REVISION).to_owned(),
         clean_family: CLEAN_FAMILY.to_owned(),
     };
+    let incident = started.elapsed();
     let others = rt.block_on(resources::seed(&config, &anchors));
+    let seeding = started.elapsed();
     let mut aws = Aws::from_clients(rt, Clients::new(&config), &seeded.region);
-    let world = aws.read(scope).unwrap_or_else(|e| panic!("read: {e}"));
+    let world = aws
+        .read(&resources_only())
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    let narrow = aws
+        .read(&ReadScope::default())
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    eprintln!(
+        "incident seeded in {incident:?}, the other resources in {:?}, both reads in {:?}",
+        seeding - incident,
+        started.elapsed() - seeding
+    );
     Fixture {
         anchors,
         seeded,
         others,
         world,
+        narrow,
     }
+}
+
+#[test]
+fn the_aws_backend_reads_every_resource_that_can_point_at_a_broker() {
+    let f = read();
+    rules_on_every_bus_and_scheduler_schedules_are_read_with_their_overrides(&f);
+    functions_pipes_state_machines_and_broker_arns_are_read_faithfully(&f);
+    services_carry_their_deployment_controller_and_tags(&f);
+    without_resources_in_scope_none_of_them_is_read(&f);
 }
 
 fn resources_only() -> ReadScope {
@@ -89,9 +115,7 @@ fn schedule<'w>(world: &'w World, name: &str) -> &'w Schedule {
         .unwrap_or_else(|| panic!("no schedule {name} in {:#?}", world.schedules))
 }
 
-#[test]
-fn rules_on_every_bus_and_scheduler_schedules_are_read_with_their_overrides() {
-    let f = read(&resources_only());
+fn rules_on_every_bus_and_scheduler_schedules_are_read_with_their_overrides(f: &Fixture) {
     let w = &f.world;
 
     let dirty = schedule(w, resources::DIRTY_RULE);
@@ -168,9 +192,7 @@ fn rules_on_every_bus_and_scheduler_schedules_are_read_with_their_overrides() {
         .any(|td| td.family == CLEAN_FAMILY));
 }
 
-#[test]
-fn functions_pipes_state_machines_and_broker_arns_are_read_faithfully() {
-    let f = read(&resources_only());
+fn functions_pipes_state_machines_and_broker_arns_are_read_faithfully(f: &Fixture) {
     let w = &f.world;
 
     let names: Vec<&str> = w.functions.iter().map(|f| f.name.as_str()).collect();
@@ -252,9 +274,7 @@ fn functions_pipes_state_machines_and_broker_arns_are_read_faithfully() {
     assert!(!text.contains(resources::PASSWORD), "{text}");
 }
 
-#[test]
-fn services_carry_their_deployment_controller_and_tags() {
-    let f = read(&resources_only());
+fn services_carry_their_deployment_controller_and_tags(f: &Fixture) {
     let batch = f
         .world
         .clusters
@@ -292,10 +312,8 @@ fn services_carry_their_deployment_controller_and_tags() {
     }
 }
 
-#[test]
-fn without_resources_in_scope_none_of_them_is_read() {
-    let f = read(&ReadScope::default());
-    let w = &f.world;
+fn without_resources_in_scope_none_of_them_is_read(f: &Fixture) {
+    let w = &f.narrow;
     assert!(w.schedules.is_empty());
     assert!(w.functions.is_empty());
     assert!(w.pipes.is_empty());
