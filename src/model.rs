@@ -362,9 +362,20 @@ pub struct StateMachine {
     pub extra: Map<String, Value>,
 }
 
+/// Replaces every string in `value` with `kept(string)`.
+fn mask_strings(value: &mut Value, kept: &impl Fn(&str) -> String) {
+    match value {
+        Value::String(s) => *s = kept(s),
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_strings(v, kept)),
+        Value::Object(map) => map.values_mut().for_each(|v| mask_strings(v, kept)),
+        _ => {}
+    }
+}
+
 impl World {
     /// Takes every credential out, so the world can be written to a file (`snapshot`): every
-    /// password (see [`crate::discovery::mask_password`]) in env values, parameter values and
+    /// password (see [`crate::discovery::mask_password`]) in env values (of task definitions,
+    /// functions and schedules' overrides), state machine definitions, parameter values and
     /// broker URLs is masked, and a secret parameter's value is kept only where it names a
     /// host of one of `brokers` (or of a broker of the world); any other secret value, and any
     /// value whose hosts masking would change, becomes [`crate::discovery::REDACTED`], which
@@ -394,6 +405,26 @@ impl World {
             for value in container.environment.values_mut() {
                 *value = kept(value);
             }
+        }
+        // Env values of functions, schedules' overrides and every string of a state machine's
+        // definition can carry a broker URL with its password, as task definitions can.
+        for value in self
+            .functions
+            .iter_mut()
+            .flat_map(|f| f.environment.values_mut())
+        {
+            *value = kept(value);
+        }
+        for value in self
+            .schedules
+            .iter_mut()
+            .flat_map(|s| s.overrides.values_mut())
+            .flat_map(IndexMap::values_mut)
+        {
+            *value = kept(value);
+        }
+        for machine in &mut self.state_machines {
+            mask_strings(&mut machine.definition, &kept);
         }
         for (reference, value) in &mut self.parameters {
             let masked = kept(value);
@@ -763,5 +794,49 @@ mod tests {
         assert_eq!(env["A"], "amqps://u:****@b-1.mq:5671");
         assert_eq!(env["B"], "u:****@b-1.mq:5671");
         assert!(!text.contains("secret_parameters"), "never written");
+    }
+
+    #[test]
+    fn a_redacted_world_masks_passwords_in_the_other_resources_too() {
+        let url = "amqps://u:s/ec?ret@b-1.mq:5671";
+        let mut world = World {
+            version: WORLD_VERSION,
+            functions: vec![Function {
+                name: "notifier".into(),
+                environment: [("RABBIT_URL".to_owned(), url.to_owned())]
+                    .into_iter()
+                    .collect(),
+                ..Function::default()
+            }],
+            schedules: vec![Schedule {
+                name: "replay".into(),
+                task_definition: "job".into(),
+                overrides: [(
+                    "job".to_owned(),
+                    [("RABBIT_URL".to_owned(), url.to_owned())]
+                        .into_iter()
+                        .collect(),
+                )]
+                .into_iter()
+                .collect(),
+                ..Schedule::default()
+            }],
+            state_machines: vec![StateMachine {
+                name: "export".into(),
+                definition: serde_json::json!({"States": {"E": {"Parameters": {"U": url}}}}),
+                ..StateMachine::default()
+            }],
+            ..World::default()
+        };
+        world.redact(&[]);
+        let text = serde_json::to_string(&world).unwrap();
+        assert!(!text.contains("ec?ret"), "{text}");
+        let masked = "amqps://u:****@b-1.mq:5671";
+        assert_eq!(world.functions[0].environment["RABBIT_URL"], masked);
+        assert_eq!(world.schedules[0].overrides["job"]["RABBIT_URL"], masked);
+        assert_eq!(
+            world.state_machines[0].definition["States"]["E"]["Parameters"]["U"],
+            masked
+        );
     }
 }
