@@ -581,6 +581,16 @@ pub struct StateMachine {
     pub extra: Map<String, Value>,
 }
 
+/// Replaces every string in `value` with `kept(string)`.
+fn mask_strings(value: &mut Value, kept: &impl Fn(&str) -> String) {
+    match value {
+        Value::String(s) => *s = kept(s),
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_strings(v, kept)),
+        Value::Object(map) => map.values_mut().for_each(|v| mask_strings(v, kept)),
+        _ => {}
+    }
+}
+
 impl World {
     /// Takes every credential out, so the world can be written to a file (`snapshot`): every
     /// password (see [`crate::host::mask_password`]) in env values, other container fields,
@@ -635,7 +645,7 @@ impl World {
             *value = kept(value, Reading::Value);
         }
         for machine in &mut self.state_machines {
-            redact_strings(&mut machine.definition, &|v: &str| kept(v, Reading::Words));
+            mask_strings(&mut machine.definition, &|v: &str| kept(v, Reading::Words));
         }
         for (reference, value) in &mut self.parameters {
             let masked = kept(value, Reading::Value);
@@ -721,24 +731,6 @@ impl World {
             .services
             .iter()
             .find(|s| s.name == name)
-    }
-}
-
-/// Every string in `value` replaced by what `kept` keeps of it.
-fn redact_strings(value: &mut Value, kept: &dyn Fn(&str) -> String) {
-    match value {
-        Value::String(s) => *s = kept(s),
-        Value::Array(items) => {
-            for item in items {
-                redact_strings(item, kept);
-            }
-        }
-        Value::Object(map) => {
-            for item in map.values_mut() {
-                redact_strings(item, kept);
-            }
-        }
-        _ => {}
     }
 }
 

@@ -32,10 +32,16 @@ use aws_sdk_ecs::types::{
     TaskDefinitionPlacementConstraint, TaskDefinitionPlacementConstraintType, TaskDefinitionStatus,
     TransportProtocol, Volume,
 };
+use aws_sdk_eventbridge::operation::list_event_buses::ListEventBusesOutput;
 use aws_sdk_eventbridge::operation::list_rules::ListRulesOutput;
 use aws_sdk_eventbridge::operation::list_targets_by_rule::ListTargetsByRuleOutput;
+use aws_sdk_lambda::operation::list_event_source_mappings::ListEventSourceMappingsOutput;
+use aws_sdk_lambda::operation::list_functions::ListFunctionsOutput;
 use aws_sdk_mq::operation::describe_broker::DescribeBrokerOutput;
 use aws_sdk_mq::operation::list_brokers::ListBrokersOutput;
+use aws_sdk_pipes::operation::list_pipes::ListPipesOutput;
+use aws_sdk_scheduler::operation::list_schedules::ListSchedulesOutput;
+use aws_sdk_sfn::operation::list_state_machines::ListStateMachinesOutput;
 use aws_sdk_ssm::operation::get_parameters::GetParametersOutput;
 use aws_sdk_ssm::types::{Parameter, ParameterType};
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
@@ -128,15 +134,51 @@ impl Mocks {
             mock!(aws_sdk_eventbridge::Client::list_rules)
                 .then_output(|| ListRulesOutput::builder().build()),
         );
+        events.push(
+            mock!(aws_sdk_eventbridge::Client::list_event_buses)
+                .then_output(|| ListEventBusesOutput::builder().build()),
+        );
+        let mut scheduler = self.scheduler.clone();
+        scheduler.push(
+            mock!(aws_sdk_scheduler::Client::list_schedules).then_output(|| {
+                ListSchedulesOutput::builder()
+                    .set_schedules(Some(Vec::new()))
+                    .build()
+                    .unwrap()
+            }),
+        );
+        let mut lambda = self.lambda.clone();
+        lambda.push(
+            mock!(aws_sdk_lambda::Client::list_functions)
+                .then_output(|| ListFunctionsOutput::builder().build()),
+        );
+        lambda.push(
+            mock!(aws_sdk_lambda::Client::list_event_source_mappings)
+                .then_output(|| ListEventSourceMappingsOutput::builder().build()),
+        );
+        let mut pipes = self.pipes.clone();
+        pipes.push(
+            mock!(aws_sdk_pipes::Client::list_pipes)
+                .then_output(|| ListPipesOutput::builder().build()),
+        );
+        let mut sfn = self.sfn.clone();
+        sfn.push(
+            mock!(aws_sdk_sfn::Client::list_state_machines).then_output(|| {
+                ListStateMachinesOutput::builder()
+                    .set_state_machines(Some(Vec::new()))
+                    .build()
+                    .unwrap()
+            }),
+        );
         let clients = Clients {
             ecs: mocked_client!(aws_sdk_ecs, &ecs),
             mq: mocked_client!(aws_sdk_mq, &mq),
             ssm: mocked_client!(aws_sdk_ssm, &self.ssm),
             events: mocked_client!(aws_sdk_eventbridge, &events),
-            scheduler: mocked_client!(aws_sdk_scheduler, &self.scheduler),
-            lambda: mocked_client!(aws_sdk_lambda, &self.lambda),
-            pipes: mocked_client!(aws_sdk_pipes, &self.pipes),
-            sfn: mocked_client!(aws_sdk_sfn, &self.sfn),
+            scheduler: mocked_client!(aws_sdk_scheduler, &scheduler),
+            lambda: mocked_client!(aws_sdk_lambda, &lambda),
+            pipes: mocked_client!(aws_sdk_pipes, &pipes),
+            sfn: mocked_client!(aws_sdk_sfn, &sfn),
             secrets: mocked_client!(aws_sdk_secretsmanager, &self.secrets),
             s3: mocked_client!(aws_sdk_s3, &self.s3),
         };
@@ -672,6 +714,7 @@ fn read_follows_every_page_of_every_list() {
             everything: true,
             parameters: Vec::new(),
             task_definitions: Vec::new(),
+            resources: false,
         })
         .expect("read");
 
@@ -846,6 +889,7 @@ fn one_describe_task_definition_per_distinct_revision() {
             everything: false,
             parameters: Vec::new(),
             task_definitions: Vec::new(),
+            resources: false,
         })
         .expect("read");
 
@@ -2031,6 +2075,100 @@ fn list_targets_out() -> ListTargetsByRuleOutput {
         .build()
 }
 
+fn list_buses_out() -> ListEventBusesOutput {
+    ListEventBusesOutput::builder()
+        .event_buses(
+            aws_sdk_eventbridge::types::EventBus::builder()
+                .name("default")
+                .build(),
+        )
+        .build()
+}
+fn list_schedules_out() -> ListSchedulesOutput {
+    ListSchedulesOutput::builder()
+        .schedules(
+            aws_sdk_scheduler::types::ScheduleSummary::builder()
+                .name("ping")
+                .group_name("default")
+                .build(),
+        )
+        .build()
+        .unwrap()
+}
+/// A schedule that runs no ECS task (a queue's): read, and not a scheduled task.
+fn get_schedule_out() -> aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput {
+    aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput::builder()
+        .name("ping")
+        .group_name("default")
+        .target(
+            aws_sdk_scheduler::types::Target::builder()
+                .arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:pings"))
+                .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/scheduler"))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+fn list_functions_out() -> ListFunctionsOutput {
+    ListFunctionsOutput::builder()
+        .functions(
+            aws_sdk_lambda::types::FunctionConfiguration::builder()
+                .function_name("notifier")
+                .build(),
+        )
+        .build()
+}
+fn list_mappings_out() -> ListEventSourceMappingsOutput {
+    ListEventSourceMappingsOutput::builder()
+        .event_source_mappings(
+            aws_sdk_lambda::types::EventSourceMappingConfiguration::builder()
+                .uuid("1111")
+                .event_source_arn(OLD_BROKER_ARN)
+                .build(),
+        )
+        .build()
+}
+fn list_pipes_out() -> ListPipesOutput {
+    ListPipesOutput::builder()
+        .pipes(
+            aws_sdk_pipes::types::Pipe::builder()
+                .name("orders")
+                .source(OLD_BROKER_ARN)
+                .build(),
+        )
+        .build()
+}
+fn list_machines_out() -> ListStateMachinesOutput {
+    ListStateMachinesOutput::builder()
+        .state_machines(
+            aws_sdk_sfn::types::StateMachineListItem::builder()
+                .state_machine_arn(format!(
+                    "arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:export"
+                ))
+                .name("export")
+                .r#type(aws_sdk_sfn::types::StateMachineType::Standard)
+                .creation_date(aws_sdk_sfn::primitives::DateTime::from_secs(0))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+fn describe_machine_out(
+) -> aws_sdk_sfn::operation::describe_state_machine::DescribeStateMachineOutput {
+    aws_sdk_sfn::operation::describe_state_machine::DescribeStateMachineOutput::builder()
+        .state_machine_arn(format!(
+            "arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:export"
+        ))
+        .name("export")
+        .definition(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#)
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/states"))
+        .r#type(aws_sdk_sfn::types::StateMachineType::Standard)
+        .creation_date(aws_sdk_sfn::primitives::DateTime::from_secs(0))
+        .build()
+        .unwrap()
+}
+
 /// The lock holder the table answers for GetItem.
 const HELD: &str = r#"{"id":"0123abcd","migration":"esr-prod","command":"apply","pid":1,"host":"ci-runner-7","time":"2026-11-26T01:00:00Z"}"#;
 
@@ -2090,7 +2228,11 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
     use aws_sdk_dynamodb::Client as Ddb;
     use aws_sdk_ecs::Client as Ecs;
     use aws_sdk_eventbridge::Client as Events;
+    use aws_sdk_lambda::Client as Lambda;
     use aws_sdk_mq::Client as Mq;
+    use aws_sdk_pipes::Client as Pipes;
+    use aws_sdk_scheduler::Client as Scheduler;
+    use aws_sdk_sfn::Client as Sfn;
     use aws_sdk_ssm::Client as Ssm;
     let mut ecs = vec![
         (
@@ -2162,6 +2304,44 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
             "events:ListTargetsByRule",
             faulty!(Events::list_targets_by_rule, fault, list_targets_out),
         ),
+        (
+            "events:ListEventBuses",
+            faulty!(Events::list_event_buses, fault, list_buses_out),
+        ),
+    ];
+    let mut scheduler = vec![
+        (
+            "scheduler:ListSchedules",
+            faulty!(Scheduler::list_schedules, fault, list_schedules_out),
+        ),
+        (
+            "scheduler:GetSchedule",
+            faulty!(Scheduler::get_schedule, fault, get_schedule_out),
+        ),
+    ];
+    let mut lambda = vec![
+        (
+            "lambda:ListFunctions",
+            faulty!(Lambda::list_functions, fault, list_functions_out),
+        ),
+        (
+            "lambda:ListEventSourceMappings",
+            faulty!(Lambda::list_event_source_mappings, fault, list_mappings_out),
+        ),
+    ];
+    let mut pipes = vec![(
+        "pipes:ListPipes",
+        faulty!(Pipes::list_pipes, fault, list_pipes_out),
+    )];
+    let mut sfn = vec![
+        (
+            "states:ListStateMachines",
+            faulty!(Sfn::list_state_machines, fault, list_machines_out),
+        ),
+        (
+            "states:DescribeStateMachine",
+            faulty!(Sfn::describe_state_machine, fault, describe_machine_out),
+        ),
     ];
     let mut dynamodb = vec![
         (
@@ -2204,6 +2384,10 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
         mq: rules(&mut mq),
         ssm: rules(&mut ssm),
         events: rules(&mut events),
+        scheduler: rules(&mut scheduler),
+        lambda: rules(&mut lambda),
+        pipes: rules(&mut pipes),
+        sfn: rules(&mut sfn),
         ..Mocks::default()
     };
     let dynamodb = rules(&mut dynamodb);
@@ -2228,6 +2412,14 @@ const FAULT_TABLE: &[(&str, Fault)] = &[
     ("ssm:GetParameters", Fault::Throttled),
     ("events:ListRules", Fault::Throttled),
     ("events:ListTargetsByRule", Fault::Internal),
+    ("events:ListEventBuses", Fault::Unavailable),
+    ("scheduler:ListSchedules", Fault::Throttled),
+    ("scheduler:GetSchedule", Fault::Internal),
+    ("lambda:ListFunctions", Fault::Unavailable),
+    ("lambda:ListEventSourceMappings", Fault::Throttled),
+    ("pipes:ListPipes", Fault::Internal),
+    ("states:ListStateMachines", Fault::Unavailable),
+    ("states:DescribeStateMachine", Fault::Throttled),
     ("dynamodb:PutItem", Fault::Throttled),
     ("dynamodb:GetItem", Fault::Unavailable),
     ("dynamodb:DeleteItem", Fault::Internal),
@@ -2254,6 +2446,7 @@ fn perform(action: Action, mocks: &Mocks, dynamodb: &[Rule]) -> String {
         everything: true,
         parameters: vec![FAULT_PARAMETER.to_owned()],
         task_definitions: vec![FAULT_TD.to_owned()],
+        resources: true,
     };
     match action {
         Action::ReadAll | Action::ReadNamed => {
@@ -2264,6 +2457,10 @@ fn perform(action: Action, mocks: &Mocks, dynamodb: &[Rule]) -> String {
             assert_eq!(world.parameters.len(), 1);
             assert_eq!(world.schedules.len(), 1);
             assert!(keys_contain(&world, FAULT_TD));
+            assert_eq!(world.functions.len(), 1);
+            assert_eq!(world.event_source_mappings.len(), 1);
+            assert_eq!(world.pipes.len(), 1);
+            assert_eq!(world.state_machines.len(), 1);
             "read".into()
         }
         Action::Register => {
@@ -2334,7 +2531,7 @@ fn every_call_is_retried_after_throttling_or_a_server_error() {
         covered.insert(*call);
     }
     // Every operation warren calls is in the table.
-    assert_eq!(covered.len(), 18, "{covered:?}");
+    assert_eq!(covered.len(), 26, "{covered:?}");
 }
 
 /// `orders:1` moved to the new host, as `perform` asks to register it.
@@ -2510,4 +2707,514 @@ fn a_broker_delete_retried_after_it_went_through_is_done_not_failed() {
     let mut aws = mocks.backend();
     aws.delete_broker(&old_broker())
         .expect("a broker that is no longer there is deleted");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The other resources that can point at a broker
+
+/// A read of nothing but the other resources (no cluster, no broker).
+fn resources_scope() -> ReadScope {
+    ReadScope {
+        resources: true,
+        ..ReadScope::default()
+    }
+}
+
+fn no_clusters() -> Rule {
+    mock!(aws_sdk_ecs::Client::list_clusters).then_output(|| ListClustersOutput::builder().build())
+}
+
+const OLD_BROKER_ARN: &str = "arn:aws:mq:eu-west-2:123456789012:broker:esr-rabbit-old:b-1111";
+
+fn events_target(
+    id: &str,
+    input: Option<&str>,
+    key: Option<&str>,
+) -> aws_sdk_eventbridge::types::Target {
+    let mut target = aws_sdk_eventbridge::types::Target::builder()
+        .id(id)
+        .set_input(input.map(str::to_owned));
+    target = match key {
+        Some(key) => target.arn(cluster_arn("esr-batch")).ecs_parameters(
+            aws_sdk_eventbridge::types::EcsParameters::builder()
+                .task_definition_arn(td_arn(key))
+                .build()
+                .unwrap(),
+        ),
+        None => target.arn(format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{id}")),
+    };
+    target.build().unwrap()
+}
+
+#[test]
+fn rules_on_every_bus_and_functions_are_read_from_every_page() {
+    let log = Log::default();
+    let overrides = r#"{"containerOverrides":[{"name":"job","environment":[{"name":"RABBIT_HOST","value":"b-1111.mq.eu-west-2.amazonaws.com"}]}]}"#;
+
+    // Buses over 2 pages (the default bus, then `jobs`); rules on `jobs` over 2 pages; the
+    // second rule's targets over 2 pages, a Lambda target first.
+    let l = log.clone();
+    let buses =
+        mock!(aws_sdk_eventbridge::Client::list_event_buses).then_compute_output(move |req| {
+            l.push(
+                "ListEventBuses",
+                req.next_token().into_iter().map(str::to_owned).collect(),
+            );
+            let names = vec!["default".to_owned(), "jobs".to_owned()];
+            let (items, next) = page(&names, 1, "buses", req.next_token());
+            ListEventBusesOutput::builder()
+                .set_event_buses(Some(
+                    items
+                        .iter()
+                        .map(|n| {
+                            aws_sdk_eventbridge::types::EventBus::builder()
+                                .name(n)
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .set_next_token(next)
+                .build()
+        });
+    let l = log.clone();
+    let rules = mock!(aws_sdk_eventbridge::Client::list_rules).then_compute_output(move |req| {
+        let bus = req.event_bus_name().unwrap_or("(none)").to_owned();
+        let mut args = vec![bus.clone()];
+        args.extend(req.next_token().map(str::to_owned));
+        l.push("ListRules", args);
+        let names: Vec<String> = if bus == "jobs" {
+            vec!["replay".into(), "archive".into()]
+        } else {
+            Vec::new()
+        };
+        let (items, next) = page(&names, 1, &format!("rules-{bus}"), req.next_token());
+        ListRulesOutput::builder()
+            .set_rules(Some(
+                items
+                    .iter()
+                    .map(|n| {
+                        aws_sdk_eventbridge::types::Rule::builder()
+                            .name(n)
+                            .arn(format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/{bus}/{n}"))
+                            .event_bus_name(&bus)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .set_next_token(next)
+            .build()
+    });
+    let l = log.clone();
+    let targets =
+        mock!(aws_sdk_eventbridge::Client::list_targets_by_rule).then_compute_output(move |req| {
+            let rule = req.rule().unwrap().to_owned();
+            let mut args = vec![
+                rule.clone(),
+                req.event_bus_name().unwrap_or("(none)").to_owned(),
+            ];
+            args.extend(req.next_token().map(str::to_owned));
+            l.push("ListTargetsByRule", args);
+            let all = if rule == "replay" {
+                vec![events_target(
+                    "replay-task",
+                    Some(overrides),
+                    Some("replay:4"),
+                )]
+            } else {
+                vec![
+                    events_target("archive-fn", None, None),
+                    events_target("archive-task", None, Some("archive")),
+                ]
+            };
+            let (items, next) = page(&all, 1, &format!("targets-{rule}"), req.next_token());
+            ListTargetsByRuleOutput::builder()
+                .set_targets(Some(items))
+                .set_next_token(next)
+                .build()
+        });
+
+    // Functions over 2 pages: the second has the old broker in its environment.
+    let l = log.clone();
+    let functions = mock!(aws_sdk_lambda::Client::list_functions).then_compute_output(move |req| {
+        l.push(
+            "ListFunctions",
+            req.marker().into_iter().map(str::to_owned).collect(),
+        );
+        let all = vec![
+            aws_sdk_lambda::types::FunctionConfiguration::builder()
+                .function_name("thumbnail")
+                .function_arn(format!(
+                    "arn:aws:lambda:{REGION}:{ACCOUNT}:function:thumbnail"
+                ))
+                .build(),
+            aws_sdk_lambda::types::FunctionConfiguration::builder()
+                .function_name("notifier")
+                .function_arn(format!(
+                    "arn:aws:lambda:{REGION}:{ACCOUNT}:function:notifier"
+                ))
+                .environment(
+                    aws_sdk_lambda::types::EnvironmentResponse::builder()
+                        .variables(
+                            "RABBIT_URL",
+                            format!("amqps://notifier:hunter2@{OLD_HOST}:5671"),
+                        )
+                        .variables("A_FIRST", "1")
+                        .build(),
+                )
+                .build(),
+        ];
+        let (items, next) = page(&all, 1, "functions", req.marker());
+        ListFunctionsOutput::builder()
+            .set_functions(Some(items))
+            .set_next_marker(next)
+            .build()
+    });
+    // Event source mappings: one from the old broker, one from SQS, one from self-managed Kafka.
+    let mappings = mock!(aws_sdk_lambda::Client::list_event_source_mappings).then_output(|| {
+        ListEventSourceMappingsOutput::builder()
+            .event_source_mappings(
+                aws_sdk_lambda::types::EventSourceMappingConfiguration::builder()
+                    .uuid("1111")
+                    .function_arn(format!(
+                        "arn:aws:lambda:{REGION}:{ACCOUNT}:function:notifier"
+                    ))
+                    .event_source_arn(OLD_BROKER_ARN)
+                    .state("Enabled")
+                    .queues("esr.queue.notify")
+                    .build(),
+            )
+            .event_source_mappings(
+                aws_sdk_lambda::types::EventSourceMappingConfiguration::builder()
+                    .uuid("2222")
+                    .function_arn(format!(
+                        "arn:aws:lambda:{REGION}:{ACCOUNT}:function:thumbnail"
+                    ))
+                    .event_source_arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:images"))
+                    .state("Enabled")
+                    .build(),
+            )
+            .event_source_mappings(
+                aws_sdk_lambda::types::EventSourceMappingConfiguration::builder()
+                    .uuid("3333")
+                    .function_arn(format!(
+                        "arn:aws:lambda:{REGION}:{ACCOUNT}:function:thumbnail"
+                    ))
+                    .build(),
+            )
+            .build()
+    });
+
+    // Scheduler: 2 schedules over 2 pages, one not an ECS task.
+    let l = log.clone();
+    let schedules =
+        mock!(aws_sdk_scheduler::Client::list_schedules).then_compute_output(move |req| {
+            l.push(
+                "ListSchedules",
+                req.next_token().into_iter().map(str::to_owned).collect(),
+            );
+            let all = vec![("esr", "reconcile"), ("default", "ping")];
+            let (items, next) = page(&all, 1, "schedules", req.next_token());
+            ListSchedulesOutput::builder()
+                .set_schedules(Some(
+                    items
+                        .iter()
+                        .map(|(g, n)| {
+                            aws_sdk_scheduler::types::ScheduleSummary::builder()
+                                .group_name(*g)
+                                .name(*n)
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .set_next_token(next)
+                .build()
+                .unwrap()
+        });
+    let get_schedule = mock!(aws_sdk_scheduler::Client::get_schedule).then_compute_output(|req| {
+        let name = req.name().unwrap().to_owned();
+        let group = req.group_name().unwrap_or("default").to_owned();
+        let target = aws_sdk_scheduler::types::Target::builder()
+            .arn(if name == "reconcile" {
+                cluster_arn("esr-batch")
+            } else {
+                format!("arn:aws:sqs:{REGION}:{ACCOUNT}:pings")
+            })
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/scheduler"));
+        let target = if name == "reconcile" {
+            target.ecs_parameters(
+                aws_sdk_scheduler::types::EcsParameters::builder()
+                    .task_definition_arn(td_arn("reconcile:23"))
+                    .build()
+                    .unwrap(),
+            )
+        } else {
+            target
+        };
+        aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput::builder()
+            .name(&name)
+            .group_name(&group)
+            .arn(format!(
+                "arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/{group}/{name}"
+            ))
+            .target(target.build().unwrap())
+            .build()
+    });
+
+    let pipes = mock!(aws_sdk_pipes::Client::list_pipes).then_output(|| {
+        ListPipesOutput::builder()
+            .pipes(
+                aws_sdk_pipes::types::Pipe::builder()
+                    .name("orders")
+                    .arn(format!("arn:aws:pipes:{REGION}:{ACCOUNT}:pipe/orders"))
+                    .source(OLD_BROKER_ARN)
+                    .target(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:orders"))
+                    .build(),
+            )
+            .build()
+    });
+    let machine_arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:export");
+    let m = machine_arn.clone();
+    let machines = mock!(aws_sdk_sfn::Client::list_state_machines).then_output(move || {
+        ListStateMachinesOutput::builder()
+            .state_machines(
+                aws_sdk_sfn::types::StateMachineListItem::builder()
+                    .state_machine_arn(&m)
+                    .name("export")
+                    .r#type(aws_sdk_sfn::types::StateMachineType::Standard)
+                    .creation_date(aws_sdk_sfn::primitives::DateTime::from_secs(0))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    });
+    let m = machine_arn.clone();
+    let describe_machine = mock!(aws_sdk_sfn::Client::describe_state_machine).then_output(move || {
+        aws_sdk_sfn::operation::describe_state_machine::DescribeStateMachineOutput::builder()
+            .state_machine_arn(&m)
+            .name("export")
+            .definition(format!(
+                r#"{{"StartAt":"E","States":{{"E":{{"Type":"Task","Parameters":{{"U":"amqps://u:pw@{OLD_HOST}:5671"}},"End":true}}}}}}"#
+            ))
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/states"))
+            .r#type(aws_sdk_sfn::types::StateMachineType::Standard)
+            .creation_date(aws_sdk_sfn::primitives::DateTime::from_secs(0))
+            .build()
+            .unwrap()
+    });
+
+    // The revisions the targets start.
+    let fake = FakeEcs::new(10)
+        .definition(definition("replay:4", vec![container("job", &[], &[])]))
+        .definition(definition("archive:2", vec![container("job", &[], &[])]))
+        .definition(definition("reconcile:23", vec![container("job", &[], &[])]));
+    let mut ecs = vec![no_clusters()];
+    ecs.extend(fake.rules(&log));
+    let mocks = Mocks {
+        ecs,
+        events: vec![buses, rules, targets],
+        lambda: vec![functions, mappings],
+        scheduler: vec![schedules, get_schedule],
+        pipes: vec![pipes],
+        sfn: vec![machines, describe_machine],
+        ..Mocks::default()
+    };
+    let world = mocks.backend().read(&resources_scope()).expect("read");
+
+    assert_eq!(
+        log.calls("ListEventBuses"),
+        [vec![], vec!["buses-1".to_owned()]]
+    );
+    assert_eq!(
+        log.calls("ListRules"),
+        [
+            vec!["default".to_owned()],
+            vec!["jobs".to_owned()],
+            vec!["jobs".to_owned(), "rules-jobs-1".to_owned()],
+        ]
+    );
+    assert_eq!(
+        log.calls("ListTargetsByRule"),
+        [
+            vec!["replay".to_owned(), "jobs".to_owned()],
+            vec!["archive".to_owned(), "jobs".to_owned()],
+            vec![
+                "archive".to_owned(),
+                "jobs".to_owned(),
+                "targets-archive-1".to_owned()
+            ],
+        ]
+    );
+    assert_eq!(
+        log.calls("ListFunctions"),
+        [vec![], vec!["functions-1".to_owned()]]
+    );
+    assert_eq!(
+        log.calls("ListSchedules"),
+        [vec![], vec!["schedules-1".to_owned()]]
+    );
+
+    type Row<'w> = (&'w str, Option<&'w str>, Option<&'w str>, &'w str, &'w str);
+    let summary: Vec<Row> = world
+        .schedules
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.bus.as_deref(),
+                s.group.as_deref(),
+                s.task_definition.as_str(),
+                s.cluster.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("replay", Some("jobs"), None, "replay:4", "esr-batch"),
+            ("archive", Some("jobs"), None, "archive", "esr-batch"),
+            ("reconcile", None, Some("esr"), "reconcile:23", "esr-batch"),
+        ]
+    );
+    assert_eq!(world.schedules[0].target.as_deref(), Some("replay-task"));
+    assert_eq!(
+        world.schedules[0].arn.as_deref(),
+        Some(format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/jobs/replay").as_str())
+    );
+    assert_eq!(world.schedules[0].overrides["job"]["RABBIT_HOST"], OLD_HOST);
+    assert_eq!(
+        world.schedules[2].kind,
+        warren::model::ScheduleKind::Schedule
+    );
+
+    let names: Vec<&str> = world.functions.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["notifier", "thumbnail"]);
+    let env: Vec<(&String, &String)> = world.functions[0].environment.iter().collect();
+    let masked = format!("amqps://notifier:****@{OLD_HOST}:5671");
+    assert_eq!(
+        env,
+        [
+            (&"A_FIRST".to_owned(), &"1".to_owned()),
+            (&"RABBIT_URL".to_owned(), &masked),
+        ]
+    );
+
+    let mappings: Vec<(&str, &str, &[String])> = world
+        .event_source_mappings
+        .iter()
+        .map(|m| (m.uuid.as_str(), m.source.as_str(), m.queues.as_slice()))
+        .collect();
+    assert_eq!(
+        mappings,
+        [
+            (
+                "1111",
+                OLD_BROKER_ARN,
+                ["esr.queue.notify".to_owned()].as_slice()
+            ),
+            (
+                "2222",
+                format!("arn:aws:sqs:{REGION}:{ACCOUNT}:images").as_str(),
+                [].as_slice()
+            ),
+        ]
+    );
+    assert_eq!(
+        world.event_source_mappings[0].state.as_deref(),
+        Some("Enabled")
+    );
+    assert!(world.event_source_mappings[0]
+        .function
+        .ends_with(":function:notifier"));
+
+    assert_eq!(world.pipes.len(), 1);
+    assert_eq!(world.pipes[0].source, OLD_BROKER_ARN);
+    assert_eq!(world.state_machines.len(), 1);
+    assert_eq!(
+        world.state_machines[0].arn.as_deref(),
+        Some(machine_arn.as_str())
+    );
+    assert_eq!(
+        world.state_machines[0].definition["States"]["E"]["Parameters"]["U"],
+        serde_json::Value::from(format!("amqps://u:****@{OLD_HOST}:5671"))
+    );
+    assert!(!serde_json::to_string(&world).unwrap().contains("hunter2"));
+}
+
+#[test]
+fn a_function_whose_environment_cannot_be_read_fails_the_read_naming_it() {
+    let functions = mock!(aws_sdk_lambda::Client::list_functions).then_output(|| {
+        ListFunctionsOutput::builder()
+            .functions(
+                aws_sdk_lambda::types::FunctionConfiguration::builder()
+                    .function_name("notifier")
+                    .environment(
+                        aws_sdk_lambda::types::EnvironmentResponse::builder()
+                            .error(
+                                aws_sdk_lambda::types::EnvironmentError::builder()
+                                    .error_code("AccessDeniedException")
+                                    .message(
+                                        "Lambda was unable to decrypt the environment variables",
+                                    )
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let mocks = Mocks {
+        ecs: vec![no_clusters()],
+        lambda: vec![functions],
+        ..Mocks::default()
+    };
+    let message = read_error(&mut mocks.backend(), &resources_scope());
+    assert!(message.contains("function notifier"), "{message}");
+    assert!(message.contains("lambda:ListFunctions"), "{message}");
+    assert!(message.contains("unable to decrypt"), "{message}");
+}
+
+#[test]
+fn a_denied_resource_list_fails_the_read_naming_the_call_and_the_policy() {
+    for call in [
+        "events:ListEventBuses",
+        "scheduler:ListSchedules",
+        "lambda:ListFunctions",
+        "lambda:ListEventSourceMappings",
+        "pipes:ListPipes",
+        "states:ListStateMachines",
+    ] {
+        let denied = || json_error(403, "AccessDeniedException", "not authorized");
+        let mut mocks = Mocks {
+            ecs: vec![no_clusters()],
+            ..Mocks::default()
+        };
+        match call {
+            "events:ListEventBuses" => mocks.events.push(
+                mock!(aws_sdk_eventbridge::Client::list_event_buses).then_http_response(denied),
+            ),
+            "scheduler:ListSchedules" => mocks
+                .scheduler
+                .push(mock!(aws_sdk_scheduler::Client::list_schedules).then_http_response(denied)),
+            "lambda:ListFunctions" => mocks
+                .lambda
+                .push(mock!(aws_sdk_lambda::Client::list_functions).then_http_response(denied)),
+            "lambda:ListEventSourceMappings" => mocks.lambda.push(
+                mock!(aws_sdk_lambda::Client::list_event_source_mappings)
+                    .then_http_response(denied),
+            ),
+            "pipes:ListPipes" => mocks
+                .pipes
+                .push(mock!(aws_sdk_pipes::Client::list_pipes).then_http_response(denied)),
+            _ => mocks
+                .sfn
+                .push(mock!(aws_sdk_sfn::Client::list_state_machines).then_http_response(denied)),
+        }
+        let message = read_error(&mut mocks.backend(), &resources_scope());
+        assert!(
+            message.contains(&format!("the IAM policy must allow {call}")),
+            "{call}: {message}"
+        );
+    }
 }

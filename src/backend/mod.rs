@@ -32,6 +32,11 @@ pub struct ReadScope {
     /// run now: the revisions `rollback` puts services back on. One the backend does not have
     /// is left out of the world.
     pub task_definitions: Vec<String>,
+    /// Also what else can point at a broker: the scheduled tasks of every EventBridge rule (on
+    /// every bus) and Scheduler schedule, Lambda functions and event source mappings,
+    /// EventBridge Pipes and Step Functions state machines. Backends whose source holds
+    /// everything anyway (a world file) ignore it.
+    pub resources: bool,
 }
 
 /// Where a service's rollout stands.

@@ -205,7 +205,9 @@ impl Backend for Rehearsal {
     }
 
     fn read(&mut self, scope: &ReadScope) -> Result<World> {
-        // Read afresh: another process may have changed the file since.
+        // Read afresh: another process may have changed the file since. The file holds
+        // everything (schedules, functions, pipes…), so `everything` and `resources` change
+        // nothing here.
         let mut world = self.load()?.clone();
         if let Some(clusters) = &scope.clusters {
             // Reading only what is in scope keeps the rehearsal honest: a plan cannot see

@@ -66,7 +66,8 @@ fn migration_of(
     }
 }
 
-/// What a plan scans: its clusters, or every cluster.
+/// What a plan scans: its clusters, or every cluster, and the other resources that can point
+/// at a broker (rules, schedules, functions, mappings, pipes, state machines).
 fn scope_of(config: &Config) -> ReadScope {
     ReadScope {
         clusters: config
@@ -77,16 +78,19 @@ fn scope_of(config: &Config) -> ReadScope {
         everything: false,
         parameters: crate::precondition::mapped_parameters(&config.parameters),
         task_definitions: Vec::new(),
+        resources: true,
     }
 }
 
-/// Every cluster of the region, every family's latest revision, every schedule.
+/// Every cluster of the region, every family's latest revision, every schedule, and the other
+/// resources that can point at a broker.
 fn everything() -> ReadScope {
     ReadScope {
         clusters: None,
         everything: true,
         parameters: Vec::new(),
         task_definitions: Vec::new(),
+        resources: true,
     }
 }
 

@@ -177,6 +177,22 @@ pub fn other_deployments(service: &Service) -> Vec<Deployment> {
         .collect()
 }
 
+/// The tags of `service` (DescribeServices with `include` TAGS), in the order ECS gives them:
+/// they tell who owns the service (CloudFormation, Copilot, CDK, Terraform).
+#[must_use]
+pub fn service_tags(service: &Service) -> IndexMap<String, String> {
+    service
+        .tags()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
 /// Where the rollout of `service` onto the task definition `target` (full ARN) stands.
 ///
 /// Right for real ECS and for the emulator alike: the service must be on `target`, no

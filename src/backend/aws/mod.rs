@@ -12,6 +12,7 @@ mod errors;
 pub mod journal;
 pub mod lock;
 mod read;
+mod resources;
 
 use std::collections::HashMap;
 use std::sync::Arc;

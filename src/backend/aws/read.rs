@@ -1,5 +1,6 @@
 //! Discovery on AWS: every cluster, service, task definition, parameter, schedule and broker
-//! the plan (or decommission) needs, every page of every list.
+//! the plan (or decommission) needs, every page of every list. The other resources that can
+//! point at a broker are read in [`super::resources`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,16 +9,16 @@ use aws_sdk_ecs::error::SdkError;
 use aws_sdk_ecs::operation::describe_task_definition::{
     DescribeTaskDefinitionError, DescribeTaskDefinitionOutput,
 };
-use aws_sdk_ecs::types::{TaskDefinitionFamilyStatus, TaskDefinitionField};
+use aws_sdk_ecs::types::{ServiceField, TaskDefinitionFamilyStatus, TaskDefinitionField};
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use indexmap::IndexMap;
 use serde_json::json;
 
-use super::{convert, errors, Aws, Described};
+use super::{convert, errors, resources, Aws, Described};
 use crate::backend::ReadScope;
 use crate::discovery::{hosts_in, is_secrets_manager, mask_password, parameter_name, REDACTED};
 use crate::error::{Error, Result};
-use crate::model::{Broker, Cluster, Schedule, Service, World, WORLD_VERSION};
+use crate::model::{Broker, Cluster, Service, World, WORLD_VERSION};
 
 /// How many calls of one kind run at once.
 pub(super) const CONCURRENT_CALLS: usize = 4;
@@ -130,6 +131,7 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
                         .describe_services()
                         .cluster(arn)
                         .set_services(Some(batch))
+                        .include(ServiceField::Tags)
                         .send()
                         .await
                         .map_err(|e| {
@@ -165,6 +167,10 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
                     desired: u32::try_from(s.desired_count()).unwrap_or(0),
                     running: u32::try_from(s.running_count()).unwrap_or(0),
                     deployments: convert::other_deployments(&s),
+                    deployment_controller: s
+                        .deployment_controller()
+                        .map(|c| c.r#type().as_str().to_owned()),
+                    tags: convert::service_tags(&s),
                     extra,
                     ..Service::default()
                 }
@@ -189,7 +195,6 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
                 .map(|d| d.task_definition.clone()),
         );
     }
-    let mut schedules = Vec::new();
     if scope.everything {
         let families: Vec<String> = ecs
             .list_task_definition_families()
@@ -202,7 +207,10 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
             .map_err(|e| errors::describe("ecs:ListTaskDefinitionFamilies", "the region", e))?;
         // A family describes as its latest ACTIVE revision.
         wanted.extend(families);
-        schedules = read_schedules(aws).await?;
+    }
+    let mut schedules = Vec::new();
+    if scope.everything || scope.resources {
+        schedules = resources::schedules(aws).await?;
         wanted.extend(schedules.iter().map(|s| s.task_definition.clone()));
     }
     describe_all(aws, wanted.into_iter().collect()).await?;
@@ -226,7 +234,12 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
     let (parameters, parameter_versions, secret_parameters) =
         read_parameters(aws, &task_definitions, &scope.parameters).await?;
     let brokers = read_brokers(aws).await?;
-    Ok(World {
+    let others = if scope.resources {
+        resources::read(aws).await?
+    } else {
+        resources::Resources::default()
+    };
+    let mut world = World {
         version: WORLD_VERSION,
         region: Some(aws.region.clone()),
         brokers,
@@ -238,7 +251,12 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
         extra: serde_json::Map::new(),
         secret_parameters,
         ..World::default()
-    })
+    };
+    world.functions = others.functions;
+    world.event_source_mappings = others.event_source_mappings;
+    world.pipes = others.pipes;
+    world.state_machines = others.state_machines;
+    Ok(world)
 }
 
 /// A schedule's task definition: `family:revision`, or the bare family for "latest".
@@ -308,59 +326,6 @@ async fn describe_if_present(aws: &mut Aws, references: &[String]) -> Result<()>
         aws.definitions.insert(convert::definition_key(&d.arn), d);
     }
     Ok(())
-}
-
-async fn read_schedules(aws: &Aws) -> Result<Vec<Schedule>> {
-    let events = &aws.clients.events;
-    let mut rules = Vec::new();
-    let mut token = None;
-    loop {
-        let out = events
-            .list_rules()
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| errors::describe("events:ListRules", "the default event bus", e))?;
-        rules.extend(
-            out.rules()
-                .iter()
-                .filter_map(|r| r.name().map(str::to_owned)),
-        );
-        token = out.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
-    let mut schedules = Vec::new();
-    for rule in rules {
-        let mut token = None;
-        loop {
-            let out = events
-                .list_targets_by_rule()
-                .rule(rule.clone())
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| {
-                    errors::describe("events:ListTargetsByRule", &format!("rule {rule}"), e)
-                })?;
-            for target in out.targets() {
-                if let Some(ecs) = target.ecs_parameters() {
-                    schedules.push(Schedule {
-                        name: rule.clone(),
-                        cluster: convert::cluster_name(target.arn()),
-                        task_definition: ecs.task_definition_arn().to_owned(),
-                        ..Schedule::default()
-                    });
-                }
-            }
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
-    }
-    Ok(schedules)
 }
 
 /// The SSM parameters that containers' secrets name, and the `extra` ones the scope asks for
@@ -495,6 +460,7 @@ async fn read_brokers(aws: &Aws) -> Result<Vec<Broker>> {
                 .or(summary.broker_state())
                 .map_or_else(|| "RUNNING".to_owned(), |s| s.as_str().to_owned()),
             endpoints,
+            arn: out.broker_arn().or(summary.broker_arn()).map(str::to_owned),
             console_url,
             ..Broker::default()
         });
