@@ -26,6 +26,7 @@ pub mod precondition;
 pub mod progress;
 pub mod render;
 pub mod rollback;
+pub mod sources;
 pub mod status;
 
 pub use error::{Error, Result};

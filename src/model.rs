@@ -48,12 +48,25 @@ pub struct World {
     /// Step Functions state machines (they can run ECS tasks with env overrides).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub state_machines: Vec<StateMachine>,
+    /// Env files (S3 object ARN → the file's text) that containers' `environment_files` name:
+    /// what a container reads besides its task definition. A file listed there but absent
+    /// here could not be read.
+    #[serde(
+        default,
+        deserialize_with = "crate::limits::unique_map",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub env_files: IndexMap<String, String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
     /// The parameters (by the reference `parameters` uses) whose values are secrets (SSM
-    /// SecureStrings): known to the AWS backend, never written to a file.
+    /// SecureStrings, Secrets Manager values): known to the AWS backend, never written to a file.
     #[serde(skip)]
     pub secret_parameters: std::collections::BTreeSet<String>,
+    /// Why a secret or env file (by the reference a container uses) could not be read, where
+    /// the backend knows it (access denied, no such object): said in warnings and blockers.
+    #[serde(skip)]
+    pub unread: std::collections::BTreeMap<String, String>,
 }
 
 /// A RabbitMQ broker, in Amazon MQ or elsewhere.
@@ -256,8 +269,25 @@ pub struct Container {
     /// Variable name → `valueFrom` (an SSM parameter or Secrets Manager ARN, or a parameter name).
     #[serde(default, deserialize_with = "crate::limits::unique_map")]
     pub secrets: IndexMap<String, String>,
+    /// Env files the container loads (ECS's `environmentFiles`); its `environment` overrides
+    /// them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment_files: Vec<EnvironmentFile>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// An env file a container loads: `value` is the S3 object's ARN (`arn:aws:s3:::bucket/key`),
+/// `type` is `s3`, as ECS writes `environmentFiles`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentFile {
+    pub value: String,
+    #[serde(rename = "type", default = "s3")]
+    pub kind: String,
+}
+
+fn s3() -> String {
+    "s3".to_owned()
 }
 
 /// A scheduled task: an EventBridge rule's ECS target (`kind` `rule`, the default) or an
@@ -403,6 +433,9 @@ impl World {
             } else {
                 masked
             };
+        }
+        for text in self.env_files.values_mut() {
+            *text = crate::sources::redacted_env_file(text);
         }
         for broker in &mut self.brokers {
             for endpoint in &mut broker.endpoints {

@@ -32,6 +32,9 @@ pub struct ReadScope {
     /// run now: the revisions `rollback` puts services back on. One the backend does not have
     /// is left out of the world.
     pub task_definitions: Vec<String>,
+    /// The Secrets Manager secrets whose values to read (`read_secrets`); one that cannot be
+    /// read is left out of the world, with the reason in [`World::unread`].
+    pub secrets: crate::config::SecretsToRead,
 }
 
 /// Where a service's rollout stands.

@@ -40,6 +40,7 @@ pub fn run(args: &ApplyArgs, output: Output) -> Result<u8> {
                 everything: false,
                 parameters: crate::precondition::mapped_parameters(&plan.parameters),
                 task_definitions: Vec::new(),
+                secrets: plan.scope.read_secrets.clone(),
             },
             |_| vec![plan.brokers.old.clone(), plan.brokers.new.clone()],
         )?;

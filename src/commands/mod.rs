@@ -77,6 +77,7 @@ fn scope_of(config: &Config) -> ReadScope {
         everything: false,
         parameters: crate::precondition::mapped_parameters(&config.parameters),
         task_definitions: Vec::new(),
+        secrets: config.migration.read_secrets.clone(),
     }
 }
 
@@ -87,6 +88,7 @@ fn everything() -> ReadScope {
         everything: true,
         parameters: Vec::new(),
         task_definitions: Vec::new(),
+        secrets: crate::config::SecretsToRead::None,
     }
 }
 

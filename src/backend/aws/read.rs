@@ -226,7 +226,7 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
     let (parameters, parameter_versions, secret_parameters) =
         read_parameters(aws, &task_definitions, &scope.parameters).await?;
     let brokers = read_brokers(aws).await?;
-    Ok(World {
+    let mut world = World {
         version: WORLD_VERSION,
         region: Some(aws.region.clone()),
         brokers,
@@ -238,7 +238,9 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
         extra: serde_json::Map::new(),
         secret_parameters,
         ..World::default()
-    })
+    };
+    super::secrets::read(aws, scope, &mut world).await?;
+    Ok(world)
 }
 
 /// A schedule's task definition: `family:revision`, or the bare family for "latest".
