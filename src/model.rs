@@ -434,8 +434,9 @@ impl World {
                 masked
             };
         }
+        let known: Vec<String> = broker_hosts.iter().cloned().collect();
         for text in self.env_files.values_mut() {
-            *text = crate::sources::redacted_env_file(text);
+            *text = crate::sources::redacted_env_file(text, &known);
         }
         for broker in &mut self.brokers {
             for endpoint in &mut broker.endpoints {

@@ -23,17 +23,18 @@ pub fn env_file_variables(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// An env file's text with every value kept as [`kept_secret`] keeps it: what a snapshot may
-/// write (env files are where teams put credentials).
+/// An env file's text with every value kept as [`kept_secret`] keeps it (`brokers`: the
+/// hosts of known brokers): what a snapshot may write (env files are where teams put
+/// credentials).
 #[must_use]
-pub fn redacted_env_file(text: &str) -> String {
+pub fn redacted_env_file(text: &str, brokers: &[String]) -> String {
     let mut out: Vec<String> = Vec::new();
     for line in text.lines() {
         let bare = line.strip_suffix('\r').unwrap_or(line);
         let comment = bare.trim().is_empty() || bare.trim_start().starts_with('#');
         match bare.split_once('=') {
             Some((name, value)) if !comment && !name.is_empty() => {
-                out.push(format!("{name}={}", kept_secret(value)));
+                out.push(format!("{name}={}", kept_secret(value, brokers)));
             }
             // A comment can hold a credential as well as a value can.
             _ => out.push(mask_password(bare)),
@@ -46,15 +47,24 @@ pub fn redacted_env_file(text: &str) -> String {
     joined
 }
 
-/// A secret value as warren keeps it: a broker address with its password masked;
-/// [`REDACTED`] (unreadable) when it holds a credential beside something warren cannot read as
-/// a host; else `****` (read, and names no host). The same rule as for SSM SecureStrings.
+/// A secret value as warren keeps it: a broker address (a URL, dotted host names, or a host of
+/// one of `brokers`, the hosts of the brokers known) with its password masked; [`REDACTED`]
+/// (unreadable) when it holds a credential beside something warren cannot read as a host;
+/// else `****` (read, and names no host). The rule SSM SecureStrings follow, and a bare word
+/// that is a known broker's host is kept too: it cannot be a password worth hiding, and
+/// `****` would hide the broker.
 #[must_use]
-pub fn kept_secret(value: &str) -> String {
+pub fn kept_secret(value: &str, brokers: &[String]) -> String {
     let masked = mask_password(value);
     let hosts = hosts_in(&masked);
-    let looks_like_address =
-        !hosts.is_empty() && (masked.contains("://") || hosts.iter().all(|h| h.contains('.')));
+    let looks_like_address = !hosts.is_empty()
+        && (masked.contains("://")
+            || hosts.iter().all(|h| h.contains('.'))
+            || hosts.iter().all(|h| {
+                brokers
+                    .iter()
+                    .any(|b| b.eq_ignore_ascii_case(h.trim_end_matches('.')))
+            }));
     if looks_like_address {
         masked
     } else if masked != value {
@@ -179,7 +189,7 @@ mod tests {
     #[test]
     fn a_redacted_env_file_keeps_only_addresses() {
         let text = "# admin:c0mment@h\nHOST=b-1.mq.eu-west-2.amazonaws.com\nURL=amqps://u:s3cr/et@b-1.mq:5671\nDB_PASSWORD=hunter2\n";
-        let kept = redacted_env_file(text);
+        let kept = redacted_env_file(text, &[]);
         for secret in ["s3cr/et", "hunter2", "c0mment"] {
             assert!(!kept.contains(secret), "{secret} in {kept}");
         }
@@ -195,6 +205,15 @@ mod tests {
             ]
         );
         assert!(kept.ends_with('\n'));
+    }
+
+    #[test]
+    fn a_known_broker_host_is_kept_even_without_dots() {
+        let brokers = ["mockmq".to_owned()];
+        assert_eq!(kept_secret("mockmq", &brokers), "mockmq");
+        assert_eq!(kept_secret("MOCKMQ:5671", &brokers), "MOCKMQ:5671");
+        assert_eq!(kept_secret("hunter2", &brokers), "****");
+        assert_eq!(kept_secret("mockmq", &[]), "****");
     }
 
     #[test]

@@ -103,6 +103,12 @@ async fn read_secret_values(aws: &Aws, scope: &ReadScope, world: &mut World) -> 
         .filter(|v| scope.secrets.includes(v))
         .cloned()
         .collect();
+    let known: Vec<String> = world
+        .brokers
+        .iter()
+        .flat_map(|b| &b.endpoints)
+        .flat_map(|e| crate::discovery::hosts_in(e))
+        .collect();
     // One call per secret version, however many references (JSON keys) it serves.
     let mut values: BTreeMap<SecretVersion, std::result::Result<String, String>> = BTreeMap::new();
     for reference in &references {
@@ -156,7 +162,7 @@ async fn read_secret_values(aws: &Aws, scope: &ReadScope, world: &mut World) -> 
             Ok(part) => {
                 world
                     .parameters
-                    .insert(reference.clone(), kept_secret(&part));
+                    .insert(reference.clone(), kept_secret(&part, &known));
                 world.secret_parameters.insert(reference);
             }
             Err(why) => {
