@@ -798,4 +798,26 @@ mod tests {
         assert_eq!(env["B"], "u:****@b-1.mq:5671");
         assert!(!text.contains("secret_parameters"), "never written");
     }
+
+    #[test]
+    fn a_redacted_world_keeps_env_files_only_as_masked_broker_addresses() {
+        let mut world = World {
+            version: WORLD_VERSION,
+            brokers: vec![Broker {
+                id: "b-1".into(),
+                endpoints: vec!["amqps://mockmq:5671".into()],
+                ..Broker::default()
+            }],
+            ..World::default()
+        };
+        world.env_files.insert(
+            "arn:aws:s3:::b/app.env".into(),
+            "HOST=mockmq\nURL=amqps://u:s/ec@mockmq:5671\nDB_PASSWORD=hunter2\n".into(),
+        );
+        world.redact(&[]);
+        assert_eq!(
+            world.env_files["arn:aws:s3:::b/app.env"],
+            "HOST=mockmq\nURL=amqps://u:****@mockmq:5671\nDB_PASSWORD=****\n"
+        );
+    }
 }

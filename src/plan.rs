@@ -1047,6 +1047,14 @@ pub fn fingerprint(
         // Only the parameters the move depends on: those that name a broker. A digest of any
         // other secret (a password) would be a hash of a credential in the saved plan.
         for pointer in &s.pointers {
+            // An env file's variable: the value the move copies (its password masked, as the
+            // digest of a credential must not stand in a saved plan).
+            if let Via::EnvFile { name, file } = &pointer.via {
+                entries.insert(
+                    format!("env_file:{file}#{name}"),
+                    digest(&mask_password(&pointer.value)),
+                );
+            }
             if let Via::Parameter { parameter, .. } = &pointer.via {
                 let version = world.parameter_versions.get(parameter);
                 entries.insert(

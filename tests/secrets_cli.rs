@@ -376,3 +376,53 @@ fn read_secrets_takes_true_false_or_secret_arns() {
         assert!(stderr.contains(message), "{value}: {stderr}");
     }
 }
+
+#[test]
+fn the_human_plan_says_the_variable_comes_from_an_env_file() {
+    let s = env_file_scenario();
+    let out = s.plan_human();
+    assert!(
+        out.contains(&format!(
+            "app: RABBIT_URL \"amqps://orders:****@{OLD_HOST}:5671/shop\" -> \"amqps://orders:****@{NEW_HOST}:5671/shop\" (from env file {APP_ENV}; set in the container's environment, over the file)"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("pa/ss"), "{out}");
+}
+
+/// A saved plan is stale once the env file's broker variable changes; a change to another
+/// variable of the file does not matter.
+#[test]
+fn a_saved_plan_is_stale_once_the_env_files_broker_variable_changes() {
+    for (edited, stale) in [
+        (
+            app_env().replace("DB_HOST=db.internal", "DB_HOST=db2.internal"),
+            false,
+        ),
+        (app_env().replace("/shop\n", "/shop2\n"), true),
+    ] {
+        let s = env_file_scenario();
+        s.plan(&["--out", "saved.json"]).assert().success();
+        let saved = s.read("saved.json");
+        assert!(!saved.contains("pa/ss"), "no credential in a saved plan");
+        let mut world = s.world_json();
+        world["env_files"][APP_ENV] = json!(edited);
+        s.write("world.json", &common::pretty(&world));
+        let out = s
+            .warren(&[
+                "apply",
+                "saved.json",
+                "--world",
+                "world.json",
+                "--auto-approve",
+            ])
+            .output()
+            .unwrap();
+        if stale {
+            assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+            assert!(all_output(&out).contains("stale"), "{}", all_output(&out));
+        } else {
+            assert!(out.status.success(), "{}", all_output(&out));
+        }
+    }
+}

@@ -208,6 +208,13 @@ fn change_lines(out: &mut String, c: &Change, p: Palette) {
 #[must_use]
 pub fn rewrite_line(r: &Rewrite) -> String {
     match (&r.variable, &r.parameter) {
+        (Some(v), _) if r.env_file.is_some() => format!(
+            "{}: {v} {:?} -> {:?} (from env file {}; set in the container's environment, over the file)",
+            r.container,
+            r.from,
+            r.to,
+            r.env_file.as_deref().unwrap_or_default()
+        ),
         (Some(v), _) => format!("{}: {v} {:?} -> {:?}", r.container, r.from, r.to),
         (None, Some(s)) => format!("{}: {s} (secret) {} -> {}", r.container, r.from, r.to),
         (None, None) => format!("{}: {:?} -> {:?}", r.container, r.from, r.to),
