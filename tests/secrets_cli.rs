@@ -426,3 +426,42 @@ fn a_saved_plan_is_stale_once_the_env_files_broker_variable_changes() {
         }
     }
 }
+
+/// What a rehearsal world does not hold the value of stays uninspected: a warning naming both
+/// variables, and an unverifiable blocker per secret.
+#[test]
+fn secrets_whose_values_are_not_held_are_warned_about() {
+    let s = Scenario::from_texts(
+        &Plan::new().to_toml(),
+        &world_text(&secret_world(), &[], &[]),
+    );
+    let plan = s.plan_json();
+    assert!(
+        warnings(&plan).contains(
+            &"shop/orders: app/RABBIT_HOST, app/DB_PASSWORD come from Secrets Manager and were not inspected for broker hosts".to_owned()
+        ),
+        "{:?}",
+        warnings(&plan)
+    );
+    let out = s
+        .on_world("decommission", &["--confirm", OLD_ID, "--format", "json"])
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    let decision: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let details: Vec<&str> = decision["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["kind"] == "unverifiable")
+        .map(|b| b["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        vec![
+            format!("orders:1, shop/orders read Secrets Manager secret {CLEAN_SECRET}, whose value was not read: whether it names {OLD_ID} is unknown"),
+            format!("orders:1, shop/orders read Secrets Manager secret {SECRET}:host::, whose value was not read: whether it names {OLD_ID} is unknown"),
+        ]
+    );
+}
