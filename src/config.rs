@@ -87,6 +87,7 @@ struct RawMigration {
     #[serde(default)]
     strategy: Strategy,
     lock_table: Option<String>,
+    read_secrets: Option<Spanned<SecretsToRead>>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +147,94 @@ pub struct Migration {
     pub broker_env: Option<Vec<String>>,
     pub strategy: Strategy,
     pub lock_table: Option<String>,
+    /// Which Secrets Manager secrets to read (`read_secrets`; default none).
+    pub read_secrets: SecretsToRead,
+}
+
+/// Which Secrets Manager secrets warren reads, by `read_secrets` in `[migration]`: `false`
+/// (the default: none), `true` (every secret a container names) or a list of secret ARNs.
+/// Reading a secret is an opt-in: it needs `secretsmanager:GetSecretValue` on it, and teams
+/// may want warren to see only the secrets that can hold a broker address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SecretsToRead {
+    #[default]
+    None,
+    All,
+    /// These secrets (full ARNs, or ARNs without the random `-AbCdEf` suffix).
+    Only(Vec<String>),
+}
+
+impl SecretsToRead {
+    /// Whether the secret a container's `valueFrom` names is to be read: by its full ARN, or
+    /// by its ARN without the suffix and the JSON-key part.
+    #[must_use]
+    pub fn includes(&self, value_from: &str) -> bool {
+        use crate::sources::SecretRef;
+        match self {
+            SecretsToRead::None => false,
+            SecretsToRead::All => SecretRef::parse(value_from).is_some(),
+            SecretsToRead::Only(listed) => {
+                let Some(wanted) = SecretRef::parse(value_from) else {
+                    return false;
+                };
+                listed.iter().any(|entry| {
+                    entry == value_from
+                        || entry == wanted.arn
+                        || SecretRef::parse(entry)
+                            .is_some_and(|e| e.partial_arn() == wanted.partial_arn())
+                })
+            }
+        }
+    }
+
+    /// Whether no secret is read.
+    #[must_use]
+    pub fn is_none(&self) -> bool {
+        *self == SecretsToRead::None
+    }
+}
+
+impl Serialize for SecretsToRead {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            SecretsToRead::None => s.serialize_bool(false),
+            SecretsToRead::All => s.serialize_bool(true),
+            SecretsToRead::Only(listed) => listed.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretsToRead {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SecretsToRead;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false or a list of Secrets Manager secret ARNs")
+            }
+            fn visit_bool<E: serde::de::Error>(
+                self,
+                v: bool,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(if v {
+                    SecretsToRead::All
+                } else {
+                    SecretsToRead::None
+                })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut listed = Vec::new();
+                while let Some(arn) = seq.next_element::<String>()? {
+                    listed.push(arn);
+                }
+                Ok(SecretsToRead::Only(listed))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// A value with the place in the plan file it came from.
@@ -278,6 +367,7 @@ impl Config {
                 broker_env: None,
                 strategy: Strategy::Drain,
                 lock_table: None,
+                read_secrets: SecretsToRead::None,
             },
             old: placeholder_broker(BrokerAlias::Old),
             new: placeholder_broker(BrokerAlias::New),
@@ -317,6 +407,10 @@ impl Config {
                 "must name at least one variable (leave it out to search every env value)",
             ));
         }
+        let read_secrets = match migration.read_secrets {
+            Some(spanned) => config.read_secrets(spanned)?,
+            None => SecretsToRead::None,
+        };
         config.migration = Migration {
             name: migration.name.into_inner(),
             region: migration.region,
@@ -335,6 +429,7 @@ impl Config {
             broker_env: migration.broker_env.map(Spanned::into_inner),
             strategy: migration.strategy,
             lock_table: migration.lock_table,
+            read_secrets,
         };
 
         let brokers = raw.brokers.into_inner();
@@ -377,6 +472,33 @@ impl Config {
             config.parameters.insert(old, new.into_inner());
         }
         Ok(config)
+    }
+
+    /// `read_secrets`, checked: a list names at least one secret, each by its ARN.
+    fn read_secrets(&self, raw: Spanned<SecretsToRead>) -> Result<SecretsToRead> {
+        let span = raw.span();
+        let value = raw.into_inner();
+        if let SecretsToRead::Only(listed) = &value {
+            if listed.is_empty() {
+                return Err(self.error_at(
+                    span,
+                    "migration.read_secrets",
+                    "must name at least one secret (or be true to read every secret, false for none)",
+                ));
+            }
+            for (i, arn) in listed.iter().enumerate() {
+                if crate::sources::SecretRef::parse(arn).is_none() {
+                    return Err(self.error_at(
+                        span,
+                        &format!("migration.read_secrets[{i}]"),
+                        &format!(
+                            "{arn:?} is not a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(value)
     }
 
     fn broker_spec(&self, alias: BrokerAlias, raw: Spanned<RawBroker>) -> Result<BrokerSpec> {

@@ -158,11 +158,14 @@ pub fn rewrite_field(value: &str, from: &ResolvedBroker, to: &ResolvedBroker) ->
 pub enum Via {
     /// An environment variable holds the host.
     Variable { name: String },
-    /// A secret (injected as variable `name`) reads the host from SSM parameter `parameter`.
+    /// A secret (injected as variable `name`) reads the host from SSM parameter `parameter`
+    /// (or from Secrets Manager, when `parameter` is a secret's ARN).
     Parameter { name: String, parameter: String },
     /// Another string field of the container holds the host: `path` says where, as
     /// [`crate::model::Container::fields`] writes it (`command[1]`, `dockerLabels.broker`).
     Field { path: String },
+    /// Variable `name` of env file `file` (an S3 object ARN) holds the host.
+    EnvFile { name: String, file: String },
 }
 
 impl Via {
@@ -170,7 +173,9 @@ impl Via {
     #[must_use]
     pub fn variable(&self) -> &str {
         match self {
-            Via::Variable { name } | Via::Parameter { name, .. } => name,
+            Via::Variable { name } | Via::Parameter { name, .. } | Via::EnvFile { name, .. } => {
+                name
+            }
             Via::Field { path } => path,
         }
     }
@@ -236,11 +241,18 @@ impl std::fmt::Display for Placement {
 /// What discovery could not look into, for the plan's warnings.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Uninspected {
-    /// A Secrets Manager secret: its value is not read.
+    /// A Secrets Manager secret: its value is not read (`reason` says why, where known).
     SecretsManager {
         container: String,
         name: String,
         arn: String,
+        reason: Option<String>,
+    },
+    /// An env file that could not be read, or a variable of it whose value is redacted.
+    EnvFile {
+        container: String,
+        file: String,
+        reason: String,
     },
     /// An SSM parameter the state does not have.
     MissingParameter {
@@ -348,21 +360,36 @@ pub fn pointers(
             }
             // A secret is inspected when the state holds its value: SSM parameters always,
             // Secrets Manager secrets only where the state carries them (a rehearsal world can).
-            let Some(value) = parameter_value(world, value_from) else {
-                uninspected.push(if is_secrets_manager(value_from) {
-                    Uninspected::SecretsManager {
+            let looked_up = secret_value(world, value_from)
+                .or_else(|| parameter_value(world, value_from).map(|v| Ok(v.clone())));
+            let value = match looked_up {
+                Some(Ok(value)) => value,
+                Some(Err(reason)) => {
+                    uninspected.push(Uninspected::SecretsManager {
                         container: container.name.clone(),
                         name: name.clone(),
                         arn: value_from.clone(),
-                    }
-                } else {
-                    Uninspected::MissingParameter {
-                        container: container.name.clone(),
-                        name: name.clone(),
-                        parameter: value_from.clone(),
-                    }
-                });
-                continue;
+                        reason: Some(reason),
+                    });
+                    continue;
+                }
+                None => {
+                    uninspected.push(if is_secrets_manager(value_from) {
+                        Uninspected::SecretsManager {
+                            container: container.name.clone(),
+                            name: name.clone(),
+                            arn: value_from.clone(),
+                            reason: world.unread.get(value_from).cloned(),
+                        }
+                    } else {
+                        Uninspected::MissingParameter {
+                            container: container.name.clone(),
+                            name: name.clone(),
+                            parameter: value_from.clone(),
+                        }
+                    });
+                    continue;
+                }
             };
             if value == REDACTED {
                 uninspected.push(Uninspected::Redacted {
@@ -373,7 +400,7 @@ pub fn pointers(
                 continue;
             }
             for broker in brokers {
-                if broker.named_in(value) {
+                if broker.named_in(&value) {
                     found.push(Pointer {
                         container: container.name.clone(),
                         via: Via::Parameter {
@@ -389,6 +416,14 @@ pub fn pointers(
         if only.is_none() {
             field_pointers(container, brokers, &mut found, &mut uninspected);
         }
+        env_file_pointers(
+            world,
+            container,
+            brokers,
+            &wanted,
+            &mut found,
+            &mut uninspected,
+        );
     }
     (found, uninspected)
 }
@@ -418,6 +453,88 @@ fn field_pointers(
                     broker: broker.alias,
                     value: value.to_owned(),
                 });
+            }
+        }
+    }
+}
+
+/// The value a Secrets Manager `valueFrom` gives its container, where the state has the
+/// secret: `None` when `value_from` is no such reference, or the state has neither it nor its
+/// secret (then it is unread); `Err` with the reason when the secret's value lacks the JSON key
+/// the reference names.
+///
+/// The state holds either the value of the reference itself (the AWS backend reads each
+/// reference's part) or the whole value of the secret by its ARN (a rehearsal world can), from
+/// which the reference's JSON key is taken.
+fn secret_value(world: &World, value_from: &str) -> Option<Result<String, String>> {
+    let reference = crate::sources::SecretRef::parse(value_from)?;
+    if let Some(value) = world.parameters.get(value_from) {
+        return Some(Ok(value.clone()));
+    }
+    let whole = world.parameters.get(reference.arn).or_else(|| {
+        world
+            .parameters
+            .iter()
+            .find(|(k, _)| {
+                crate::sources::SecretRef::parse(k).is_some_and(|r| {
+                    r.json_key.is_none() && r.partial_arn() == reference.partial_arn()
+                })
+            })
+            .map(|(_, v)| v)
+    })?;
+    if whole == REDACTED {
+        return Some(Ok(REDACTED.to_owned()));
+    }
+    Some(crate::sources::secret_part(whole, reference.json_key))
+}
+
+/// Where `container`'s env files point at `brokers`, and which could not be read. A variable
+/// the container's `environment` also sets is not looked at: ECS gives the container the
+/// `environment` value.
+fn env_file_pointers(
+    world: &World,
+    container: &crate::model::Container,
+    brokers: [&ResolvedBroker; 2],
+    wanted: &dyn Fn(&str) -> bool,
+    found: &mut Vec<Pointer>,
+    uninspected: &mut Vec<Uninspected>,
+) {
+    for file in &container.environment_files {
+        let Some(text) = world.env_files.get(&file.value) else {
+            uninspected.push(Uninspected::EnvFile {
+                container: container.name.clone(),
+                file: file.value.clone(),
+                reason: world.unread.get(&file.value).map_or_else(
+                    || "it is not in the state".to_owned(),
+                    |why| format!("it could not be read: {why}"),
+                ),
+            });
+            continue;
+        };
+        for (name, value) in crate::sources::env_file_variables(text) {
+            if !wanted(&name) || container.environment.contains_key(&name) {
+                continue;
+            }
+            if value == REDACTED {
+                uninspected.push(Uninspected::EnvFile {
+                    container: container.name.clone(),
+                    file: file.value.clone(),
+                    reason: format!("its {name} is redacted ({REDACTED})"),
+                });
+                continue;
+            }
+            for broker in brokers {
+                if broker.named_in(&value) {
+                    found.push(Pointer {
+                        container: container.name.clone(),
+                        via: Via::EnvFile {
+                            name: name.clone(),
+                            file: file.value.clone(),
+                        },
+                        broker: broker.alias,
+                        value: value.clone(),
+                    });
+                }
             }
         }
     }

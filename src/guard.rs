@@ -55,6 +55,9 @@ fn through(pointers: &[Pointer]) -> String {
             discovery::Via::Parameter { name, parameter } => {
                 format!("{}/{name} (parameter {parameter})", p.container)
             }
+            discovery::Via::EnvFile { name, file } => {
+                format!("{}/{name} (env file {file})", p.container)
+            }
         })
         .collect();
     places.dedup();
@@ -84,8 +87,18 @@ type Unread = BTreeMap<String, BTreeSet<String>>;
 fn note_unread(owner: &str, uninspected: &[Uninspected], unread: &mut Unread) {
     for u in uninspected {
         let what = match u {
-            Uninspected::SecretsManager { arn, .. } => {
+            Uninspected::SecretsManager {
+                arn, reason: None, ..
+            } => {
                 format!("Secrets Manager secret {arn}, whose value was not read")
+            }
+            Uninspected::SecretsManager {
+                arn,
+                reason: Some(reason),
+                ..
+            } => format!("Secrets Manager secret {arn}, whose value could not be read ({reason})"),
+            Uninspected::EnvFile { file, reason, .. } => {
+                format!("env file {file}, which was not inspected ({reason})")
             }
             Uninspected::MissingParameter { parameter, .. } => {
                 format!("parameter {parameter}, which could not be read")

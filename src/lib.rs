@@ -29,6 +29,7 @@ pub mod progress;
 pub mod render;
 pub mod resources;
 pub mod rollback;
+pub mod sources;
 pub mod status;
 
 pub use error::{Error, Result};

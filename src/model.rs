@@ -55,12 +55,25 @@ pub struct World {
     /// Step Functions state machines (they can run ECS tasks with env overrides).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub state_machines: Vec<StateMachine>,
+    /// Env files (S3 object ARN → the file's text) that containers' `environment_files` name:
+    /// what a container reads besides its task definition. A file listed there but absent
+    /// here could not be read.
+    #[serde(
+        default,
+        deserialize_with = "crate::limits::unique_map",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub env_files: IndexMap<String, String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
     /// The parameters (by the reference `parameters` uses) whose values are secrets (SSM
-    /// SecureStrings): known to the AWS backend, never written to a file.
+    /// SecureStrings, Secrets Manager values): known to the AWS backend, never written to a file.
     #[serde(skip)]
     pub secret_parameters: std::collections::BTreeSet<String>,
+    /// Why a secret or env file (by the reference a container uses) could not be read, where
+    /// the backend knows it (access denied, no such object): said in warnings and blockers.
+    #[serde(skip)]
+    pub unread: std::collections::BTreeMap<String, String>,
 }
 
 /// A RabbitMQ broker, in Amazon MQ or elsewhere.
@@ -402,6 +415,10 @@ pub struct Container {
     /// Variable name → `valueFrom` (an SSM parameter or Secrets Manager ARN, or a parameter name).
     #[serde(default, deserialize_with = "crate::limits::unique_map")]
     pub secrets: IndexMap<String, String>,
+    /// Env files the container loads (ECS's `environmentFiles`); its `environment` overrides
+    /// them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment_files: Vec<EnvironmentFile>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -477,6 +494,19 @@ fn string_at<'v>(value: &'v mut Value, path: String, wanted: &str) -> Option<&'v
             .find_map(|(key, item)| string_at(item, field_key(&path, key), wanted)),
         _ => None,
     }
+}
+
+/// An env file a container loads: `value` is the S3 object's ARN (`arn:aws:s3:::bucket/key`),
+/// `type` is `s3`, as ECS writes `environmentFiles`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentFile {
+    pub value: String,
+    #[serde(rename = "type", default = "s3")]
+    pub kind: String,
+}
+
+fn s3() -> String {
+    "s3".to_owned()
 }
 
 /// A scheduled task: an EventBridge rule's ECS target (`kind` `rule`, the default) or an
@@ -655,6 +685,10 @@ impl World {
             } else {
                 masked
             };
+        }
+        let known: Vec<String> = known_hosts.iter().cloned().collect();
+        for text in self.env_files.values_mut() {
+            *text = crate::sources::redacted_env_file(text, &known);
         }
         for broker in &mut self.brokers {
             for endpoint in &mut broker.endpoints {
@@ -1170,6 +1204,28 @@ mod tests {
         assert_eq!(
             world.schedules[0].overrides["app"]["AMQP_URL"],
             "amqps://u:****@b-1.mq:5671"
+        );
+    }
+
+    #[test]
+    fn a_redacted_world_keeps_env_files_only_as_masked_broker_addresses() {
+        let mut world = World {
+            version: WORLD_VERSION,
+            brokers: vec![Broker {
+                id: "b-1".into(),
+                endpoints: vec!["amqps://mockmq:5671".into()],
+                ..Broker::default()
+            }],
+            ..World::default()
+        };
+        world.env_files.insert(
+            "arn:aws:s3:::b/app.env".into(),
+            "HOST=mockmq\nURL=amqps://u:s/ec@mockmq:5671\nDB_PASSWORD=hunter2\n".into(),
+        );
+        world.redact(&[]);
+        assert_eq!(
+            world.env_files["arn:aws:s3:::b/app.env"],
+            "HOST=mockmq\nURL=amqps://u:****@mockmq:5671\nDB_PASSWORD=****\n"
         );
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! In each value that points at the source broker (an environment variable, or another string
 //! field of a container such as `command`) the host (and, where they differ, the endpoint's
-//! scheme and port) is rewritten; a secret whose parameter the plan maps gets the
-//! mapped parameter. Every other field, variable, secret and container stays as it was.
+//! scheme and port) is rewritten; a secret whose parameter the plan maps gets the mapped
+//! parameter; a variable an env file sets is set in the container's `environment` (which
+//! overrides the file) with the rewritten value. Every other field, variable, secret and
+//! container stays as it was.
 
 use crate::discovery::{self, same_parameter, Via};
 use crate::model::{TaskDefinition, World};
@@ -53,6 +55,18 @@ pub fn moved(
                         *value = rewritten;
                         changed = true;
                     }
+                }
+            }
+
+            // ECS gives a container its `environment` over its env files: the rewritten
+            // value set there moves the variable, and the file (which other task definitions
+            // may load) stays as it is.
+            Via::EnvFile { name, .. } => {
+                if let Some(rewritten) =
+                    discovery::rewrite(&pointer.value, brokers.get(from), brokers.get(to))
+                {
+                    container.environment.insert(name.clone(), rewritten);
+                    changed = true;
                 }
             }
             Via::Parameter { name, parameter } => {

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{BrokerAlias, Config, Strategy};
+use crate::config::{BrokerAlias, Config, SecretsToRead, Strategy};
 use crate::discovery::{
     self, mask_password, parameter_value, same_parameter, Placement, Pointer, ResolvedBroker,
     Uninspected, Via, REDACTED,
@@ -81,6 +81,9 @@ pub struct Scope {
     /// DynamoDB table of the team lock, if the plan names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_table: Option<String>,
+    /// The Secrets Manager secrets read (`read_secrets`): `apply` of a saved plan reads the same.
+    #[serde(default, skip_serializing_if = "SecretsToRead::is_none")]
+    pub read_secrets: SecretsToRead,
 }
 
 /// What happens to one declared service.
@@ -138,6 +141,10 @@ pub struct Rewrite {
     pub field: Option<String>,
     pub from: String,
     pub to: String,
+    /// The env file (S3 object ARN) `variable` comes from: the move sets the variable in the
+    /// container's `environment`, which overrides the file, and leaves the file alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_file: Option<String>,
 }
 
 /// A queue the move waits for.
@@ -474,6 +481,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
             .map(|cs| cs.iter().map(|c| c.value.clone()).collect()),
         broker_env: config.migration.broker_env.clone(),
         lock_table: config.migration.lock_table.clone(),
+        read_secrets: config.migration.read_secrets.clone(),
     };
     let scanned = scan(
         world,
@@ -579,7 +587,15 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         let mut secrets = Vec::new();
         for u in &s.uninspected {
             match u {
-                Uninspected::SecretsManager { container, name, .. } => secrets.push(format!("{container}/{name}")),
+                Uninspected::SecretsManager { container, name, reason: None, .. } => secrets.push(format!("{container}/{name}")),
+                Uninspected::SecretsManager { container, name, arn, reason: Some(reason) } => warnings.push(format!(
+                    "{}: {container}/{name} reads Secrets Manager secret {arn}, which could not be read ({reason}); it was not inspected",
+                    s.id()
+                )),
+                Uninspected::EnvFile { container, file, reason } => warnings.push(format!(
+                    "{}: container {container} loads env file {file}, which was not inspected for broker hosts: {reason}",
+                    s.id()
+                )),
                 Uninspected::MissingParameter { container, name, parameter } => warnings.push(format!(
                     "{}: {container}/{name} reads parameter {parameter}, which does not exist; it was not inspected",
                     s.id()
@@ -727,6 +743,7 @@ fn change_for(
                     field: None,
                     from: mask_password(&pointer.value),
                     to: mask_password(&rewritten),
+                    env_file: None,
                 });
             }
             Via::Field { path } => {
@@ -739,7 +756,27 @@ fn change_for(
                     field: Some(path.clone()),
                     from: mask_password(&pointer.value),
                     to: mask_password(&rewritten),
+                    env_file: None,
                 });
+            }
+            Via::EnvFile { name, file } => {
+                let rewritten = discovery::rewrite(&pointer.value, source, target)
+                    .expect("a value that names the source broker can be rewritten");
+                change.rewrites.push(Rewrite {
+                    container: pointer.container.clone(),
+                    variable: Some(name.clone()),
+                    parameter: None,
+                    field: None,
+                    from: mask_password(&pointer.value),
+                    to: mask_password(&rewritten),
+                    env_file: Some(file.clone()),
+                });
+            }
+            Via::Parameter { name, parameter } if discovery::is_secrets_manager(parameter) => {
+                reasons.push(format!(
+                    "container {} reads its broker host from Secrets Manager secret {parameter} ({name}), and warren does not change secrets: change the secret's value (or the task definition's valueFrom) by hand",
+                    pointer.container
+                ));
             }
             Via::Parameter { name, parameter } => {
                 match mapped_parameter(&config.parameters, parameter, to) {
@@ -766,6 +803,7 @@ fn change_for(
                             field: None,
                             from: parameter.clone(),
                             to: mapped,
+                            env_file: None,
                         });
                     }
                 }
@@ -1177,6 +1215,14 @@ pub fn fingerprint(
         // Only the parameters the move depends on: those that name a broker. A digest of any
         // other secret (a password) would be a hash of a credential in the saved plan.
         for pointer in &s.pointers {
+            // An env file's variable: the value the move copies (its password masked, as the
+            // digest of a credential must not stand in a saved plan).
+            if let Via::EnvFile { name, file } = &pointer.via {
+                entries.insert(
+                    format!("env_file:{file}#{name}"),
+                    digest(&mask_password(&pointer.value)),
+                );
+            }
             if let Via::Parameter { parameter, .. } = &pointer.via {
                 let version = world.parameter_versions.get(parameter);
                 entries.insert(

@@ -715,6 +715,7 @@ fn read_follows_every_page_of_every_list() {
             parameters: Vec::new(),
             task_definitions: Vec::new(),
             resources: false,
+            ..ReadScope::default()
         })
         .expect("read");
 
@@ -890,6 +891,7 @@ fn one_describe_task_definition_per_distinct_revision() {
             parameters: Vec::new(),
             task_definitions: Vec::new(),
             resources: false,
+            ..ReadScope::default()
         })
         .expect("read");
 
@@ -2447,6 +2449,7 @@ fn perform(action: Action, mocks: &Mocks, dynamodb: &[Rule]) -> String {
         parameters: vec![FAULT_PARAMETER.to_owned()],
         task_definitions: vec![FAULT_TD.to_owned()],
         resources: true,
+        ..ReadScope::default()
     };
     match action {
         Action::ReadAll | Action::ReadNamed => {
@@ -3217,4 +3220,231 @@ fn a_denied_resource_list_fails_the_read_naming_the_call_and_the_policy() {
             "{call}: {message}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets Manager values and env files: what cannot be read is unverifiable, never a crash
+
+const RABBIT_SECRET: &str =
+    "arn:aws:secretsmanager:eu-west-2:123456789012:secret:orders/rabbit-AbCdEf";
+const DB_SECRET: &str = "arn:aws:secretsmanager:eu-west-2:123456789012:secret:orders/db-XyZ123";
+const ORDERS_ENV: &str = "arn:aws:s3:::orders-config/app.env";
+const GONE_ENV: &str = "arn:aws:s3:::orders-config/gone.env";
+
+/// `orders:5` reads its broker host from key `host` of a JSON secret and loads two env files.
+fn orders_with_outside_values() -> FakeEcs {
+    use aws_sdk_ecs::types::{EnvironmentFile, EnvironmentFileType};
+    let host_ref = format!("{RABBIT_SECRET}:host::");
+    let mut app = container(
+        "app",
+        &[("LOG_LEVEL", "INFO")],
+        &[
+            ("RABBIT_HOST", host_ref.as_str()),
+            ("DB_PASSWORD", DB_SECRET),
+        ],
+    );
+    app.environment_files = Some(
+        [ORDERS_ENV, GONE_ENV]
+            .iter()
+            .map(|f| {
+                EnvironmentFile::builder()
+                    .value(*f)
+                    .r#type(EnvironmentFileType::S3)
+                    .build()
+                    .unwrap()
+            })
+            .collect(),
+    );
+    FakeEcs::new(10)
+        .cluster("esr-prod", vec![svc("orders", "orders:5")])
+        .definition(definition("orders:5", vec![app]))
+}
+
+/// S3 answering `orders-config/app.env` with a host of the old broker, and NoSuchKey for any
+/// other key.
+fn env_file_objects(log: &Log) -> Vec<Rule> {
+    use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::error::NoSuchKey;
+    let l = log.clone();
+    let found = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|req| req.key() == Some("app.env"))
+        .then_compute_output(move |req| {
+            l.push("GetObject", vec![req.bucket().unwrap_or_default().to_owned(), req.key().unwrap_or_default().to_owned()]);
+            GetObjectOutput::builder()
+                .body(ByteStream::from_static(
+                    b"# orders\nRABBIT_URL=amqps://orders:s3cret@b-1111.mq.eu-west-2.amazonaws.com:5671\n",
+                ))
+                .build()
+        });
+    let missing = mock!(aws_sdk_s3::Client::get_object).then_error(|| {
+        GetObjectError::NoSuchKey(
+            NoSuchKey::builder()
+                .message("The specified key does not exist.")
+                .build(),
+        )
+    });
+    vec![found, missing]
+}
+
+fn denied_secret(log: &Log) -> Rule {
+    let l = log.clone();
+    mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+        .then_compute_response(move |req| {
+            l.push("GetSecretValue", vec![req.secret_id().unwrap_or_default().to_owned()]);
+            aws_smithy_mocks::MockResponse::Http(json_error(
+                400,
+                "AccessDeniedException",
+                "User: arn:aws:sts::123456789012:assumed-role/ci/warren is not authorized to perform: secretsmanager:GetSecretValue",
+            ))
+        })
+}
+
+fn new_broker() -> warren::discovery::ResolvedBroker {
+    warren::discovery::ResolvedBroker {
+        alias: warren::config::BrokerAlias::New,
+        id: "b-2222".into(),
+        name: None,
+        endpoints: vec![format!("amqps://{NEW_HOST}:5671")],
+        hosts: vec![NEW_HOST.into()],
+        amqp_url_env: None,
+        management_url_env: None,
+        console_url: None,
+    }
+}
+
+#[test]
+fn a_denied_secret_is_unverifiable_and_the_read_goes_on() {
+    let log = Log::default();
+    let mocks = Mocks {
+        ecs: orders_with_outside_values().rules(&log),
+        secrets: vec![denied_secret(&log)],
+        s3: env_file_objects(&log),
+        ..Mocks::default()
+    };
+    let scope = ReadScope {
+        secrets: warren::config::SecretsToRead::All,
+        ..ReadScope::default()
+    };
+    let world = mocks
+        .backend()
+        .read(&scope)
+        .expect("a denied secret does not stop the read");
+
+    let asked = log.calls("GetSecretValue");
+    assert_eq!(asked.len(), 2, "one call per secret: {asked:?}");
+    assert!(
+        asked.contains(&vec![RABBIT_SECRET.to_owned()]),
+        "by the secret's ARN: {asked:?}"
+    );
+    let host_ref = format!("{RABBIT_SECRET}:host::");
+    assert!(!world.parameters.contains_key(&host_ref));
+    let why = &world.unread[&host_ref];
+    assert!(
+        why.contains("secretsmanager:GetSecretValue") && why.contains("denied"),
+        "{why}"
+    );
+
+    // The env file that exists is read whole; the one that does not is unread, with why.
+    assert!(world.env_files[ORDERS_ENV].contains("RABBIT_URL=amqps://"));
+    assert!(
+        world.unread[GONE_ENV].contains("NoSuchKey"),
+        "{:?}",
+        world.unread
+    );
+
+    let blockers = warren::guard::blockers(&world, &old_broker(), &new_broker());
+    let details: Vec<(String, String)> = blockers
+        .iter()
+        .map(|b| {
+            (
+                serde_json::to_value(b.kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                b.detail.clone(),
+            )
+        })
+        .collect();
+    assert!(
+        details.iter().any(|(kind, detail)| kind == "service"
+            && detail.contains(&format!("app/RABBIT_URL (env file {ORDERS_ENV})"))),
+        "{details:?}"
+    );
+    for unread in [host_ref.as_str(), DB_SECRET, GONE_ENV] {
+        assert!(
+            details
+                .iter()
+                .any(|(kind, detail)| kind == "unverifiable" && detail.contains(unread)),
+            "{unread}: {details:?}"
+        );
+    }
+    assert!(
+        !format!("{details:?}").contains("s3cret"),
+        "no credential in a blocker"
+    );
+}
+
+#[test]
+fn without_read_secrets_no_secret_is_asked_for() {
+    let log = Log::default();
+    let mocks = Mocks {
+        ecs: orders_with_outside_values().rules(&log),
+        secrets: vec![denied_secret(&log)],
+        s3: env_file_objects(&log),
+        ..Mocks::default()
+    };
+    let world = mocks.backend().read(&ReadScope::default()).expect("read");
+    assert!(log.calls("GetSecretValue").is_empty());
+    assert!(world.unread.keys().all(|k| !k.contains("secretsmanager")));
+}
+
+#[test]
+fn a_json_key_of_a_secret_is_read_and_only_listed_secrets_are_asked_for() {
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+    let log = Log::default();
+    let l = log.clone();
+    let secret =
+        mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_compute_output(move |req| {
+            l.push(
+                "GetSecretValue",
+                vec![req.secret_id().unwrap_or_default().to_owned()],
+            );
+            GetSecretValueOutput::builder()
+                .secret_string(format!(r#"{{"host":"{OLD_HOST}","password":"hunter2"}}"#))
+                .build()
+        });
+    let mocks = Mocks {
+        ecs: orders_with_outside_values().rules(&log),
+        secrets: vec![secret],
+        s3: env_file_objects(&log),
+        ..Mocks::default()
+    };
+    let scope = ReadScope {
+        // Named without the random suffix, as people write it.
+        secrets: warren::config::SecretsToRead::Only(vec![
+            "arn:aws:secretsmanager:eu-west-2:123456789012:secret:orders/rabbit".into(),
+        ]),
+        ..ReadScope::default()
+    };
+    let world = mocks.backend().read(&scope).expect("read");
+    assert_eq!(
+        log.calls("GetSecretValue"),
+        vec![vec![RABBIT_SECRET.to_owned()]]
+    );
+    let host_ref = format!("{RABBIT_SECRET}:host::");
+    assert_eq!(
+        world.parameters.get(&host_ref).map(String::as_str),
+        Some(OLD_HOST)
+    );
+    assert!(world.secret_parameters.contains(&host_ref));
+    assert!(!format!("{:?}", world.parameters).contains("hunter2"));
+
+    let blockers = warren::guard::blockers(&world, &old_broker(), &new_broker());
+    assert!(
+        blockers.iter().any(|b| b.detail
+            == format!("esr-prod/orders points at b-1111 through app/RABBIT_HOST (parameter {host_ref}), app/RABBIT_URL (env file {ORDERS_ENV})")),
+        "{blockers:?}"
+    );
 }

@@ -37,6 +37,9 @@ pub struct ReadScope {
     /// EventBridge Pipes and Step Functions state machines. Backends whose source holds
     /// everything anyway (a world file) ignore it.
     pub resources: bool,
+    /// The Secrets Manager secrets whose values to read (`read_secrets`); one that cannot be
+    /// read is left out of the world, with the reason in [`World::unread`].
+    pub secrets: crate::config::SecretsToRead,
 }
 
 /// Where a service's rollout stands.

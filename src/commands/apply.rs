@@ -41,6 +41,7 @@ pub fn run(args: &ApplyArgs, output: Output) -> Result<u8> {
                 parameters: crate::precondition::mapped_parameters(&plan.parameters),
                 task_definitions: Vec::new(),
                 resources: true,
+                secrets: plan.scope.read_secrets.clone(),
             },
             |_| vec![plan.brokers.old.clone(), plan.brokers.new.clone()],
         )?;

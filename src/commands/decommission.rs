@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use super::{everything, migration_of, pretty_json, Output, Session};
 use crate::backend::broker as live;
+use crate::backend::ReadScope;
 use crate::cli::{DecommissionArgs, ReportFormat};
 use crate::config::Config;
 use crate::discovery;
@@ -23,7 +24,11 @@ pub fn run(args: &DecommissionArgs, output: Output) -> Result<u8> {
 
     // Read under the lock: a rollback that finished a moment ago is seen.
     let mut unreadable = Vec::new();
-    let world = match session.read_state(&everything()) {
+    let world = match session.read_state(&ReadScope {
+        // The secrets the plan opts in to read; any other stays an unverifiable blocker.
+        secrets: config.migration.read_secrets.clone(),
+        ..everything()
+    }) {
         Ok(mut world) => {
             for broker in discovery::resolve_brokers(&config, &world) {
                 if let Err(e) = live::read_topology(&mut world, &broker) {

@@ -79,6 +79,7 @@ fn scope_of(config: &Config) -> ReadScope {
         parameters: crate::precondition::mapped_parameters(&config.parameters),
         task_definitions: Vec::new(),
         resources: true,
+        secrets: config.migration.read_secrets.clone(),
     }
 }
 
@@ -91,6 +92,7 @@ fn everything() -> ReadScope {
         parameters: Vec::new(),
         task_definitions: Vec::new(),
         resources: true,
+        secrets: crate::config::SecretsToRead::None,
     }
 }
 

@@ -15,9 +15,11 @@ pub fn run(args: &StatusArgs, output: Output) -> Result<u8> {
         &args.world,
         output,
     )?;
-    let world = session.read(&everything(), |w| {
-        discovery::resolve_brokers(&config, w).to_vec()
-    })?;
+    let scope = crate::backend::ReadScope {
+        secrets: config.migration.read_secrets.clone(),
+        ..everything()
+    };
+    let world = session.read(&scope, |w| discovery::resolve_brokers(&config, w).to_vec())?;
     config.check_against(&world)?;
     let brokers = discovery::resolve_brokers(&config, &world);
     let mut status = crate::status::status(&config, &world, brokers)?;

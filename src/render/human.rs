@@ -243,6 +243,13 @@ fn change_lines(out: &mut String, c: &Change, p: Palette) {
 #[must_use]
 pub fn rewrite_line(r: &Rewrite) -> String {
     match (&r.variable, &r.parameter, &r.field) {
+        (Some(v), _, _) if r.env_file.is_some() => format!(
+            "{}: {v} {:?} -> {:?} (from env file {}; set in the container's environment, over the file)",
+            r.container,
+            r.from,
+            r.to,
+            r.env_file.as_deref().unwrap_or_default()
+        ),
         (Some(v), _, _) | (None, None, Some(v)) => {
             format!("{}: {v} {:?} -> {:?}", r.container, r.from, r.to)
         }

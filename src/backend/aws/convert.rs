@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::backend::Rollout;
 use crate::discovery::mask_password;
-use crate::model::{Container, Deployment, TaskDefinition};
+use crate::model::{Container, Deployment, EnvironmentFile, TaskDefinition};
 
 /// `family:revision` of a task definition ARN (`…:task-definition/family:3`); a key stays a key.
 #[must_use]
@@ -51,6 +51,14 @@ pub fn task_definition(arn: &str, d: &aws_sdk_ecs::types::TaskDefinition) -> Tas
                 .iter()
                 .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
                 .collect::<IndexMap<_, _>>(),
+            environment_files: c
+                .environment_files()
+                .iter()
+                .map(|f| EnvironmentFile {
+                    value: f.value().to_owned(),
+                    kind: f.r#type().as_str().to_owned(),
+                })
+                .collect(),
             extra: container_fields(c),
         })
         .collect();

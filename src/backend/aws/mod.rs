@@ -13,6 +13,7 @@ pub mod journal;
 pub mod lock;
 mod read;
 mod resources;
+mod secrets;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -481,6 +482,21 @@ fn moved_container(original: &ContainerDefinition, td: &TaskDefinition) -> Conta
                 })
                 .collect(),
         );
+    }
+    // Variables a move sets over an env file's (which the original does not have) come last.
+    let added: Vec<KeyValuePair> = wanted
+        .environment
+        .iter()
+        .filter(|(name, _)| {
+            !original
+                .environment()
+                .iter()
+                .any(|kv| kv.name() == Some(name.as_str()))
+        })
+        .map(|(name, value)| KeyValuePair::builder().name(name).value(value).build())
+        .collect();
+    if !added.is_empty() {
+        out.environment.get_or_insert_with(Vec::new).extend(added);
     }
     if !original.secrets().is_empty() {
         out.secrets = Some(

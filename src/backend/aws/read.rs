@@ -256,6 +256,7 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
     world.event_source_mappings = others.event_source_mappings;
     world.pipes = others.pipes;
     world.state_machines = others.state_machines;
+    super::secrets::read(aws, scope, &mut world).await?;
     Ok(world)
 }
 
