@@ -25,6 +25,7 @@ pub mod plan;
 pub mod precondition;
 pub mod progress;
 pub mod render;
+pub mod retarget;
 pub mod rollback;
 pub mod status;
 

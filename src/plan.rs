@@ -43,6 +43,13 @@ pub struct Plan {
     /// `[parameters]` of the plan file.
     pub parameters: IndexMap<String, String>,
     pub fingerprint: Fingerprint,
+    /// Scheduled tasks (rule targets, Scheduler schedules) that pin a revision a change moves
+    /// a service from: apply points them at the moved revision in that service's wave.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retargets: Vec<crate::retarget::Retarget>,
+    /// What the plan leaves alone on purpose, and why (not a risk, unlike `warnings`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The two brokers, resolved.
@@ -627,13 +634,17 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     changes.sort_by(|a, b| {
         (a.action == Action::Noop, a.wave, a.id()).cmp(&(b.action == Action::Noop, b.wave, b.id()))
     });
-    let fingerprint = fingerprint(
+    let (retargets, notes) = scheduled_tasks(world, &changes, &brokers, &scope);
+    let mut fingerprint = fingerprint(
         world,
         &scanned,
         &changes,
         &unmanaged,
         (&brokers.new, &config.parameters),
     );
+    fingerprint
+        .entries
+        .extend(crate::retarget::fingerprint_entries(world, &retargets));
     Ok(Plan {
         format_version: FORMAT_VERSION,
         migration: config.migration.name.clone(),
@@ -647,7 +658,23 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         warnings,
         parameters: config.parameters.clone(),
         fingerprint,
+        retargets,
+        notes,
     })
+}
+
+/// The scheduled tasks apply retargets for `changes`, and the notes about those it leaves to
+/// follow their family's latest revision.
+fn scheduled_tasks(
+    world: &World,
+    changes: &[Change],
+    brokers: &Brokers,
+    scope: &Scope,
+) -> (Vec<crate::retarget::Retarget>, Vec<String>) {
+    (
+        crate::retarget::retargets(world, changes, brokers, scope.broker_env.as_deref()),
+        crate::retarget::notes(world, changes),
+    )
 }
 
 fn change_for(
@@ -1045,11 +1072,20 @@ pub fn fingerprint_now(world: &World, plan: &Plan) -> Result<Fingerprint> {
         plan.scope.clusters.as_deref(),
         plan.scope.broker_env.as_deref(),
     )?;
-    Ok(fingerprint(
+    let mut now = fingerprint(
         world,
         &scanned,
         &plan.changes,
         &plan.unmanaged,
         (&plan.brokers.new, &plan.parameters),
-    ))
+    );
+    let retargets = crate::retarget::retargets(
+        world,
+        &plan.changes,
+        &plan.brokers,
+        plan.scope.broker_env.as_deref(),
+    );
+    now.entries
+        .extend(crate::retarget::fingerprint_entries(world, &retargets));
+    Ok(now)
 }

@@ -33,8 +33,9 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<u8> {
     let (schedule, skipped) = crate::rollback::schedule(&config, &world, &brokers, &entries.list)?;
     // Rollouts an interrupted rollback (or apply) started are awaited before anything else.
     let schedule = schedule.resuming(&entries.list, &world);
-    let moves: usize =
-        schedule.waves.iter().map(Vec::len).sum::<usize>() + schedule.in_flight.len();
+    let moves: usize = schedule.waves.iter().map(Vec::len).sum::<usize>()
+        + schedule.in_flight.len()
+        + schedule.retargets.len();
     if moves == 0 {
         print!(
             "{}",

@@ -12,6 +12,7 @@ mod errors;
 pub mod journal;
 pub mod lock;
 mod read;
+mod schedules;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -544,6 +545,11 @@ impl Backend for Aws {
             self.polls = 0;
             Ok(())
         })
+    }
+
+    fn update_schedule(&mut self, schedule: &crate::model::Schedule) -> Result<()> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(self.retarget(schedule))
     }
 
     fn rollout(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<Rollout> {
