@@ -95,11 +95,12 @@ async fn seed(config: &aws_config::SdkConfig) -> Seeded {
     let events = aws_sdk_eventbridge::Client::new(config);
     events.create_event_bus().name("jobs").send().await.unwrap();
     for (bus, rule) in [("jobs", "export-nightly"), ("default", "export-untouched")] {
+        // A rule on a custom bus matches events (schedule expressions are the default bus's).
         events
             .put_rule()
             .name(rule)
             .event_bus_name(bus)
-            .schedule_expression("cron(0 2 * * ? *)")
+            .event_pattern(r#"{"source": ["esr.export"]}"#)
             .send()
             .await
             .unwrap();
