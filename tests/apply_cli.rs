@@ -1148,6 +1148,12 @@ fn apply_retargets_pinned_schedules_and_rollback_puts_them_back_byte_for_byte() 
         "{human}"
     );
     assert!(!human.contains("pa/ss"), "{human}");
+    let markdown = run(&mut s.plan(&["--format", "markdown"]), 0);
+    assert!(
+        markdown.contains("#### Scheduled tasks retargeted")
+            && markdown.contains("rule export-nightly (bus jobs, target ecs-1) (wave 1)"),
+        "{markdown}"
+    );
 
     s.apply(&[]).assert().success();
     let after = s.world_json();

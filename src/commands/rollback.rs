@@ -24,6 +24,9 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<u8> {
             .into_values()
             .map(|(from, _)| from)
             .collect(),
+        // Scheduled tasks apply retargeted are read too (on AWS, with everything decommission
+        // reads), so that rollback can put them back.
+        everything: !crate::rollback::retargeted_by_apply(&entries.list).is_empty(),
         ..ReadScope::default()
     };
     let world = session.read(&scope, |w| discovery::resolve_brokers(&config, w).to_vec())?;
