@@ -1197,3 +1197,38 @@ fn apply_retargets_pinned_schedules_and_rollback_puts_them_back_byte_for_byte() 
     let service_back = position(&journal, |e| e["step"] == "rollback");
     assert!(put_back < service_back, "{journal:#?}");
 }
+
+#[test]
+fn a_saved_plan_is_stale_once_a_retargeted_schedule_changed_and_applies_it_otherwise() {
+    let world = with_old(World::two_brokers(), "export", |s| s);
+    let plan = Plan::new().service(Declared::new(C, "export"));
+    let s = Scenario::new(&plan, &world);
+    s.edit_world(|w| {
+        w["schedules"] = json!([{"name": "export-nightly", "cluster": C,
+            "task_definition": "export:1", "bus": "jobs", "target": "ecs-1",
+            "overrides": {"app": {"SPRING_RABBITMQ_HOST": OLD_HOST}}}]);
+    });
+    s.plan(&["--out", "saved.json"]).assert().success();
+    let untouched = s.bytes("world.json");
+    s.edit_world(|w| {
+        w["schedules"][0]["overrides"]["app"]["MODE"] = json!("full");
+    });
+    let world = s.bytes("world.json");
+
+    let out = run(&mut apply_saved(&s), 1);
+
+    assert!(out.contains("stale"), "{out}");
+    assert!(
+        out.contains("schedule:rule export-nightly (bus jobs, target ecs-1) changed"),
+        "names the scheduled task: {out}"
+    );
+    assert_eq!(s.bytes("world.json"), world, "nothing changed");
+
+    s.write("world.json", std::str::from_utf8(&untouched).unwrap());
+    apply_saved(&s).assert().success();
+    assert_eq!(
+        s.world_json()["schedules"][0]["task_definition"],
+        "export:2",
+        "the saved plan's retarget is applied"
+    );
+}
