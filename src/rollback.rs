@@ -335,6 +335,49 @@ mod tests {
         );
     }
 
+    /// A scheduled task someone pointed elsewhere since apply is not put back, and the
+    /// rollback says so; the others still are.
+    #[test]
+    fn a_schedule_changed_since_apply_is_left_alone_and_said_so() {
+        let applied = Start::fresh().after(chain::apply);
+        let entries: Vec<crate::journal::Entry> = applied
+            .journal
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let mut world = applied.backend.world().clone();
+        for s in &mut world.schedules {
+            if s.name == "m1-nightly" {
+                s.task_definition = "other:1".into();
+            }
+        }
+        let config = chain::config();
+        let [old, new] = crate::discovery::resolve_brokers(&config, &world);
+        let brokers = crate::plan::Brokers { old, new };
+        let (schedule, skipped) = super::schedule(&config, &world, &brokers, &entries).unwrap();
+        let names: Vec<&str> = schedule
+            .retargets
+            .iter()
+            .map(|r| r.task.name.as_str())
+            .collect();
+        assert_eq!(names, ["s2-hourly"]);
+        assert_eq!(schedule.retargets[0].to.as_deref(), Some("s2:1"));
+        assert_eq!(
+            schedule.retargets[0].overrides["app"]["RABBIT_URL"],
+            "amqps://job:pa/ss@old.mq.test:5671"
+        );
+        let why: Vec<String> = skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.service, s.reason))
+            .collect();
+        assert!(
+            why.iter().any(|w| w.starts_with(
+                "rule m1-nightly (bus jobs, target t1): it was changed since apply (apply set m1:2, it starts other:1)"
+            )),
+            "{why:?}"
+        );
+    }
+
     /// Every kind of fault at every backend call of a rollback after a full apply; each re-run
     /// converges to the end of an uninterrupted rollback, and an apply after it to the end of
     /// an uninterrupted apply again (reusing the revisions registered the first time).
