@@ -16,6 +16,10 @@ use crate::model::{TaskDefinition, World};
 use crate::plan::{Action, Brokers, Drain, Plan};
 use crate::progress::Progress;
 
+mod schedules;
+
+pub use schedules::{Retargeted, ScheduleMove};
+
 /// Limits of one run.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -61,6 +65,9 @@ pub struct Schedule {
     pub drains: Vec<Drain>,
     /// Rollouts an interrupted earlier run started, awaited before the first wave.
     pub in_flight: Vec<Move>,
+    /// Scheduled tasks to point at another revision: on apply after their service's rollout
+    /// completed, on rollback before their service goes back.
+    pub retargets: Vec<ScheduleMove>,
 }
 
 impl Schedule {
@@ -110,6 +117,9 @@ pub struct Report {
     pub failed: Vec<Failed>,
     pub skipped: Vec<Skipped>,
     pub not_started: Vec<String>,
+    /// Scheduled tasks pointed at another revision.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retargeted: Vec<Retargeted>,
     /// Why the run stopped before the end, if it did.
     pub stopped: Option<String>,
 }
@@ -193,6 +203,7 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
         }
         waves.push(wave);
     }
+    let retargets = schedules::retargets_of(plan, world, &mut skipped);
     Ok((
         Schedule {
             migration: plan.migration.clone(),
@@ -200,6 +211,7 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
             waves,
             drains: plan.drains.clone(),
             in_flight: Vec::new(),
+            retargets,
         },
         skipped,
     ))
@@ -275,6 +287,12 @@ impl Run<'_> {
                 return Ok(report);
             }
         }
+        // Scheduled tasks whose services need no move in this run.
+        for sm in schedule.retargets.iter().filter(|r| r.wave.is_none()) {
+            if let Some(to) = &sm.to {
+                self.retarget(sm, to, schedule.step, &mut report)?;
+            }
+        }
         for (index, wave) in schedule.waves.iter().enumerate() {
             let number = index + 1;
             let later = |report: &mut Report| {
@@ -289,6 +307,14 @@ impl Run<'_> {
                     report.stopped = Some(left);
                     later(&mut report);
                     return Ok(report);
+                }
+            }
+            if schedule.step != Step::Update {
+                // Rollback: a scheduled task goes back before the service it follows.
+                for sm in schedule.retargets.iter().filter(|r| r.wave == Some(number)) {
+                    if let Some(to) = &sm.to {
+                        self.retarget(sm, to, schedule.step, &mut report)?;
+                    }
                 }
             }
             if wave.is_empty() {
@@ -320,6 +346,9 @@ impl Run<'_> {
             let started: Vec<String> = pending.iter().map(|p| p.m.id()).collect();
             let failed_here = self.await_rollouts(pending, number, &mut report)?;
             self.progress.done_waiting();
+            if schedule.step == Step::Update {
+                self.retarget_moved(schedule, number, &mut report)?;
+            }
             if let Some(why) = refused {
                 // The rollouts already under way in this wave were seen to their end first.
                 report.stopped = Some(why);

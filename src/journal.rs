@@ -19,6 +19,11 @@ pub enum Step {
     Drain,
     Rollback,
     Decommission,
+    /// A scheduled task pointed at the revision apply moved its service to.
+    Retarget,
+    /// A scheduled task put back by rollback on what it pinned before apply retargeted it.
+    #[serde(rename = "retarget_rollback")]
+    RetargetRollback,
 }
 
 /// How a step ended, or that it is about to be made.
@@ -42,6 +47,8 @@ impl std::fmt::Display for Step {
             Step::Drain => "drain",
             Step::Rollback => "rollback",
             Step::Decommission => "decommission",
+            Step::Retarget => "retarget",
+            Step::RetargetRollback => "retarget_rollback",
         })
     }
 }
@@ -81,6 +88,63 @@ pub struct Entry {
     pub result: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The scheduled task a `retarget` or `retarget_rollback` step changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleRef>,
+    /// The env overrides such a step changes, as they were (passwords masked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides_before: Option<crate::retarget::Overrides>,
+    /// The same overrides as the step leaves them (passwords masked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides_after: Option<crate::retarget::Overrides>,
+}
+
+/// Which scheduled task a journal entry is about: an EventBridge rule's target or a Scheduler
+/// schedule, named as the backend finds it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ScheduleRef {
+    pub kind: crate::model::ScheduleKind,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub cluster: String,
+}
+
+impl ScheduleRef {
+    /// The reference to `schedule`.
+    #[must_use]
+    pub fn of(schedule: &crate::model::Schedule) -> ScheduleRef {
+        ScheduleRef {
+            kind: schedule.kind,
+            name: schedule.name.clone(),
+            bus: schedule.bus.clone(),
+            group: schedule.group.clone(),
+            target: schedule.target.clone(),
+            cluster: schedule.cluster.clone(),
+        }
+    }
+
+    /// Whether `schedule` is the scheduled task referred to.
+    #[must_use]
+    pub fn is(&self, schedule: &crate::model::Schedule) -> bool {
+        crate::retarget::same_schedule(
+            schedule,
+            &crate::model::Schedule {
+                kind: self.kind,
+                name: self.name.clone(),
+                bus: self.bus.clone(),
+                group: self.group.clone(),
+                target: self.target.clone(),
+                cluster: self.cluster.clone(),
+                ..crate::model::Schedule::default()
+            },
+        )
+    }
 }
 
 impl Entry {
@@ -101,6 +165,9 @@ impl Entry {
             messages: None,
             result,
             detail: None,
+            schedule: None,
+            overrides_before: None,
+            overrides_after: None,
         }
     }
 

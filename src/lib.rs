@@ -28,6 +28,7 @@ pub mod precondition;
 pub mod progress;
 pub mod render;
 pub mod resources;
+pub mod retarget;
 pub mod rollback;
 pub mod sources;
 pub mod status;

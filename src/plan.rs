@@ -48,6 +48,13 @@ pub struct Plan {
     /// `[parameters]` of the plan file.
     pub parameters: IndexMap<String, String>,
     pub fingerprint: Fingerprint,
+    /// Scheduled tasks (rule targets, Scheduler schedules) that pin a revision a change moves
+    /// a service from: apply points them at the moved revision in that service's wave.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retargets: Vec<crate::retarget::Retarget>,
+    /// What the plan leaves alone on purpose, and why (not a risk, unlike `warnings`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The two brokers, resolved.
@@ -661,7 +668,9 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     changes.sort_by(|a, b| {
         (a.action == Action::Noop, a.wave, a.id()).cmp(&(b.action == Action::Noop, b.wave, b.id()))
     });
-    let unmanaged_resources = unmanaged_resources(world, &brokers, &changes, &mut warnings);
+    let (retargets, notes) = scheduled_tasks(world, &changes, &brokers, &scope);
+    let unmanaged_resources =
+        unmanaged_resources(world, &brokers, (&changes, &retargets), &mut warnings);
     let mut fingerprint = fingerprint(
         world,
         &scanned,
@@ -673,9 +682,12 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         &mut fingerprint,
         world,
         &brokers,
-        &changes,
+        (&changes, &retargets),
         &unmanaged_resources,
     );
+    fingerprint
+        .entries
+        .extend(crate::retarget::fingerprint_entries(world, &retargets));
     Ok(Plan {
         format_version: FORMAT_VERSION,
         migration: config.migration.name.clone(),
@@ -690,7 +702,23 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         warnings,
         parameters: config.parameters.clone(),
         fingerprint,
+        retargets,
+        notes,
     })
+}
+
+/// The scheduled tasks apply retargets for `changes`, and the notes about those it leaves to
+/// follow their family's latest revision.
+fn scheduled_tasks(
+    world: &World,
+    changes: &[Change],
+    brokers: &Brokers,
+    scope: &Scope,
+) -> (Vec<crate::retarget::Retarget>, Vec<String>) {
+    (
+        crate::retarget::retargets(world, changes, brokers, scope.broker_env.as_deref()),
+        crate::retarget::notes(world, changes),
+    )
 }
 
 fn change_for(
@@ -1264,27 +1292,40 @@ pub fn fingerprint_now(world: &World, plan: &Plan) -> Result<Fingerprint> {
         &plan.unmanaged,
         (&plan.brokers.new, &plan.parameters),
     );
+    let retargets = crate::retarget::retargets(
+        world,
+        &plan.changes,
+        &plan.brokers,
+        plan.scope.broker_env.as_deref(),
+    );
     fingerprint_resources(
         &mut now,
         world,
         &plan.brokers,
-        &plan.changes,
+        (&plan.changes, &retargets),
         &plan.unmanaged_resources,
     );
+    now.entries
+        .extend(crate::retarget::fingerprint_entries(world, &retargets));
     Ok(now)
 }
 
-/// The rules and schedules that apply moves, so that they are not unmanaged: one that names a
-/// bare family follows its latest revision, and apply registers a moved revision (the family's
-/// latest) for every service it updates. (The seam for schedules apply retargets itself.)
-fn moved_by_apply(changes: &[Change], schedule: &Schedule) -> bool {
-    !schedule.task_definition.contains(':')
-        && changes.iter().any(|c| {
-            c.action == Action::Update
-                && c.task_definition
-                    .rsplit_once(':')
-                    .is_some_and(|(family, _)| family == schedule.task_definition)
-        })
+/// The rules and schedules that apply moves, so that they are not unmanaged: one it retargets
+/// (see [`crate::retarget`]), and one that names a bare family, which follows its latest
+/// revision: apply registers a moved revision (the family's latest) for every service it
+/// updates.
+fn moved_by_apply(
+    (changes, retargets): (&[Change], &[crate::retarget::Retarget]),
+    schedule: &Schedule,
+) -> bool {
+    crate::retarget::is_retargeted(retargets, schedule)
+        || !schedule.task_definition.contains(':')
+            && changes.iter().any(|c| {
+                c.action == Action::Update
+                    && c.task_definition
+                        .rsplit_once(':')
+                        .is_some_and(|(family, _)| family == schedule.task_definition)
+            })
 }
 
 /// The resources that are not ECS services and point at the old broker, but for what apply
@@ -1293,11 +1334,11 @@ fn moved_by_apply(changes: &[Change], schedule: &Schedule) -> bool {
 fn unmanaged_resources(
     world: &World,
     brokers: &Brokers,
-    changes: &[Change],
+    moved: (&[Change], &[crate::retarget::Retarget]),
     warnings: &mut Vec<String>,
 ) -> Vec<UnmanagedResource> {
     let findings = resources::find(world, &brokers.old, &brokers.new, &|s| {
-        moved_by_apply(changes, s)
+        moved_by_apply(moved, s)
     });
     warnings.extend(
         findings
@@ -1315,7 +1356,7 @@ fn fingerprint_resources(
     fingerprint: &mut Fingerprint,
     world: &World,
     brokers: &Brokers,
-    changes: &[Change],
+    moved: (&[Change], &[crate::retarget::Retarget]),
     listed: &[UnmanagedResource],
 ) {
     fingerprint.entries.extend(resources::fingerprint_entries(
@@ -1323,6 +1364,6 @@ fn fingerprint_resources(
         &brokers.old,
         &brokers.new,
         listed,
-        &|s| moved_by_apply(changes, s),
+        &|s| moved_by_apply(moved, s),
     ));
 }

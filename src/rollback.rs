@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use crate::config::{Config, Strategy};
 use crate::error::{Error, Result};
-use crate::executor::{Move, Schedule, Skipped, Target};
+use crate::executor::{Move, Schedule, ScheduleMove, Skipped, Target};
 use crate::graph::{Flow, Participant};
-use crate::journal::{Entry, Outcome, Step};
+use crate::journal::{Entry, Outcome, ScheduleRef, Step};
 use crate::model::World;
 use crate::plan::{Brokers, Drain};
 
@@ -30,6 +30,106 @@ pub fn moved_by_apply(entries: &[Entry]) -> BTreeMap<(String, String), (String, 
         ))
     })
     .collect()
+}
+
+/// What the journal says apply last retargeted each scheduled task to: its last `retarget`
+/// that was made, only started, or failed (a call that failed may have been made: the real
+/// state says whether it was).
+#[must_use]
+pub fn retargeted_by_apply(entries: &[Entry]) -> BTreeMap<ScheduleRef, &Entry> {
+    let mut last = BTreeMap::new();
+    for e in entries.iter().filter(|e| {
+        e.step == Step::Retarget
+            && matches!(e.result, Outcome::Ok | Outcome::Started | Outcome::Failed)
+            && e.from_task_definition != e.to_task_definition
+    }) {
+        if let Some(schedule) = &e.schedule {
+            last.insert(schedule.clone(), e);
+        }
+    }
+    last
+}
+
+/// The scheduled tasks to put back on what they pinned before apply retargeted them, with
+/// their overrides as they were: each in the wave of the service that goes back after it
+/// (`waves`, by `cluster/service`), or before the first wave. One already back is left out;
+/// one changed since apply, gone, or whose overrides cannot be restored exactly is skipped.
+fn put_backs(
+    world: &World,
+    brokers: &Brokers,
+    entries: &[Entry],
+    waves: &BTreeMap<String, usize>,
+    skipped: &mut Vec<Skipped>,
+) -> Vec<ScheduleMove> {
+    let mut out = Vec::new();
+    for (reference, e) in retargeted_by_apply(entries) {
+        let (Some(from), Some(to)) = (&e.from_task_definition, &e.to_task_definition) else {
+            continue;
+        };
+        let label = crate::retarget::label(
+            reference.kind,
+            &reference.name,
+            reference.bus.as_deref(),
+            reference.group.as_deref(),
+            reference.target.as_deref(),
+        );
+        let Some(task) = world.schedules.iter().find(|s| reference.is(s)) else {
+            skipped.push(Skipped {
+                service: label,
+                reason: "it no longer exists".into(),
+            });
+            continue;
+        };
+        if &task.task_definition == from {
+            continue;
+        }
+        if &task.task_definition != to {
+            skipped.push(Skipped {
+                service: label,
+                reason: format!(
+                    "it was changed since apply (apply set {to}, it starts {}): not touched",
+                    task.task_definition
+                ),
+            });
+            continue;
+        }
+        let mut overrides = task.overrides.clone();
+        let mut lost = Vec::new();
+        for (container, vars) in e.overrides_before.iter().flatten() {
+            for (name, masked) in vars {
+                let Some(value) = overrides.get_mut(container).and_then(|v| v.get_mut(name)) else {
+                    continue;
+                };
+                match crate::retarget::restored(value, masked, brokers) {
+                    Some(back) => *value = back,
+                    None => lost.push(format!("{container}/{name}")),
+                }
+            }
+        }
+        if !lost.is_empty() {
+            skipped.push(Skipped {
+                service: label,
+                reason: format!(
+                    "its override {} cannot be restored exactly from the journal: put it back by hand",
+                    lost.join(", ")
+                ),
+            });
+            continue;
+        }
+        let (cluster, service) = (
+            e.cluster.clone().unwrap_or_default(),
+            e.service.clone().unwrap_or_default(),
+        );
+        out.push(ScheduleMove {
+            task: task.clone(),
+            wave: waves.get(&format!("{cluster}/{service}")).copied(),
+            cluster,
+            service,
+            to: Some(from.clone()),
+            overrides,
+        });
+    }
+    out
 }
 
 /// The rollback of what the journal `entries` record, against `world` (the state now).
@@ -152,6 +252,13 @@ pub fn schedule(
     }
     drains.sort();
     drains.dedup();
+    let wave_of: BTreeMap<String, usize> = order
+        .waves
+        .iter()
+        .enumerate()
+        .flat_map(|(i, ids)| ids.iter().map(move |id| (id.clone(), i + 1)))
+        .collect();
+    let retargets = put_backs(world, brokers, entries, &wave_of, &mut skipped);
     Ok((
         Schedule {
             migration: config.migration.name.clone(),
@@ -159,6 +266,7 @@ pub fn schedule(
             waves,
             drains,
             in_flight: Vec::new(),
+            retargets,
         },
         skipped,
     ))
@@ -187,6 +295,87 @@ mod tests {
                 queue.name
             );
         }
+    }
+
+    /// Rollback puts every scheduled task apply retargeted back on its revision and overrides,
+    /// exactly as they were, before the service it follows goes back.
+    #[test]
+    fn rollback_puts_retargeted_schedules_back_before_their_services() {
+        use crate::journal::{Entry, Step};
+        let end = Start::fresh().after(chain::apply).after(chain::rollback);
+        assert_eq!(
+            end.backend.world().schedules,
+            chain::world().schedules,
+            "back as they were"
+        );
+        assert!(!end.journal.contains("pa/ss"), "{}", end.journal);
+        let entries: Vec<Entry> = end
+            .journal
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for (schedule, service) in [("m1-nightly", "m1"), ("s2-hourly", "s2")] {
+            let back = entries
+                .iter()
+                .position(|e| {
+                    e.step == Step::RetargetRollback
+                        && e.schedule.as_ref().is_some_and(|s| s.name == schedule)
+                })
+                .unwrap_or_else(|| panic!("{schedule} was not put back"));
+            let service_back = entries
+                .iter()
+                .position(|e| e.step == Step::Rollback && e.service.as_deref() == Some(service))
+                .unwrap();
+            assert!(back < service_back, "{schedule} goes back before {service}");
+        }
+        let again = end.after(chain::rollback);
+        assert_eq!(
+            again.journal, end.journal,
+            "a second rollback has nothing to do"
+        );
+    }
+
+    /// A scheduled task someone pointed elsewhere since apply is not put back, and the
+    /// rollback says so; the others still are.
+    #[test]
+    fn a_schedule_changed_since_apply_is_left_alone_and_said_so() {
+        let applied = Start::fresh().after(chain::apply);
+        let entries: Vec<crate::journal::Entry> = applied
+            .journal
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let mut world = applied.backend.world().clone();
+        for s in &mut world.schedules {
+            if s.name == "m1-nightly" {
+                s.task_definition = "other:1".into();
+            }
+        }
+        let config = chain::config();
+        let [old, new] = crate::discovery::resolve_brokers(&config, &world);
+        let brokers = crate::plan::Brokers { old, new };
+        let (schedule, skipped) = super::schedule(&config, &world, &brokers, &entries).unwrap();
+        let names: Vec<&str> = schedule
+            .retargets
+            .iter()
+            .map(|r| r.task.name.as_str())
+            .collect();
+        assert_eq!(names, ["s2-hourly"]);
+        assert_eq!(schedule.retargets[0].to.as_deref(), Some("s2:1"));
+        assert_eq!(
+            schedule.retargets[0].overrides["app"]["RABBIT_URL"],
+            "amqps://job:pa/ss@old.mq.test:5671"
+        );
+        let why: Vec<String> = skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.service, s.reason))
+            .collect();
+        assert!(
+            why.iter().any(|w| w.starts_with(
+                "rule m1-nightly (bus jobs, target t1): it was changed since apply (apply set m1:2, it starts other:1)"
+            )),
+            "{why:?}"
+        );
     }
 
     /// Every kind of fault at every backend call of a rollback after a full apply; each re-run

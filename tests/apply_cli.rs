@@ -1198,3 +1198,134 @@ fn a_service_deployed_by_codedeploy_is_never_updated() {
         assert!(!s.exists(JOURNAL));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scheduled tasks that pin a revision
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn apply_retargets_pinned_schedules_and_rollback_puts_them_back_byte_for_byte() {
+    let world = with_old(World::two_brokers(), "export", |s| s);
+    let plan = Plan::new().service(Declared::new(C, "export"));
+    let s = Scenario::new(&plan, &world);
+    let url = format!("amqps://job:pa/ss@{OLD_HOST}:5671");
+    s.edit_world(|w| {
+        // Written as the rehearsal writes a world (model order, `kind` rule left out), so
+        // that what rollback writes back can be compared byte for byte.
+        w["schedules"] = json!([
+            {"name": "export-nightly", "cluster": C, "task_definition": "export:1",
+             "bus": "jobs", "target": "ecs-1",
+             "arn": "arn:aws:events:eu-west-2:1:rule/jobs/export-nightly",
+             "overrides": {"app": {"SPRING_RABBITMQ_HOST": OLD_HOST, "MODE": "full"}}},
+            {"name": "export-hourly", "cluster": C, "task_definition": "export:1",
+             "kind": "schedule", "group": "ops",
+             "overrides": {"app": {"RABBIT_URL": url}}},
+            {"name": "export-latest", "cluster": C, "task_definition": "export"},
+        ]);
+    });
+    let before = common::pretty(&s.world_json()["schedules"]);
+
+    let planned = s.plan_json();
+    let retargets = planned["retargets"].as_array().expect("retargets");
+    assert_eq!(retargets.len(), 2, "{planned:#}");
+    assert_eq!(retargets[0]["wave"], 1);
+    let human = s.plan_human();
+    assert!(
+        human.contains(
+            "~ rule export-nightly (bus jobs, target ecs-1): export:1 -> the revision registered for c/export"
+        ),
+        "{human}"
+    );
+    assert!(
+        human.contains("schedule export-hourly (group ops): export:1 ->"),
+        "{human}"
+    );
+    assert!(
+        human.contains("rule export-latest (bus default) starts the latest revision of export"),
+        "{human}"
+    );
+    assert!(!human.contains("pa/ss"), "{human}");
+    let markdown = run(&mut s.plan(&["--format", "markdown"]), 0);
+    assert!(
+        markdown.contains("#### Scheduled tasks retargeted")
+            && markdown.contains("rule export-nightly (bus jobs, target ecs-1) (wave 1)"),
+        "{markdown}"
+    );
+
+    s.apply(&[]).assert().success();
+    let after = s.world_json();
+    let schedules = &after["schedules"];
+    assert_eq!(running(&after, C, "export"), "export:2");
+    assert_eq!(schedules[0]["task_definition"], "export:2");
+    assert_eq!(
+        schedules[0]["overrides"]["app"]["SPRING_RABBITMQ_HOST"],
+        NEW_HOST
+    );
+    assert_eq!(schedules[0]["overrides"]["app"]["MODE"], "full");
+    assert_eq!(schedules[1]["task_definition"], "export:2");
+    assert_eq!(
+        schedules[1]["overrides"]["app"]["RABBIT_URL"],
+        format!("amqps://job:pa/ss@{NEW_HOST}:5671")
+    );
+    assert_eq!(schedules[2]["task_definition"], "export");
+    let journal = s.read(JOURNAL);
+    assert!(!journal.contains("pa/ss"), "{journal}");
+    let retargeted: Vec<Value> = s
+        .journal()
+        .into_iter()
+        .filter(|e| e["step"] == "retarget" && e["result"] == "ok")
+        .collect();
+    assert_eq!(retargeted.len(), 2, "{retargeted:#?}");
+    assert_eq!(retargeted[0]["from_task_definition"], "export:1");
+    assert_eq!(retargeted[0]["to_task_definition"], "export:2");
+
+    s.rollback(&[]).assert().success();
+    let back = s.world_json();
+    assert_eq!(running(&back, C, "export"), "export:1");
+    assert_eq!(
+        common::pretty(&back["schedules"]),
+        before,
+        "back byte for byte"
+    );
+    let journal = s.journal();
+    let put_back = position(&journal, |e| {
+        e["step"] == "retarget_rollback" && e["result"] == "ok"
+    });
+    let service_back = position(&journal, |e| e["step"] == "rollback");
+    assert!(put_back < service_back, "{journal:#?}");
+}
+
+#[test]
+fn a_saved_plan_is_stale_once_a_retargeted_schedule_changed_and_applies_it_otherwise() {
+    let world = with_old(World::two_brokers(), "export", |s| s);
+    let plan = Plan::new().service(Declared::new(C, "export"));
+    let s = Scenario::new(&plan, &world);
+    s.edit_world(|w| {
+        w["schedules"] = json!([{"name": "export-nightly", "cluster": C,
+            "task_definition": "export:1", "bus": "jobs", "target": "ecs-1",
+            "overrides": {"app": {"SPRING_RABBITMQ_HOST": OLD_HOST}}}]);
+    });
+    s.plan(&["--out", "saved.json"]).assert().success();
+    let untouched = s.bytes("world.json");
+    s.edit_world(|w| {
+        w["schedules"][0]["overrides"]["app"]["MODE"] = json!("full");
+    });
+    let world = s.bytes("world.json");
+
+    let out = run(&mut apply_saved(&s), 1);
+
+    assert!(out.contains("stale"), "{out}");
+    assert!(
+        out.contains("schedule:rule export-nightly (bus jobs, target ecs-1) changed"),
+        "names the scheduled task: {out}"
+    );
+    assert_eq!(s.bytes("world.json"), world, "nothing changed");
+
+    s.write("world.json", std::str::from_utf8(&untouched).unwrap());
+    apply_saved(&s).assert().success();
+    assert_eq!(
+        s.world_json()["schedules"][0]["task_definition"],
+        "export:2",
+        "the saved plan's retarget is applied"
+    );
+}

@@ -30,6 +30,7 @@ pub enum Verb {
     Rollout,
     Queue,
     DeleteBroker,
+    UpdateSchedule,
 }
 
 impl fmt::Display for Verb {
@@ -42,6 +43,7 @@ impl fmt::Display for Verb {
             Verb::Rollout => "rollout",
             Verb::Queue => "queue",
             Verb::DeleteBroker => "delete_broker",
+            Verb::UpdateSchedule => "update_schedule",
         })
     }
 }
@@ -303,6 +305,17 @@ impl Backend for MemoryBackend {
                     looks: 0,
                 },
             );
+            Ok(())
+        })
+    }
+
+    fn update_schedule(&mut self, schedule: &crate::model::Schedule) -> Result<()> {
+        self.call(Verb::UpdateSchedule, |b| {
+            let label = crate::retarget::label_of(schedule);
+            let found = crate::retarget::find_mut(&mut b.world, schedule)
+                .ok_or_else(|| Error::Backend(format!("no {label}")))?;
+            found.task_definition.clone_from(&schedule.task_definition);
+            found.overrides.clone_from(&schedule.overrides);
             Ok(())
         })
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::discovery::ResolvedBroker;
 use crate::error::Result;
-use crate::model::{Queue, TaskDefinition, World};
+use crate::model::{Queue, Schedule, TaskDefinition, World};
 
 /// What to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,6 +90,15 @@ pub trait Backend {
     /// [`crate::Error::Backend`] when the service cannot be updated.
     fn update_service(&mut self, cluster: &str, service: &str, task_definition: &str)
         -> Result<()>;
+
+    /// Writes `schedule`'s `task_definition` and env `overrides` to the scheduled task it
+    /// names (an EventBridge rule's target: kind, bus, rule name and target id; a Scheduler
+    /// schedule: group and name). Everything else about the rule target or schedule stays as
+    /// it is. Writing what it holds already changes nothing.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when the scheduled task does not exist or cannot be changed.
+    fn update_schedule(&mut self, schedule: &Schedule) -> Result<()>;
 
     /// The `family:revision` service `cluster/service` runs at this moment, read afresh (never
     /// from an earlier read); `None` when the service does not exist.

@@ -249,6 +249,29 @@ impl Backend for Rehearsal {
         self.save()
     }
 
+    fn update_schedule(&mut self, schedule: &crate::model::Schedule) -> Result<()> {
+        let path = self.path.clone();
+        let world = self.load()?;
+        if schedule.task_definition.contains(':')
+            && world.task_definition(&schedule.task_definition).is_none()
+        {
+            return Err(Error::Backend(format!(
+                "task definition {} does not exist",
+                schedule.task_definition
+            )));
+        }
+        let Some(found) = crate::retarget::find_mut(world, schedule) else {
+            return Err(Error::Backend(format!(
+                "{} is not in {}",
+                crate::retarget::label_of(schedule),
+                path.display()
+            )));
+        };
+        found.task_definition.clone_from(&schedule.task_definition);
+        found.overrides.clone_from(&schedule.overrides);
+        self.save()
+    }
+
     fn rollout(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<Rollout> {
         let path = self.path.clone();
         let world = self.load()?;

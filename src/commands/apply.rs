@@ -80,8 +80,9 @@ fn apply_plan(
     let (schedule, skipped) = executor::schedule(plan, world)?;
     let entries = session.entries()?;
     let schedule = schedule.resuming(&entries.list, world);
-    let moves: usize =
-        schedule.waves.iter().map(Vec::len).sum::<usize>() + schedule.in_flight.len();
+    let moves: usize = schedule.waves.iter().map(Vec::len).sum::<usize>()
+        + schedule.in_flight.len()
+        + schedule.retargets.len();
     if moves == 0 {
         print!("{}", render::report::nothing_to_do(plan, &skipped));
         return Ok(0);

@@ -24,6 +24,9 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<u8> {
             .into_values()
             .map(|(from, _)| from)
             .collect(),
+        // Scheduled tasks apply retargeted are read too (on AWS, with everything decommission
+        // reads), so that rollback can put them back.
+        everything: !crate::rollback::retargeted_by_apply(&entries.list).is_empty(),
         ..ReadScope::default()
     };
     let world = session.read(&scope, |w| discovery::resolve_brokers(&config, w).to_vec())?;
@@ -33,8 +36,9 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<u8> {
     let (schedule, skipped) = crate::rollback::schedule(&config, &world, &brokers, &entries.list)?;
     // Rollouts an interrupted rollback (or apply) started are awaited before anything else.
     let schedule = schedule.resuming(&entries.list, &world);
-    let moves: usize =
-        schedule.waves.iter().map(Vec::len).sum::<usize>() + schedule.in_flight.len();
+    let moves: usize = schedule.waves.iter().map(Vec::len).sum::<usize>()
+        + schedule.in_flight.len()
+        + schedule.retargets.len();
     if moves == 0 {
         print!(
             "{}",

@@ -91,6 +91,7 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
     } else {
         let _ = writeln!(out, "warren will move these services, wave by wave:");
     }
+    retarget_lines(&mut out, plan, None, p);
     for (i, wave) in plan.waves.iter().enumerate() {
         let number = i + 1;
         out.push('\n');
@@ -110,6 +111,7 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
                 change_lines(&mut out, change, p);
             }
         }
+        retarget_lines(&mut out, plan, Some(number), p);
     }
     let after = drains_of(&plan.drains, None);
     if !after.is_empty() {
@@ -145,6 +147,13 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
         let _ = writeln!(out, "\n{}", p.paint(Tone::Heading, "Warnings"));
         for w in &plan.warnings {
             let _ = writeln!(out, "  - {w}");
+        }
+    }
+
+    if !plan.notes.is_empty() {
+        let _ = writeln!(out, "\n{}", p.paint(Tone::Heading, "Notes"));
+        for n in &plan.notes {
+            let _ = writeln!(out, "  - {n}");
         }
     }
 
@@ -235,6 +244,48 @@ fn change_lines(out: &mut String, c: &Change, p: Palette) {
     }
     for r in &c.rewrites {
         let _ = writeln!(out, "      {}", rewrite_line(r));
+    }
+}
+
+/// The scheduled tasks apply retargets in `wave` (`None`: before the first wave, their services
+/// having moved already), each with the overrides it rewrites.
+fn retarget_lines(out: &mut String, plan: &Plan, wave: Option<usize>, p: Palette) {
+    let mut retargets = plan.retargets.iter().filter(|r| r.wave == wave).peekable();
+    if wave.is_none() && retargets.peek().is_some() {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            p.paint(
+                Tone::Heading,
+                "Before the first wave (their services have moved already)"
+            )
+        );
+    }
+    for r in retargets {
+        let to = match &r.to {
+            Some(key) => format!("{key}, which {} runs", r.to_service),
+            None => format!("the revision registered for {}", r.to_service),
+        };
+        let _ = writeln!(
+            out,
+            "  {} {}: {} -> {to}",
+            p.paint(Tone::Update, "~"),
+            r.label(),
+            r.from
+        );
+        for (container, vars) in &r.overrides_after {
+            for (name, value) in vars {
+                let before = r
+                    .overrides_before
+                    .get(container)
+                    .and_then(|v| v.get(name))
+                    .map_or("", String::as_str);
+                let _ = writeln!(
+                    out,
+                    "      {container}: {name} (override) {before:?} -> {value:?}"
+                );
+            }
+        }
     }
 }
 

@@ -131,6 +131,7 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
     if !noops.is_empty() {
         let _ = writeln!(out, "Unchanged: {}.\n", noops.join(", "));
     }
+    retargets(&mut out, plan);
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "#### Warnings\n");
         for w in &plan.warnings {
@@ -155,6 +156,37 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
         let _ = writeln!(out, "```");
     }
     out
+}
+
+/// The scheduled tasks apply retargets, and the notes on those it leaves alone.
+fn retargets(out: &mut String, plan: &Plan) {
+    if !plan.retargets.is_empty() {
+        let _ = writeln!(out, "#### Scheduled tasks retargeted\n");
+        for r in &plan.retargets {
+            let when = r.wave.map_or_else(
+                || "before the first wave".to_owned(),
+                |w| format!("wave {w}"),
+            );
+            let to = match &r.to {
+                Some(key) => format!("`{key}`, which `{}` runs", r.to_service),
+                None => format!("the revision registered for `{}`", r.to_service),
+            };
+            let _ = writeln!(
+                out,
+                "- {} ({when}): `{}` -> {to}",
+                escape(&r.label()),
+                r.from
+            );
+        }
+        out.push('\n');
+    }
+    if !plan.notes.is_empty() {
+        let _ = writeln!(out, "#### Notes\n");
+        for n in &plan.notes {
+            let _ = writeln!(out, "- {}", escape(n));
+        }
+        out.push('\n');
+    }
 }
 
 /// Escapes what Markdown tables and text would otherwise interpret.

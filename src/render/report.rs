@@ -24,6 +24,12 @@ pub fn run(report: &Report, what: &str) -> String {
             );
         }
     }
+    if !report.retargeted.is_empty() {
+        let _ = writeln!(out, "Scheduled tasks retargeted:");
+        for r in &report.retargeted {
+            let _ = writeln!(out, "  ~ {}  {} -> {}", r.schedule, r.from, r.to);
+        }
+    }
     if !report.failed.is_empty() {
         let _ = writeln!(out, "Failed (left on the revision shown):");
         for f in &report.failed {
@@ -124,6 +130,22 @@ pub fn rollback_preview(schedule: &Schedule, palette: Palette) -> String {
                 palette.paint(Tone::Update, "~"),
                 m.id(),
                 m.from
+            );
+        }
+    }
+    if !schedule.retargets.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nand put these scheduled tasks back on the revision they started before:"
+        );
+        for r in &schedule.retargets {
+            let _ = writeln!(
+                out,
+                "  {} {}  {} -> {}",
+                palette.paint(Tone::Update, "~"),
+                crate::retarget::label_of(&r.task),
+                r.task.task_definition,
+                r.to.as_deref().unwrap_or("?")
             );
         }
     }

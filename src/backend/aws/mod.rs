@@ -13,6 +13,7 @@ pub mod journal;
 pub mod lock;
 mod read;
 mod resources;
+mod schedules;
 mod secrets;
 
 use std::collections::HashMap;
@@ -565,6 +566,11 @@ impl Backend for Aws {
             self.polls = 0;
             Ok(())
         })
+    }
+
+    fn update_schedule(&mut self, schedule: &crate::model::Schedule) -> Result<()> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(self.retarget(schedule))
     }
 
     fn rollout(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<Rollout> {

@@ -112,8 +112,25 @@ pub fn world() -> World {
         ],
         "clusters": [{"name": "c", "services": services}],
         "task_definitions": task_definitions,
+        "schedules": schedules(),
     }))
     .expect("the chain's world is a world")
+}
+
+/// The chain's scheduled tasks: a rule target on a custom bus pinning `m1:1` and a Scheduler
+/// schedule pinning `s2:1` (both retargeted, their overrides rewritten), a rule on the bare
+/// family `p1` (it follows the latest revision) and one pinning `other:1` (nothing moves it).
+fn schedules() -> serde_json::Value {
+    serde_json::json!([
+        {"name": "m1-nightly", "kind": "rule", "bus": "jobs", "target": "t1", "cluster": "c",
+         "task_definition": "m1:1",
+         "overrides": {"app": {"SPRING_RABBITMQ_HOST": "old.mq.test", "MODE": "batch"}}},
+        {"name": "s2-hourly", "kind": "schedule", "group": "ops", "cluster": "c",
+         "task_definition": "s2:1",
+         "overrides": {"app": {"RABBIT_URL": "amqps://job:pa/ss@old.mq.test:5671"}}},
+        {"name": "p1-any", "cluster": "c", "task_definition": "p1"},
+        {"name": "other-daily", "cluster": "c", "task_definition": "other:1"},
+    ])
 }
 
 /// A backend holding [`world`], whose rollouts of `p1`, `m2` and `s1` are seen in progress
