@@ -33,6 +33,23 @@ pub struct ResolvedBroker {
     pub console_url: Option<String>,
 }
 
+#[cfg(test)]
+impl ResolvedBroker {
+    /// Broker `id` at `amqps://host:5671`, for unit tests.
+    pub(crate) fn at(alias: BrokerAlias, id: &str, host: &str) -> ResolvedBroker {
+        ResolvedBroker {
+            alias,
+            id: id.into(),
+            name: None,
+            endpoints: vec![format!("amqps://{host}:5671")],
+            hosts: vec![host.into()],
+            amqp_url_env: None,
+            management_url_env: None,
+            console_url: None,
+        }
+    }
+}
+
 impl ResolvedBroker {
     /// Whether `host` (any case, with or without the trailing dot of a fully qualified name, an
     /// IPv6 address in any spelling) is one of this broker's hosts.

@@ -340,16 +340,7 @@ mod tests {
     use crate::model::{Broker, Cluster, Container, Queue, Service};
 
     fn resolved(alias: BrokerAlias, id: &str, host: &str) -> ResolvedBroker {
-        ResolvedBroker {
-            alias,
-            id: id.into(),
-            name: None,
-            endpoints: vec![format!("amqps://{host}:5671")],
-            hosts: vec![host.into()],
-            amqp_url_env: None,
-            management_url_env: None,
-            console_url: None,
-        }
+        ResolvedBroker::at(alias, id, host)
     }
 
     fn world() -> World {

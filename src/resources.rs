@@ -609,16 +609,7 @@ mod tests {
     const NEW_ARN: &str = "arn:aws:mq:eu-west-2:111122223333:broker:new:b-new";
 
     fn resolved(alias: BrokerAlias, id: &str, host: &str) -> ResolvedBroker {
-        ResolvedBroker {
-            alias,
-            id: id.into(),
-            name: None,
-            endpoints: vec![format!("amqps://{host}:5671")],
-            hosts: vec![host.into()],
-            amqp_url_env: None,
-            management_url_env: None,
-            console_url: None,
-        }
+        ResolvedBroker::at(alias, id, host)
     }
 
     fn old() -> ResolvedBroker {
