@@ -3477,7 +3477,7 @@ fn a_mapping_from_the_old_broker_is_unmanaged_and_blocks_decommission_one_from_s
                 .event_source_mappings(disabled.clone())
                 .build()
         });
-    let brokers = mock!(aws_sdk_mq::Client::list_brokers).then_output(|| list_brokers_out());
+    let brokers = mock!(aws_sdk_mq::Client::list_brokers).then_output(list_brokers_out);
     let broker = mock!(aws_sdk_mq::Client::describe_broker).then_output(|| {
         DescribeBrokerOutput::builder()
             .broker_id("b-1111")
