@@ -523,6 +523,21 @@ fn plan_lists_every_resource_that_points_at_the_old_broker_and_none_beside_it() 
     }
     assert!(!all.contains(resources::PASSWORD), "{all}");
 
+    // There is no world file: no warning says there is one.
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("WARREN_OLD_MGMT_URL")),
+        "{warnings:#?}"
+    );
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("in the world file")),
+        "{warnings:#?}"
+    );
+
     // The CodeDeploy service moves by hand: apply cannot change its task definition.
     let bluegreen = json["changes"]
         .as_array()
@@ -703,4 +718,19 @@ fn decommission_is_refused_naming_every_resource_that_points_at_the_old_broker()
         );
     }
     assert!(!decision.to_string().contains(resources::PASSWORD));
+
+    // The broker's queues are unknown without its management API: the blocker says where
+    // they are read from, not that a world file lists none (there is no world file here).
+    let queues: Vec<&str> = blockers
+        .iter()
+        .filter(|(k, d)| k == "unverifiable" && d.contains("queues and connections"))
+        .map(|(_, d)| d.as_str())
+        .collect();
+    assert_eq!(queues.len(), 1, "{blockers:#?}");
+    assert!(queues[0].contains("WARREN_OLD_MGMT_URL"), "{}", queues[0]);
+    assert!(
+        !queues[0].contains("world file lists none") && !queues[0].contains("rehearsals"),
+        "{}",
+        queues[0]
+    );
 }
