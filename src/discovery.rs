@@ -51,6 +51,21 @@ impl ResolvedBroker {
 }
 
 impl ResolvedBroker {
+    /// Where this broker's queues, bindings and connections come from, for the messages that
+    /// say they are unknown: on AWS and in a rehearsal alike, warren reads them from the
+    /// management API (whose URL the plan's `management_url_env` names) unless a world file
+    /// lists them.
+    #[must_use]
+    pub fn topology_source(&self) -> String {
+        match &self.management_url_env {
+            Some(var) => format!(
+                "warren reads them from its management API at the URL in {var}, or from a world file that lists them"
+            ),
+            None => "the plan names no management_url_env for it, and no world file lists them"
+                .to_owned(),
+        }
+    }
+
     /// Whether `host` (any case, with or without the trailing dot of a fully qualified name, an
     /// IPv6 address in any spelling) is one of this broker's hosts.
     #[must_use]

@@ -284,7 +284,8 @@ impl Scan<'_> {
             self.add(
                 BlockerKind::Unverifiable,
                 format!(
-                    "the queues and connections of {id} could not be read: the world file lists none and warren does not read live brokers in rehearsals"
+                    "the queues and connections of {id} could not be read: {}",
+                    self.old.topology_source()
                 ),
             );
             return;

@@ -506,8 +506,10 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
                 broker.alias, broker.id, b.state
             )),
             Some(b) if b.queues.is_none() => warnings.push(format!(
-                "the {} broker {} lists no queues in the world file: its queues, bindings and connections are unknown, so the order and the checks below rely on the plan alone",
-                broker.alias, broker.id
+                "the {} broker {}: its queues, bindings and connections are unknown ({}), so the order and the checks below rely on the plan alone",
+                broker.alias,
+                broker.id,
+                broker.topology_source()
             )),
             None => warnings.push(format!(
                 "the {} broker {} is not in the scanned state: its queues, bindings and connections are unknown",

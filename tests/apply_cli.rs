@@ -1295,6 +1295,76 @@ fn apply_retargets_pinned_schedules_and_rollback_puts_them_back_byte_for_byte() 
     assert!(put_back < service_back, "{journal:#?}");
 }
 
+/// What apply retargets (or what follows a family apply moves) is not an unmanaged resource;
+/// a scheduled task that pins a revision no change moves, and points at the old broker, is.
+#[test]
+fn schedules_apply_retargets_are_not_unmanaged_and_one_no_change_moves_is() {
+    let world = with_old(World::two_brokers(), "export", |s| s)
+        // Another export revision, which no service runs: same family, other content, so
+        // nothing moves it.
+        .task_definition(
+            TaskDef::new("export", 2)
+                .container("app")
+                .env(HOST_VAR, OLD_HOST)
+                .env("MODE", "legacy"),
+        )
+        // A family no service of the plan runs.
+        .task_definition(
+            TaskDef::new("report", 1)
+                .container("app")
+                .env(HOST_VAR, OLD_HOST),
+        );
+    let plan = Plan::new().service(Declared::new(C, "export"));
+    let s = Scenario::new(&plan, &world);
+    s.edit_world(|w| {
+        w["schedules"] = json!([
+            {"name": "export-nightly", "cluster": C, "task_definition": "export:1",
+             "bus": "jobs", "target": "ecs-1",
+             "overrides": {"app": {"SPRING_RABBITMQ_HOST": OLD_HOST}}},
+            {"name": "export-hourly", "cluster": C, "task_definition": "export:1",
+             "kind": "schedule", "group": "ops"},
+            {"name": "export-latest", "cluster": C, "task_definition": "export"},
+            {"name": "export-legacy", "cluster": C, "task_definition": "export:2",
+             "kind": "schedule"},
+            {"name": "report-weekly", "cluster": C, "task_definition": "report:1",
+             "bus": "jobs"},
+        ]);
+    });
+
+    let planned = s.plan_json();
+    let names = |list: &str| -> Vec<String> {
+        planned[list]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["kind"].as_str().unwrap(),
+                    r["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        names("retargets"),
+        ["rule export-nightly", "schedule export-hourly"],
+        "{planned:#}"
+    );
+    assert_eq!(
+        names("unmanaged_resources"),
+        ["rule jobs/report-weekly", "schedule export-legacy"],
+        "{planned:#}"
+    );
+    let legacy = &planned["unmanaged_resources"][1];
+    assert_eq!(
+        legacy["through"],
+        json!([format!("app/{HOST_VAR} in export:2")]),
+        "{legacy:#}"
+    );
+}
+
 #[test]
 fn a_saved_plan_is_stale_once_a_retargeted_schedule_changed_and_applies_it_otherwise() {
     let world = with_old(World::two_brokers(), "export", |s| s);

@@ -3448,3 +3448,97 @@ fn a_json_key_of_a_secret_is_read_and_only_listed_secrets_are_asked_for() {
         "{blockers:?}"
     );
 }
+
+/// An event source mapping from the old broker, read by the backend, is what plan lists and
+/// decommission blocks on; one from an SQS queue beside it, and a disabled one from the old
+/// broker (what the operator leaves once a mapping from the new broker runs), are not.
+#[test]
+fn a_mapping_from_the_old_broker_is_unmanaged_and_blocks_decommission_one_from_sqs_does_not() {
+    let function = |name: &str| format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}");
+    let queue = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:images");
+    let mapping = |uuid: &str, function_name: &str, source: &str, state: &str| {
+        aws_sdk_lambda::types::EventSourceMappingConfiguration::builder()
+            .uuid(uuid)
+            .function_arn(function(function_name))
+            .event_source_arn(source)
+            .state(state)
+            .build()
+    };
+    let (old, sqs, disabled) = (
+        mapping("1111-old", "notifier", OLD_BROKER_ARN, "Enabled"),
+        mapping("2222-sqs", "thumbnail", &queue, "Enabled"),
+        mapping("3333-off", "notifier", OLD_BROKER_ARN, "Disabled"),
+    );
+    let mappings =
+        mock!(aws_sdk_lambda::Client::list_event_source_mappings).then_output(move || {
+            ListEventSourceMappingsOutput::builder()
+                .event_source_mappings(old.clone())
+                .event_source_mappings(sqs.clone())
+                .event_source_mappings(disabled.clone())
+                .build()
+        });
+    let brokers = mock!(aws_sdk_mq::Client::list_brokers).then_output(list_brokers_out);
+    let broker = mock!(aws_sdk_mq::Client::describe_broker).then_output(|| {
+        DescribeBrokerOutput::builder()
+            .broker_id("b-1111")
+            .broker_arn(OLD_BROKER_ARN)
+            .broker_name("esr-rabbit-old")
+            .broker_state(aws_sdk_mq::types::BrokerState::Running)
+            .broker_instances(
+                aws_sdk_mq::types::BrokerInstance::builder()
+                    .endpoints(format!("amqps://{OLD_HOST}:5671"))
+                    .build(),
+            )
+            .build()
+    });
+    let mocks = Mocks {
+        ecs: vec![no_clusters()],
+        mq: vec![brokers, broker],
+        lambda: vec![mappings],
+        ..Mocks::default()
+    };
+    let world = mocks.backend().read(&resources_scope()).expect("read");
+    assert_eq!(world.event_source_mappings.len(), 3, "{world:#?}");
+    assert_eq!(world.brokers[0].arn.as_deref(), Some(OLD_BROKER_ARN));
+
+    let text = format!(
+        "[migration]\nname = \"esr\"\nregion = \"{REGION}\"\n\n\
+         [brokers.old]\nid = \"b-1111\"\n\n\
+         [brokers.new]\nendpoints = [\"amqps://{NEW_HOST}:5671\"]\n"
+    );
+    let config = warren::config::Config::parse(std::path::Path::new("esr.toml"), text)
+        .expect("a valid plan file");
+    let plan = warren::plan::make(&config, &world).expect("plan");
+    let listed: Vec<(String, Option<String>, Vec<String>)> = plan
+        .unmanaged_resources
+        .iter()
+        .map(|r| (r.id(), r.arn.clone(), r.through.clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(
+            "event_source_mapping 1111-old".to_owned(),
+            None,
+            vec!["source".to_owned()]
+        )],
+        "{:#?}",
+        plan.unmanaged_resources
+    );
+
+    let blockers = warren::guard::blockers(&world, &old_broker(), &new_broker());
+    let mappings: Vec<&str> = blockers
+        .iter()
+        .filter(|b| b.kind == warren::guard::BlockerKind::EventSourceMapping)
+        .map(|b| b.detail.as_str())
+        .collect();
+    assert_eq!(mappings.len(), 1, "{blockers:#?}");
+    assert!(
+        mappings[0].contains("1111-old") && mappings[0].contains("notifier"),
+        "{}",
+        mappings[0]
+    );
+    let all = format!("{blockers:?}");
+    for other in ["2222-sqs", "3333-off", "thumbnail", "images"] {
+        assert!(!all.contains(other), "{other} named: {blockers:#?}");
+    }
+}

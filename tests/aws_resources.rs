@@ -1,7 +1,10 @@
-//! The AWS backend's read of the other resources that can point at a broker, against the local
-//! emulator (moto's server): rules on a custom bus, Scheduler schedules, Lambda functions, pipes,
-//! state machines, a CodeDeploy service and the brokers' ARNs, each beside a clean resource of
-//! the same kind (`tests/support/resources.rs`).
+//! The other resources that can point at a broker, against the local emulator (moto's server):
+//! rules on a custom bus, Scheduler schedules, Lambda functions, pipes, state machines, a
+//! CodeDeploy service and the brokers' ARNs, each beside a clean resource of the same kind
+//! (`tests/support/resources.rs`). The AWS backend's read of them, and the built binary's `plan`
+//! (`unmanaged_resources`, `--strict`, `retargets`) and `decommission` (its blockers) on them.
+//! The emulator is seeded once for the whole binary. Event source mappings from Amazon MQ cannot
+//! be created on the emulator: tests/aws_mock.rs covers them.
 
 #[path = "support/moto.rs"]
 mod moto;
@@ -9,6 +12,10 @@ mod moto;
 mod resources;
 #[path = "support/seed.rs"]
 mod seed;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
 
 use indexmap::IndexMap;
 use resources::{Anchors, SeededResources};
@@ -23,6 +30,51 @@ const CLEAN_FAMILY: &str = "esr-reporting";
 const DIRTY_REVISION: &str = "esr-reconcile:23";
 const CLUSTER: &str = "esr-batch";
 
+/// The emulator of this test binary, seeded once with the incident and the other resources:
+/// seeding is most of the time, and no test here changes what is seeded (each reads, plans or
+/// asks for a decommission that is refused), so they share it and run side by side.
+struct Emulator {
+    /// A private server (not `moto::shared`, which resets on every turn); the watchdog stops
+    /// it when the test process ends.
+    moto: moto::Moto,
+    anchors: Anchors,
+    seeded: seed::Seeded,
+    others: SeededResources,
+}
+
+fn emulator() -> &'static Emulator {
+    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+    EMULATOR.get_or_init(|| {
+        let moto = moto::Moto::start();
+        let rt = runtime().expect("runtime");
+        let config = rt.block_on(moto.sdk_config());
+        let started = std::time::Instant::now();
+        let seeded = rt.block_on(seed::esr_incident(&config));
+        let anchors = Anchors {
+            account: seeded.account.clone(),
+            region: seeded.region.clone(),
+            old_host: seed::EMULATED_OLD_HOST.to_owned(),
+            old_broker_arn: seeded.old_broker_arn.clone(),
+            cluster: CLUSTER.to_owned(),
+            cluster_arn: seeded.cluster_arn(CLUSTER).to_owned(),
+            dirty_revision: seeded.task_definition_arn(DIRTY_REVISION).to_owned(),
+            clean_family: CLEAN_FAMILY.to_owned(),
+        };
+        let incident = started.elapsed();
+        let others = rt.block_on(resources::seed(&config, &anchors));
+        eprintln!(
+            "incident seeded in {incident:?}, the other resources in {:?}",
+            started.elapsed() - incident
+        );
+        Emulator {
+            moto,
+            anchors,
+            seeded,
+            others,
+        }
+    })
+}
+
 struct Fixture {
     anchors: Anchors,
     seeded: seed::Seeded,
@@ -33,43 +85,24 @@ struct Fixture {
     narrow: World,
 }
 
-/// Seeds the incident and the other resources once (seeding is most of the time), then reads
-/// through the AWS backend with and without `resources` in scope.
+/// Reads the seeded emulator through the AWS backend with and without `resources` in scope.
 fn read() -> Fixture {
-    let moto = moto::shared();
+    let e = emulator();
     let rt = runtime().expect("runtime");
-    let config = rt.block_on(moto.sdk_config());
+    let config = rt.block_on(e.moto.sdk_config());
     let started = std::time::Instant::now();
-    let seeded = rt.block_on(seed::esr_incident(&config));
-    let anchors = Anchors {
-        account: seeded.account.clone(),
-        region: seeded.region.clone(),
-        old_host: seed::EMULATED_OLD_HOST.to_owned(),
-        old_broker_arn: seeded.old_broker_arn.clone(),
-        cluster: CLUSTER.to_owned(),
-        cluster_arn: seeded.cluster_arn(CLUSTER).to_owned(),
-        dirty_revision: seeded.task_definition_arn(DIRTY_REVISION).to_owned(),
-        clean_family: CLEAN_FAMILY.to_owned(),
-    };
-    let incident = started.elapsed();
-    let others = rt.block_on(resources::seed(&config, &anchors));
-    let seeding = started.elapsed();
-    let mut aws = Aws::from_clients(rt, Clients::new(&config), &seeded.region);
+    let mut aws = Aws::from_clients(rt, Clients::new(&config), &e.seeded.region);
     let world = aws
         .read(&resources_only())
         .unwrap_or_else(|e| panic!("read: {e}"));
     let narrow = aws
         .read(&ReadScope::default())
         .unwrap_or_else(|e| panic!("read: {e}"));
-    eprintln!(
-        "incident seeded in {incident:?}, the other resources in {:?}, both reads in {:?}",
-        seeding - incident,
-        started.elapsed() - seeding
-    );
+    eprintln!("both reads in {:?}", started.elapsed());
     Fixture {
-        anchors,
-        seeded,
-        others,
+        anchors: e.anchors.clone(),
+        seeded: e.seeded.clone(),
+        others: e.others.clone(),
         world,
         narrow,
     }
@@ -322,5 +355,382 @@ fn without_resources_in_scope_none_of_them_is_read(f: &Fixture) {
     assert_eq!(
         w.brokers[0].arn.as_deref(),
         Some(f.seeded.old_broker_arn.as_str())
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The built binary's plan and decommission against the seeded emulator
+
+/// The dirty resources as `plan` names them: off the default bus or group, `bus/name` or
+/// `group/name`.
+const DIRTY_RULE_NAME: &str = "esr-jobs/esr-replay";
+const DIRTY_SCHEDULE_NAME: &str = "esr/esr-reconcile-hourly";
+
+/// The clean resources, each beside a dirty one of its kind: no plan or blocker names them.
+const CLEAN: [&str; 5] = [
+    resources::CLEAN_RULE,
+    resources::CLEAN_SCHEDULE,
+    resources::CLEAN_FUNCTION,
+    resources::CLEAN_PIPE,
+    resources::CLEAN_STATE_MACHINE,
+];
+
+/// The incident plan for the emulator ([`seed::plan_toml`]) with the CodeDeploy service
+/// declared (moving to the new broker) and the services named in `leave_out` left out, written
+/// to `dir/name`.
+fn write_plan(dir: &Path, name: &str, leave_out: &[&str]) -> PathBuf {
+    let mut plan: toml::Table = seed::plan_toml(&emulator().seeded)
+        .parse()
+        .expect("the incident plan is TOML");
+    let services = plan
+        .get_mut("services")
+        .and_then(toml::Value::as_array_mut)
+        .expect("the incident plan lists services");
+    services.retain(|s| !leave_out.contains(&s["name"].as_str().unwrap_or_default()));
+    let mut bluegreen = toml::Table::new();
+    bluegreen.insert("cluster".into(), CLUSTER.into());
+    bluegreen.insert("name".into(), resources::CODE_DEPLOY_SERVICE.into());
+    bluegreen.insert("broker".into(), "new".into());
+    services.push(bluegreen.into());
+    let path = dir.join(name);
+    std::fs::write(&path, toml::to_string(&plan).expect("a plan serialises"))
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    path
+}
+
+/// Runs the built `warren` against the seeded emulator, in `dir`.
+fn warren(dir: &Path, args: &[&str]) -> Output {
+    emulator()
+        .moto
+        .warren()
+        .current_dir(dir)
+        .args(args)
+        .write_stdin("")
+        .output()
+        .expect("run warren")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn json_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(output)))
+}
+
+/// `unmanaged_resources` as (kind, name, arn, through).
+fn unmanaged_resources(plan: &Value) -> Vec<(String, String, Option<String>, Vec<String>)> {
+    plan["unmanaged_resources"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_owned(),
+                r["name"].as_str().unwrap().to_owned(),
+                r["arn"].as_str().map(str::to_owned),
+                r["through"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The `family:revision` the emulator registered for the example's `family:revision`.
+fn registered(file_key: &str) -> String {
+    key(emulator().seeded.task_definition_arn(file_key))
+}
+
+#[test]
+fn plan_lists_every_resource_that_points_at_the_old_broker_and_none_beside_it() {
+    let e = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    // esr-reconcile left out: nothing moves the revision the dirty schedule pins, so it is
+    // unmanaged like the others (with esr-reconcile in the plan, apply retargets it; below).
+    let plan = write_plan(dir.path(), "no-reconcile.toml", &["esr-reconcile"]);
+    let plan = plan.to_str().unwrap();
+
+    let started = std::time::Instant::now();
+    let out = warren(dir.path(), &["plan", plan, "--format", "json"]);
+    eprintln!("plan in {:?}", started.elapsed());
+    assert!(out.status.success(), "{}", text(&out));
+    let json = json_of(&out);
+    let dirty_function = &e.others.dirty_function_arn;
+    assert_eq!(
+        unmanaged_resources(&json),
+        [
+            (
+                "rule".to_owned(),
+                "esr-dataexport-nightly".to_owned(),
+                Some(nightly_arn(e)),
+                vec![format!(
+                    "esr-dataexport/SPRING_RABBITMQ_HOST in {}",
+                    registered("esr-dataexport:19")
+                )],
+            ),
+            (
+                "rule".to_owned(),
+                DIRTY_RULE_NAME.to_owned(),
+                Some(e.others.dirty_rule_arn.clone()),
+                vec![format!("{CLEAN_FAMILY}/SPRING_RABBITMQ_HOST (override)")],
+            ),
+            (
+                "schedule".to_owned(),
+                DIRTY_SCHEDULE_NAME.to_owned(),
+                Some(e.others.dirty_schedule_arn.clone()),
+                vec![format!(
+                    "esr-reconcile/SPRING_RABBITMQ_HOST in {}",
+                    registered(DIRTY_REVISION)
+                )],
+            ),
+            (
+                "function".to_owned(),
+                resources::DIRTY_FUNCTION.to_owned(),
+                Some(dirty_function.clone()),
+                vec!["SPRING_RABBITMQ_ADDRESSES".to_owned()],
+            ),
+            (
+                "pipe".to_owned(),
+                resources::DIRTY_PIPE.to_owned(),
+                Some(e.others.dirty_pipe_arn.clone()),
+                vec!["source".to_owned()],
+            ),
+            (
+                "state_machine".to_owned(),
+                resources::DIRTY_STATE_MACHINE.to_owned(),
+                Some(e.others.dirty_state_machine_arn.clone()),
+                vec![
+                    "States.Export.Parameters.Overrides.ContainerOverrides[0].Environment[1].Value"
+                        .to_owned()
+                ],
+            ),
+        ],
+        "{json:#}"
+    );
+    let all = json.to_string();
+    for clean in CLEAN {
+        assert!(!all.contains(clean), "{clean} in {json:#}");
+    }
+    assert!(!all.contains(resources::PASSWORD), "{all}");
+
+    // There is no world file: no warning says there is one.
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("WARREN_OLD_MGMT_URL")),
+        "{warnings:#?}"
+    );
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("in the world file")),
+        "{warnings:#?}"
+    );
+
+    // The CodeDeploy service moves by hand: apply cannot change its task definition.
+    let bluegreen = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["service"] == resources::CODE_DEPLOY_SERVICE)
+        .unwrap_or_else(|| panic!("no change for the CodeDeploy service: {json:#}"));
+    assert_eq!(bluegreen["action"], "manual", "{bluegreen:#}");
+    let reason = bluegreen["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("deployed by CodeDeploy") && reason.contains("through CodeDeploy"),
+        "{reason}"
+    );
+    assert!(
+        !bluegreen["rewrites"].as_array().unwrap().is_empty(),
+        "{bluegreen:#}"
+    );
+
+    // --strict: exit 1, naming each resource (and no clean one).
+    let out = warren(dir.path(), &["plan", plan, "--strict"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for id in [
+        format!("rule {DIRTY_RULE_NAME}"),
+        format!("schedule {DIRTY_SCHEDULE_NAME}"),
+        format!("function {}", resources::DIRTY_FUNCTION),
+        format!("pipe {}", resources::DIRTY_PIPE),
+        format!("state_machine {}", resources::DIRTY_STATE_MACHINE),
+    ] {
+        assert!(err.contains(&id), "{id} not in {err}");
+    }
+    for clean in CLEAN {
+        assert!(!err.contains(clean), "{clean} in {err}");
+    }
+}
+
+/// The incident's own rule, on the default bus.
+fn nightly_arn(e: &Emulator) -> String {
+    format!(
+        "arn:aws:events:{}:{}:rule/esr-dataexport-nightly",
+        e.seeded.region, e.seeded.account
+    )
+}
+
+#[test]
+fn a_schedule_apply_retargets_is_not_unmanaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), "incident.toml", &[]);
+    let out = warren(
+        dir.path(),
+        &["plan", plan.to_str().unwrap(), "--format", "json"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let json = json_of(&out);
+
+    let retargets: Vec<(&str, &str, &str)> = json["retargets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no retargets: {json:#}"))
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap(),
+                r["from"].as_str().unwrap(),
+                r["to_service"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let pinned = registered(DIRTY_REVISION);
+    assert_eq!(
+        retargets,
+        [(
+            resources::DIRTY_SCHEDULE,
+            pinned.as_str(),
+            "esr-batch/esr-reconcile"
+        )]
+    );
+    let names: Vec<String> = unmanaged_resources(&json)
+        .into_iter()
+        .map(|(kind, name, ..)| format!("{kind} {name}"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "rule esr-dataexport-nightly".to_owned(),
+            format!("rule {DIRTY_RULE_NAME}"),
+            format!("function {}", resources::DIRTY_FUNCTION),
+            format!("pipe {}", resources::DIRTY_PIPE),
+            format!("state_machine {}", resources::DIRTY_STATE_MACHINE),
+        ],
+        "{json:#}"
+    );
+}
+
+#[test]
+fn decommission_is_refused_naming_every_resource_that_points_at_the_old_broker() {
+    let e = emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), "incident.toml", &[]);
+    let started = std::time::Instant::now();
+    let out = warren(
+        dir.path(),
+        &[
+            "decommission",
+            plan.to_str().unwrap(),
+            "--confirm",
+            &e.seeded.old_broker_id,
+            "--format",
+            "json",
+        ],
+    );
+    eprintln!("decommission in {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let decision = json_of(&out);
+    assert_eq!(decision["refused"], true);
+    let blockers: Vec<(String, String)> = decision["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["kind"].as_str().unwrap().to_owned(),
+                b["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let id = &e.seeded.old_broker_id;
+    let has = |kind: &str, needle: &str| {
+        blockers
+            .iter()
+            .any(|(k, d)| k == kind && d.contains(needle) && d.contains(id.as_str()))
+    };
+    for (kind, needle) in [
+        (
+            "schedule",
+            format!("schedule {DIRTY_RULE_NAME} (EventBridge rule"),
+        ),
+        (
+            "schedule",
+            format!("schedule {DIRTY_SCHEDULE_NAME} (Scheduler schedule"),
+        ),
+        ("schedule", e.others.dirty_schedule_arn.clone()),
+        (
+            "function",
+            format!(
+                "function {} ({})",
+                resources::DIRTY_FUNCTION,
+                e.others.dirty_function_arn
+            ),
+        ),
+        ("pipe", e.others.dirty_pipe_arn.clone()),
+        ("state_machine", e.others.dirty_state_machine_arn.clone()),
+        (
+            "service",
+            format!("{CLUSTER}/{}", resources::CODE_DEPLOY_SERVICE),
+        ),
+    ] {
+        assert!(
+            has(kind, &needle),
+            "no {kind} blocker naming {needle}: {blockers:#?}"
+        );
+    }
+    for clean in CLEAN {
+        assert!(
+            !blockers.iter().any(|(_, d)| d.contains(clean)),
+            "{clean} named: {blockers:#?}"
+        );
+    }
+    for arn in [
+        &e.others.clean_rule_arn,
+        &e.others.clean_schedule_arn,
+        &e.others.clean_function_arn,
+        &e.others.clean_pipe_arn,
+        &e.others.clean_state_machine_arn,
+    ] {
+        assert!(
+            !decision.to_string().contains(arn.as_str()),
+            "{arn}: {blockers:#?}"
+        );
+    }
+    assert!(!decision.to_string().contains(resources::PASSWORD));
+
+    // The broker's queues are unknown without its management API: the blocker says where
+    // they are read from, not that a world file lists none (there is no world file here).
+    let queues: Vec<&str> = blockers
+        .iter()
+        .filter(|(k, d)| k == "unverifiable" && d.contains("queues and connections"))
+        .map(|(_, d)| d.as_str())
+        .collect();
+    assert_eq!(queues.len(), 1, "{blockers:#?}");
+    assert!(queues[0].contains("WARREN_OLD_MGMT_URL"), "{}", queues[0]);
+    assert!(
+        !queues[0].contains("world file lists none") && !queues[0].contains("rehearsals"),
+        "{}",
+        queues[0]
     );
 }
