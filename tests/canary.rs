@@ -126,8 +126,36 @@ fn world_places() -> Vec<(&'static str, String)> {
             "console_url",
             format!("https://admin:{CANARY}@b-1111-console.mq.example.com"),
         ),
+        (
+            "container command",
+            format!("--rabbit-url=amqps://esr:{CANARY}@{OLD_HOST}:5671"),
+        ),
+        (
+            "env file",
+            format!("RABBIT_URL=amqps://esr:{CANARY}@{OLD_HOST}:5671\nDB_PASSWORD={CANARY}\n"),
+        ),
+        (
+            "secret JSON",
+            json!({ "url": format!("amqps://esr:{CANARY}@{OLD_HOST}:5671"), "password": CANARY })
+                .to_string(),
+        ),
+        (
+            "function env",
+            format!("amqps://fn:{CANARY}@{OLD_HOST}:5671"),
+        ),
+        (
+            "schedule override",
+            format!("amqps://job:{ENCODED}@{OLD_HOST}:5671"),
+        ),
+        (
+            "state machine",
+            format!("amqps://sfn:{CANARY}@{OLD_HOST}:5671"),
+        ),
     ]
 }
+
+const ENV_FILE: &str = "arn:aws:s3:::esr-config/s-file.env";
+const SECRET: &str = "arn:aws:secretsmanager:eu-west-2:123456789012:secret:esr/rabbit-AbCdEf";
 
 fn task_definition(family: &str, env: &[(&str, String)], secrets: &[(&str, &str)]) -> Value {
     let env: serde_json::Map<String, Value> = env
@@ -146,7 +174,25 @@ fn task_definition(family: &str, env: &[(&str, String)], secrets: &[(&str, &str)
 fn world() -> Value {
     let p: std::collections::BTreeMap<&str, String> = world_places().into_iter().collect();
     let host = ("SPRING_RABBITMQ_HOST", OLD_HOST.to_owned());
-    let services = ["s-url", "s-encoded", "s-bare", "s-list", "s-param"];
+    let services = [
+        "s-url",
+        "s-encoded",
+        "s-bare",
+        "s-list",
+        "s-param",
+        "s-cmd",
+        "s-file",
+        "s-secret",
+    ];
+    let mut cmd = task_definition("s-cmd", &[], &[]);
+    cmd["containers"][0]["command"] = json!(["app", p["container command"]]);
+    let mut file = task_definition("s-file", &[], &[]);
+    file["containers"][0]["environment_files"] = json!([{ "value": ENV_FILE, "type": "s3" }]);
+    let secret = task_definition(
+        "s-secret",
+        &[],
+        &[("RABBIT_URL", &format!("{SECRET}:url::"))],
+    );
     json!({
         "version": 1,
         "region": "eu-west-2",
@@ -169,14 +215,23 @@ fn world() -> Value {
             task_definition("s-param", &[host.clone(), ("DB_URL", p["env, other URL"].clone())],
                 &[("RABBIT_URL", "/esr/rabbit/url"), ("RABBIT_PASSWORD", "/esr/rabbit/password"),
                   ("RABBIT_BROKEN", "/esr/rabbit/broken")]),
-            task_definition("s-stays", &[host.clone(), ("RABBIT_URL", p["env URL"].clone())], &[])
+            task_definition("s-stays", &[host.clone(), ("RABBIT_URL", p["env URL"].clone())], &[]),
+            cmd, file, secret
         ],
         "parameters": {
             "/esr/rabbit/url": p["parameter URL"],
             "/esr/rabbit2/url": p["mapped parameter URL"],
             "/esr/rabbit/password": p["parameter password"],
-            "/esr/rabbit/broken": p["parameter, unparseable"]
-        }
+            "/esr/rabbit/broken": p["parameter, unparseable"],
+            SECRET: p["secret JSON"]
+        },
+        "env_files": { ENV_FILE: p["env file"] },
+        "functions": [ { "name": "esr-notifier", "environment": { "RABBIT_URL": p["function env"] } } ],
+        "schedules": [ { "name": "esr-nightly", "cluster": "esr", "task_definition": "s-url:1",
+                         "target": "1", "overrides": { "app": { "RABBIT_URL": p["schedule override"] } } } ],
+        "state_machines": [ { "name": "esr-export", "definition": { "States": { "Run": { "Parameters": {
+            "Overrides": { "ContainerOverrides": [ { "Name": "app", "Environment": [
+                { "Name": "RABBIT_URL", "Value": p["state machine"] } ] } ] } } } } } } ]
     })
 }
 
@@ -217,6 +272,16 @@ broker = "new"
 [[services]]
 cluster = "esr"
 name = "s-param"
+broker = "new"
+
+[[services]]
+cluster = "esr"
+name = "s-cmd"
+broker = "new"
+
+[[services]]
+cluster = "esr"
+name = "s-file"
 broker = "new"
 
 [parameters]
@@ -354,6 +419,16 @@ fn the_canary_never_leaves_a_rehearsal() {
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rewrites = plan["changes"].to_string();
     assert!(rewrites.contains("****"), "{rewrites}");
+    // The places beyond env values are reached: a command and an env file move, the schedule
+    // is retargeted with its override, the function and state machine are listed.
+    assert!(rewrites.contains("command[1]"), "{rewrites}");
+    assert!(rewrites.contains(ENV_FILE), "{rewrites}");
+    assert_eq!(plan["retargets"][0]["name"], "esr-nightly", "{plan:#}");
+    let kinds: Vec<&str> = plan["unmanaged_resources"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(kinds, ["function", "state_machine"], "{plan:#}");
 
     // Apply, status, rollback, and again, at every verbosity.
     for verbosity in VERBOSITIES {
