@@ -33,9 +33,8 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
             p.paint(
                 Tone::Danger,
                 &format!(
-                    "{n} service{} point{} at the old broker but {} not in the plan:",
-                    plural(n),
-                    if n == 1 { "s" } else { "" },
+                    "{} at the old broker but {} not in the plan:",
+                    point(n, "service"),
                     if n == 1 { "is" } else { "are" }
                 )
             )
@@ -192,9 +191,8 @@ fn unmanaged_resources(out: &mut String, plan: &Plan, p: Palette) {
         p.paint(
             Tone::Danger,
             &format!(
-                "{n} other resource{} point{} at the old broker; warren does not change {}:",
-                plural(n),
-                if n == 1 { "s" } else { "" },
+                "{} at the old broker; warren does not change {}:",
+                point(n, "other resource"),
                 if n == 1 { "it" } else { "them" }
             )
         )
@@ -339,6 +337,15 @@ fn broker_label(id: &str, name: Option<&str>) -> String {
         Some(name) => format!("{id} ({name})"),
         None => id.to_owned(),
     }
+}
+
+/// `1 service points`, `2 services point`.
+fn point(n: usize, noun: &str) -> String {
+    format!(
+        "{n} {noun}{} point{}",
+        plural(n),
+        if n == 1 { "s" } else { "" }
+    )
 }
 
 fn plural(n: usize) -> &'static str {
