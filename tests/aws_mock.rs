@@ -2695,6 +2695,9 @@ fn perform(action: Action, mocks: &Mocks, dynamodb: &[Rule]) -> String {
     }
 }
 
+/// Each call of [`FAULT_TABLE`] answers its fault once and is made again; the table is held to
+/// the `"service:Action"` calls in the source (tests/support/calls.rs, the scan the IAM policy
+/// test uses), so a call added without a fault case fails here rather than going untested.
 #[test]
 fn every_call_is_retried_after_throttling_or_a_server_error() {
     let mut covered = BTreeSet::new();
