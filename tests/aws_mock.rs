@@ -48,7 +48,10 @@ use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, R
 use indexmap::IndexMap;
 use warren::backend::aws::{runtime, Aws, Clients};
 use warren::backend::{Backend, ReadScope, Rollout};
-use warren::model::{Container, TaskDefinition, World};
+use warren::model::{Container, Schedule, ScheduleKind, TaskDefinition, World};
+
+#[path = "support/calls.rs"]
+mod calls;
 
 const REGION: &str = "eu-west-2";
 const ACCOUNT: &str = "123456789012";
@@ -1937,6 +1940,9 @@ impl Fault {
 
 const FAULT_TD: &str = "orders:1";
 const FAULT_PARAMETER: &str = "/esr/rabbit/host";
+const FAULT_SECRET: &str =
+    "arn:aws:secretsmanager:eu-west-2:123456789012:secret:orders/amqp-QwErTy";
+const FAULT_ENV: &str = "arn:aws:s3:::orders-config/fault.env";
 
 fn fault_definition() -> aws_sdk_ecs::types::TaskDefinition {
     definition(
@@ -1947,6 +1953,28 @@ fn fault_definition() -> aws_sdk_ecs::types::TaskDefinition {
             &[("RABBIT_HOST", FAULT_PARAMETER)],
         )],
     )
+}
+
+/// [`fault_definition`] that also reads its broker host from a Secrets Manager secret and loads
+/// an env file from S3: the fault table's read reaches every kind of value outside the
+/// definition.
+fn fault_definition_with_outside_values() -> aws_sdk_ecs::types::TaskDefinition {
+    use aws_sdk_ecs::types::{EnvironmentFile, EnvironmentFileType, Secret};
+    let mut td = fault_definition();
+    let app = &mut td.container_definitions.as_mut().unwrap()[0];
+    app.secrets.get_or_insert_with(Vec::new).push(
+        Secret::builder()
+            .name("AMQP_HOST")
+            .value_from(FAULT_SECRET)
+            .build()
+            .unwrap(),
+    );
+    app.environment_files = Some(vec![EnvironmentFile::builder()
+        .value(FAULT_ENV)
+        .r#type(EnvironmentFileType::S3)
+        .build()
+        .unwrap()]);
+    td
 }
 
 fn list_clusters_out() -> ListClustersOutput {
@@ -1991,6 +2019,11 @@ fn describe_services_out() -> DescribeServicesOutput {
 fn describe_td_out() -> DescribeTaskDefinitionOutput {
     DescribeTaskDefinitionOutput::builder()
         .task_definition(fault_definition())
+        .build()
+}
+fn describe_outside_td_out() -> DescribeTaskDefinitionOutput {
+    DescribeTaskDefinitionOutput::builder()
+        .task_definition(fault_definition_with_outside_values())
         .build()
 }
 fn list_families_out() -> ListTaskDefinitionFamiliesOutput {
@@ -2187,6 +2220,66 @@ fn put_item_out() -> aws_sdk_dynamodb::operation::put_item::PutItemOutput {
 fn delete_item_out() -> aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput {
     aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput::builder().build()
 }
+/// The shared journal of the migration, empty.
+fn scan_out() -> aws_sdk_dynamodb::operation::scan::ScanOutput {
+    aws_sdk_dynamodb::operation::scan::ScanOutput::builder()
+        .count(0)
+        .build()
+}
+fn put_targets_out() -> aws_sdk_eventbridge::operation::put_targets::PutTargetsOutput {
+    aws_sdk_eventbridge::operation::put_targets::PutTargetsOutput::builder()
+        .failed_entry_count(0)
+        .build()
+}
+/// The schedule `export`, which runs `orders:1` (the one [`get_schedule_out`] is not).
+fn get_ecs_schedule_out() -> aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput {
+    use aws_sdk_scheduler::types::{EcsParameters, FlexibleTimeWindow, FlexibleTimeWindowMode};
+    aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput::builder()
+        .name("export")
+        .group_name("default")
+        .schedule_expression("rate(1 day)")
+        .flexible_time_window(
+            FlexibleTimeWindow::builder()
+                .mode(FlexibleTimeWindowMode::Off)
+                .build()
+                .unwrap(),
+        )
+        .target(
+            aws_sdk_scheduler::types::Target::builder()
+                .arn(cluster_arn("esr-prod"))
+                .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/scheduler"))
+                .ecs_parameters(
+                    EcsParameters::builder()
+                        .task_definition_arn(td_arn(FAULT_TD))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+fn update_schedule_out() -> aws_sdk_scheduler::operation::update_schedule::UpdateScheduleOutput {
+    aws_sdk_scheduler::operation::update_schedule::UpdateScheduleOutput::builder()
+        .schedule_arn(format!(
+            "arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/export"
+        ))
+        .build()
+        .unwrap()
+}
+fn get_secret_out() -> aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput {
+    aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput::builder()
+        .arn(FAULT_SECRET)
+        .secret_string(OLD_HOST)
+        .build()
+}
+fn get_object_out() -> aws_sdk_s3::operation::get_object::GetObjectOutput {
+    aws_sdk_s3::operation::get_object::GetObjectOutput::builder()
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+            b"RABBIT_URL=amqps://b-1111.mq.eu-west-2.amazonaws.com:5671\n",
+        ))
+        .build()
+}
 
 /// A rule for `$op` that answers `$fault` once, then `$out` once; and the rule that answers
 /// `$out` from then on.
@@ -2213,15 +2306,22 @@ macro_rules! faulty {
 /// Which backend method makes the call.
 #[derive(Clone, Copy, Debug)]
 enum Action {
-    /// `read` of every cluster, with `everything`, a plan parameter and a previous revision.
+    /// `read` of every cluster, with `everything`, a plan parameter, a previous revision, env
+    /// files and every secret.
     ReadAll,
     /// `read` of the plan's clusters.
     ReadNamed,
     Register,
     Update,
+    /// `update_schedule` of the rule `nightly`'s target.
+    RetargetRule,
+    /// `update_schedule` of the Scheduler schedule `export`.
+    RetargetSchedule,
     DeleteBroker,
     Lock,
     Unlock,
+    /// The shared journal's entries.
+    Journal,
 }
 
 /// Every AWS call warren makes: the operation, the backend method that makes it, and the rules
@@ -2233,7 +2333,9 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
     use aws_sdk_lambda::Client as Lambda;
     use aws_sdk_mq::Client as Mq;
     use aws_sdk_pipes::Client as Pipes;
+    use aws_sdk_s3::Client as S3;
     use aws_sdk_scheduler::Client as Scheduler;
+    use aws_sdk_secretsmanager::Client as Secrets;
     use aws_sdk_sfn::Client as Sfn;
     use aws_sdk_ssm::Client as Ssm;
     let mut ecs = vec![
@@ -2259,7 +2361,7 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
                 Ecs::describe_task_definition,
                 |req| req.task_definition() == Some(td_arn(FAULT_TD).as_str()),
                 fault,
-                describe_td_out
+                describe_outside_td_out
             ),
         ),
         (
@@ -2310,6 +2412,10 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
             "events:ListEventBuses",
             faulty!(Events::list_event_buses, fault, list_buses_out),
         ),
+        (
+            "events:PutTargets",
+            faulty!(Events::put_targets, fault, put_targets_out),
+        ),
     ];
     let mut scheduler = vec![
         (
@@ -2320,7 +2426,19 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
             "scheduler:GetSchedule",
             faulty!(Scheduler::get_schedule, fault, get_schedule_out),
         ),
+        (
+            "scheduler:UpdateSchedule",
+            faulty!(Scheduler::update_schedule, fault, update_schedule_out),
+        ),
     ];
+    let mut secrets = vec![(
+        "secretsmanager:GetSecretValue",
+        faulty!(Secrets::get_secret_value, fault, get_secret_out),
+    )];
+    let mut s3 = vec![(
+        "s3:GetObject",
+        faulty!(S3::get_object, fault, get_object_out),
+    )];
     let mut lambda = vec![
         (
             "lambda:ListFunctions",
@@ -2358,14 +2476,18 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
             "dynamodb:DeleteItem",
             faulty!(Ddb::delete_item, fault, delete_item_out),
         ),
+        ("dynamodb:Scan", faulty!(Ddb::scan, fault, scan_out)),
     ];
     let action = match call {
         "ecs:DescribeClusters" => Action::ReadNamed,
         "ecs:ListTaskDefinitions" | "ecs:RegisterTaskDefinition" => Action::Register,
         "ecs:UpdateService" => Action::Update,
+        "events:PutTargets" => Action::RetargetRule,
+        "scheduler:UpdateSchedule" => Action::RetargetSchedule,
         "mq:DeleteBroker" => Action::DeleteBroker,
         "dynamodb:PutItem" | "dynamodb:DeleteItem" => Action::Lock,
         "dynamodb:GetItem" => Action::Unlock,
+        "dynamodb:Scan" => Action::Journal,
         _ => Action::ReadAll,
     };
     let mut faulty = None;
@@ -2381,16 +2503,26 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
         }
         out
     };
+    let mut scheduler = rules(&mut scheduler);
+    // The schedule a retarget asks for runs an ECS task; the one a read lists does not. First,
+    // so that it answers for `export` before the steady GetSchedule rule answers for any name.
+    scheduler.insert(
+        0,
+        mock!(Scheduler::get_schedule)
+            .match_requests(|req| req.name() == Some("export"))
+            .then_output(get_ecs_schedule_out),
+    );
     let mocks = Mocks {
         ecs: rules(&mut ecs),
         mq: rules(&mut mq),
         ssm: rules(&mut ssm),
         events: rules(&mut events),
-        scheduler: rules(&mut scheduler),
+        scheduler,
         lambda: rules(&mut lambda),
         pipes: rules(&mut pipes),
         sfn: rules(&mut sfn),
-        ..Mocks::default()
+        secrets: rules(&mut secrets),
+        s3: rules(&mut s3),
     };
     let dynamodb = rules(&mut dynamodb);
     let faulty = faulty.unwrap_or_else(|| panic!("no call {call} in the fault table"));
@@ -2415,8 +2547,12 @@ const FAULT_TABLE: &[(&str, Fault)] = &[
     ("events:ListRules", Fault::Throttled),
     ("events:ListTargetsByRule", Fault::Internal),
     ("events:ListEventBuses", Fault::Unavailable),
+    ("events:PutTargets", Fault::Unavailable),
     ("scheduler:ListSchedules", Fault::Throttled),
     ("scheduler:GetSchedule", Fault::Internal),
+    ("scheduler:UpdateSchedule", Fault::Throttled),
+    ("secretsmanager:GetSecretValue", Fault::Throttled),
+    ("s3:GetObject", Fault::Internal),
     ("lambda:ListFunctions", Fault::Unavailable),
     ("lambda:ListEventSourceMappings", Fault::Throttled),
     ("pipes:ListPipes", Fault::Internal),
@@ -2425,6 +2561,7 @@ const FAULT_TABLE: &[(&str, Fault)] = &[
     ("dynamodb:PutItem", Fault::Throttled),
     ("dynamodb:GetItem", Fault::Unavailable),
     ("dynamodb:DeleteItem", Fault::Internal),
+    ("dynamodb:Scan", Fault::Unavailable),
 ];
 
 fn old_broker() -> warren::discovery::ResolvedBroker {
@@ -2449,7 +2586,7 @@ fn perform(action: Action, mocks: &Mocks, dynamodb: &[Rule]) -> String {
         parameters: vec![FAULT_PARAMETER.to_owned()],
         task_definitions: vec![FAULT_TD.to_owned()],
         resources: true,
-        ..ReadScope::default()
+        secrets: warren::config::SecretsToRead::All,
     };
     match action {
         Action::ReadAll | Action::ReadNamed => {
@@ -2457,7 +2594,11 @@ fn perform(action: Action, mocks: &Mocks, dynamodb: &[Rule]) -> String {
             let world = aws.read(&scope(clusters)).expect("read");
             assert_eq!(cluster_names(&world), ["esr-prod"]);
             assert_eq!(world.brokers.len(), 1);
-            assert_eq!(world.parameters.len(), 1);
+            // The SSM parameter and the secret, and the env file: read, none left unread.
+            assert_eq!(world.parameters.len(), 2, "{:?}", world.parameters);
+            assert!(world.secret_parameters.contains(FAULT_SECRET));
+            assert!(world.env_files.contains_key(FAULT_ENV));
+            assert!(world.unread.is_empty(), "{:?}", world.unread);
             assert_eq!(world.schedules.len(), 1);
             assert!(keys_contain(&world, FAULT_TD));
             assert_eq!(world.functions.len(), 1);
@@ -2487,9 +2628,43 @@ fn perform(action: Action, mocks: &Mocks, dynamodb: &[Rule]) -> String {
                 .expect("update");
             "updated".into()
         }
+        Action::RetargetRule | Action::RetargetSchedule => {
+            let schedule = if matches!(action, Action::RetargetRule) {
+                Schedule {
+                    name: "nightly".into(),
+                    target: Some("t".into()),
+                    ..Schedule::default()
+                }
+            } else {
+                Schedule {
+                    name: "export".into(),
+                    kind: ScheduleKind::Schedule,
+                    ..Schedule::default()
+                }
+            };
+            aws.update_schedule(&Schedule {
+                cluster: "esr-prod".into(),
+                task_definition: FAULT_TD.into(),
+                ..schedule
+            })
+            .expect("retarget");
+            "retargeted".into()
+        }
         Action::DeleteBroker => {
             aws.delete_broker(&old_broker()).expect("delete");
             "deleted".into()
+        }
+        Action::Journal => {
+            use warren::journal::SharedJournal as _;
+            let client = mocked_client!(aws_sdk_dynamodb, dynamodb);
+            let journal = warren::backend::aws::journal::TableJournal::new(
+                runtime().expect("runtime"),
+                client,
+                "warren-locks",
+                "esr-prod",
+            );
+            let entries = journal.entries("esr-prod").expect("journal");
+            format!("{} journal entries", entries.len())
         }
         Action::Lock | Action::Unlock => {
             let client = mocked_client!(aws_sdk_dynamodb, dynamodb);
@@ -2520,6 +2695,9 @@ fn perform(action: Action, mocks: &Mocks, dynamodb: &[Rule]) -> String {
     }
 }
 
+/// Each call of [`FAULT_TABLE`] answers its fault once and is made again; the table is held to
+/// the `"service:Action"` calls in the source (tests/support/calls.rs, the scan the IAM policy
+/// test uses), so a call added without a fault case fails here rather than going untested.
 #[test]
 fn every_call_is_retried_after_throttling_or_a_server_error() {
     let mut covered = BTreeSet::new();
@@ -2531,10 +2709,30 @@ fn every_call_is_retried_after_throttling_or_a_server_error() {
             2,
             "{call} after {fault:?}: answered the fault, then succeeded on the retry ({did})"
         );
-        covered.insert(*call);
+        covered.insert((*call).to_owned());
     }
-    // Every operation warren calls is in the table.
-    assert_eq!(covered.len(), 26, "{covered:?}");
+    assert_eq!(
+        covered.len(),
+        FAULT_TABLE.len(),
+        "a call twice in the table"
+    );
+    // Every operation warren calls is in the table: a call added without a fault case fails.
+    let called = calls::called_actions();
+    assert!(
+        called.len() >= 10,
+        "the scan found too few calls to be reading the source: {called:?}"
+    );
+    let untested: Vec<_> = called.difference(&covered).collect();
+    assert!(
+        untested.is_empty(),
+        "calls with no fault case in FAULT_TABLE: {untested:?}"
+    );
+    let stale: Vec<_> = covered.difference(&called).collect();
+    assert!(
+        stale.is_empty(),
+        "FAULT_TABLE lists calls no code makes: {stale:?}"
+    );
+    assert_eq!(covered.len(), 31, "{covered:?}");
 }
 
 /// `orders:1` moved to the new host, as `perform` asks to register it.

@@ -1,27 +1,16 @@
 //! docs/iam-policy.json grants exactly the AWS actions warren's code calls.
 //!
 //! Every AWS call names its action as `"service:Action"` where its error is described
-//! (`errors::describe("ecs:UpdateService", …)`), so the calls are found by reading the source.
+//! (`errors::describe("ecs:UpdateService", …)`), so the calls are found by reading the source
+//! (tests/support/calls.rs).
 //! A call missing from the policy fails for a team that copied it; an action in the policy that
 //! no code calls is a permission granted for nothing.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// AWS services warren calls, as IAM names them.
-const SERVICES: &[&str] = &[
-    "dynamodb",
-    "ecs",
-    "events",
-    "lambda",
-    "mq",
-    "pipes",
-    "s3",
-    "scheduler",
-    "secretsmanager",
-    "ssm",
-    "states",
-];
+#[path = "support/calls.rs"]
+mod calls;
 
 /// Actions the policy needs although no call names them: AWS checks them on the caller's behalf
 /// inside another call.
@@ -33,42 +22,6 @@ const IMPLIED: &[(&str, &str)] = &[
     ("ecs:TagResource", "ecs:RegisterTaskDefinition with tags"),
     ("iam:PassRole", "a task role or target role passed on"),
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("source folder") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// `"service:Action"` literals in the source.
-fn called_actions() -> BTreeSet<String> {
-    let mut files = Vec::new();
-    rust_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
-    let mut found = BTreeSet::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("source file");
-        for literal in text.split('"').skip(1).step_by(2) {
-            let Some((service, action)) = literal.split_once(':') else {
-                continue;
-            };
-            if SERVICES.contains(&service)
-                && action.starts_with(|c: char| c.is_ascii_uppercase())
-                && action.chars().all(|c| c.is_ascii_alphanumeric())
-            {
-                found.insert(literal.to_owned());
-            }
-        }
-    }
-    found
-}
 
 fn policy_actions() -> BTreeSet<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/iam-policy.json");
@@ -93,7 +46,7 @@ fn policy_actions() -> BTreeSet<String> {
 
 #[test]
 fn the_policy_grants_every_call_the_code_makes_and_nothing_else() {
-    let called = called_actions();
+    let called = calls::called_actions();
     let granted = policy_actions();
     assert!(
         called.len() >= 10,

@@ -1,9 +1,11 @@
 //! Fixtures for tests that run against real components: the local AWS emulator ([`moto`]), the
 //! incident example seeded into it ([`seed`]) and the other resources that can point at a broker
-//! ([`resources`]). Include with `mod support;`, or one module
-//! alone with `#[path = "support/moto.rs"] mod moto;` (each stands on its own).
+//! ([`resources`]); and the AWS calls the source makes ([`calls`]). Include with
+//! `mod support;`, or one module alone with `#[path = "support/moto.rs"] mod moto;` (each stands
+//! on its own).
 #![allow(dead_code)]
 
+pub mod calls;
 pub mod moto;
 pub mod rabbit;
 pub mod resources;
