@@ -612,7 +612,7 @@ pub struct StateMachine {
 }
 
 /// Replaces every string in `value` with `kept(string)`.
-fn mask_strings(value: &mut Value, kept: &impl Fn(&str) -> String) {
+pub(crate) fn mask_strings(value: &mut Value, kept: &impl Fn(&str) -> String) {
     match value {
         Value::String(s) => *s = kept(s),
         Value::Array(items) => items.iter_mut().for_each(|v| mask_strings(v, kept)),

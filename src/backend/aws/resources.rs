@@ -16,6 +16,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::read::CONCURRENT_CALLS;
+use super::schedules::{container_overrides, field};
 use super::{convert, errors, Aws};
 use crate::discovery::mask_password;
 use crate::error::{Error, Result};
@@ -271,29 +272,20 @@ pub fn overrides(input: &str) -> IndexMap<String, IndexMap<String, String>> {
     let Ok(value) = serde_json::from_str::<Value>(input) else {
         return out;
     };
-    let field = |v: &'_ Value, key: &str| -> Option<Value> {
-        let upper = format!("{}{}", key[..1].to_ascii_uppercase(), &key[1..]);
-        v.get(key).or_else(|| v.get(&upper)).cloned()
-    };
-    let containers = field(&value, "containerOverrides")
-        .or_else(|| field(&value, "overrides").and_then(|o| field(&o, "containerOverrides")));
-    let Some(Value::Array(containers)) = containers else {
-        return out;
-    };
-    for container in &containers {
+    for container in container_overrides(&value).into_iter().flatten() {
         let Some(Value::String(name)) = field(container, "name") else {
             continue;
         };
         let Some(Value::Array(environment)) = field(container, "environment") else {
             continue;
         };
-        for pair in &environment {
+        for pair in environment {
             if let (Some(Value::String(variable)), Some(Value::String(value))) =
                 (field(pair, "name"), field(pair, "value"))
             {
                 out.entry(name.clone())
                     .or_default()
-                    .insert(variable, mask_password(&value));
+                    .insert(variable.clone(), mask_password(value));
             }
         }
     }
@@ -463,17 +455,8 @@ async fn state_machines(aws: &Aws) -> Result<Vec<StateMachine>> {
 #[must_use]
 pub fn definition(text: &str) -> Value {
     let mut value = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()));
-    mask_strings(&mut value);
+    crate::model::mask_strings(&mut value, &mask_password);
     value
-}
-
-fn mask_strings(value: &mut Value) {
-    match value {
-        Value::String(s) => *s = mask_password(s),
-        Value::Array(items) => items.iter_mut().for_each(mask_strings),
-        Value::Object(map) => map.values_mut().for_each(mask_strings),
-        _ => {}
-    }
 }
 
 #[cfg(test)]

@@ -180,8 +180,7 @@ fn with_overrides(
         ))
     })?;
     let mut changed = false;
-    let containers = field_mut(&mut json, "containerOverrides").and_then(Value::as_array_mut);
-    for container in containers.into_iter().flatten() {
+    for container in container_overrides_mut(&mut json).into_iter().flatten() {
         let name = field(container, "name")
             .and_then(Value::as_str)
             .unwrap_or_default()
@@ -212,8 +211,25 @@ fn with_overrides(
     }))
 }
 
+/// The container overrides of a target's `Input`: at its top, or under `overrides`, as
+/// [`super::resources::overrides`] reads them.
+pub(super) fn container_overrides(input: &Value) -> Option<&Vec<Value>> {
+    field(input, "containerOverrides")
+        .or_else(|| field(input, "overrides").and_then(|o| field(o, "containerOverrides")))
+        .and_then(Value::as_array)
+}
+
+fn container_overrides_mut(input: &mut Value) -> Option<&mut Vec<Value>> {
+    if field(input, "containerOverrides").is_some() {
+        field_mut(input, "containerOverrides")
+    } else {
+        field_mut(input, "overrides").and_then(|o| field_mut(o, "containerOverrides"))
+    }
+    .and_then(Value::as_array_mut)
+}
+
 /// `key` of an object, in camelCase as ECS's RunTask takes it or in PascalCase.
-fn field<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+pub(super) fn field<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
     value.get(key).or_else(|| value.get(pascal(key)))
 }
 
@@ -266,6 +282,21 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(out, pascal.replace("old.mq", "new.mq"));
+    }
+
+    /// Overrides written under `overrides` are read (see `resources::overrides`), so they are
+    /// written there too: a retargeted task must not keep the old host in them.
+    #[test]
+    fn overrides_nested_under_overrides_are_changed_where_they_were_read() {
+        let input = r#"{"overrides":{"containerOverrides":[{"name":"app","environment":[{"name":"HOST","value":"old.mq"}]}]}}"#;
+        let out = with_overrides(Some(input.into()), &overrides("app", "HOST", "new.mq"), "x")
+            .unwrap()
+            .unwrap();
+        assert_eq!(out, input.replace("old.mq", "new.mq"));
+        assert_eq!(
+            super::super::resources::overrides(&out)["app"]["HOST"],
+            "new.mq"
+        );
     }
 
     #[test]
