@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::{convert, errors, resources, Aws, Described};
 use crate::backend::ReadScope;
-use crate::discovery::{hosts_in, is_secrets_manager, mask_password, parameter_name, REDACTED};
+use crate::discovery::{is_secrets_manager, mask_password, parameter_name};
 use crate::error::{Error, Result};
 use crate::model::{Broker, Cluster, Service, World, WORLD_VERSION};
 
@@ -333,8 +333,9 @@ async fn describe_if_present(aws: &mut Aws, references: &[String]) -> Result<()>
 /// (a plan's `[parameters]`), by the reference the containers (or the plan) use. A parameter SSM
 /// does not have (one it reports in `InvalidParameters`) is left out: it does not exist.
 ///
-/// SecureString values that are not broker addresses are kept as `****` (or as [`REDACTED`],
-/// unreadable, where a credential stands beside what may be a host), URL passwords are masked,
+/// SecureString values that are not broker addresses are kept as `****` (or as
+/// [`crate::discovery::REDACTED`], unreadable, where a credential stands beside what may be a
+/// host), URL passwords are masked,
 /// and the SecureStrings are listed: the world never holds credentials. Secrets Manager secrets are not read.
 async fn read_parameters(
     aws: &Aws,
@@ -403,20 +404,11 @@ async fn read_parameters(
 }
 
 /// A SecureString's value as warren keeps it: a broker address with its password masked;
-/// [`REDACTED`] (unreadable) when it holds a credential beside something warren cannot read as
-/// a host; else `****` (read, and names no host).
+/// [`crate::discovery::REDACTED`] (unreadable) when it holds a credential beside something warren cannot read as
+/// a host; else `****` (read, and names no host). The rule for secret values everywhere
+/// ([`crate::sources::kept_secret`]), with no broker known by a bare name.
 fn redact(value: &str) -> String {
-    let masked = mask_password(value);
-    let hosts = hosts_in(&masked);
-    let looks_like_address =
-        !hosts.is_empty() && (masked.contains("://") || hosts.iter().all(|h| h.contains('.')));
-    if looks_like_address {
-        masked
-    } else if masked != value {
-        REDACTED.to_owned()
-    } else {
-        "****".to_owned()
-    }
+    crate::sources::kept_secret(value, &[])
 }
 
 async fn read_brokers(aws: &Aws) -> Result<Vec<Broker>> {
