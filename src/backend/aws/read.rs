@@ -404,9 +404,9 @@ async fn read_parameters(
 }
 
 /// A SecureString's value as warren keeps it: a broker address with its password masked;
-/// [`crate::discovery::REDACTED`] (unreadable) when it holds a credential beside something warren cannot read as
-/// a host; else `****` (read, and names no host). The rule for secret values everywhere
-/// ([`crate::sources::kept_secret`]), with no broker known by a bare name.
+/// [`crate::discovery::REDACTED`] (unreadable) when it holds a credential beside something
+/// warren cannot read as a host; else `****` (read, and names no host). The rule for secret
+/// values everywhere ([`crate::sources::kept_secret`]), with no broker known by a bare name.
 fn redact(value: &str) -> String {
     crate::sources::kept_secret(value, &[])
 }
