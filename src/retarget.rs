@@ -279,29 +279,38 @@ fn pinned<'w>(world: &'w World, schedule: &Schedule) -> Option<&'w TaskDefinitio
 /// rollback leaves the latest).
 #[must_use]
 pub fn notes(world: &World, changes: &[Change]) -> Vec<String> {
-    let moving: BTreeMap<String, String> = changes
-        .iter()
-        .filter(|c| c.action == Action::Update)
-        .filter_map(|c| {
-            let family = c.task_definition.rsplit_once(':')?.0.to_owned();
-            Some((family, c.id()))
-        })
-        .collect();
-    let mut out = Vec::new();
-    for s in world
+    world
         .schedules
         .iter()
-        .filter(|s| !s.task_definition.contains(':'))
-    {
-        if let Some(service) = moving.get(&s.task_definition) {
-            out.push(format!(
+        .filter_map(|s| {
+            let service = follows_a_move(changes, s)?;
+            Some(format!(
                 "{} starts the latest revision of {}: it follows the revision apply registers for {service}, so it is not retargeted (after a rollback it still starts that latest revision)",
                 label_of(s),
                 s.task_definition
-            ));
-        }
+            ))
+        })
+        .collect()
+}
+
+/// The service (`cluster/service`) an `update` of `changes` moves whose family `schedule`
+/// names bare: such a schedule starts the family's latest revision, which is the one apply
+/// registers for that service.
+#[must_use]
+pub fn follows_a_move(changes: &[Change], schedule: &Schedule) -> Option<String> {
+    if schedule.task_definition.contains(':') {
+        return None;
     }
-    out
+    changes
+        .iter()
+        .filter(|c| c.action == Action::Update)
+        // The last of several that share the family, as the plan lists them.
+        .rfind(|c| {
+            c.task_definition
+                .rsplit_once(':')
+                .is_some_and(|(family, _)| family == schedule.task_definition)
+        })
+        .map(Change::id)
 }
 
 /// Fingerprint entries for the scheduled tasks `retargets` change: `schedule:LABEL` → a

@@ -12,13 +12,7 @@ pub(super) fn moved_by_apply(
     schedule: &Schedule,
 ) -> bool {
     crate::retarget::is_retargeted(retargets, schedule)
-        || !schedule.task_definition.contains(':')
-            && changes.iter().any(|c| {
-                c.action == Action::Update
-                    && c.task_definition
-                        .rsplit_once(':')
-                        .is_some_and(|(family, _)| family == schedule.task_definition)
-            })
+        || crate::retarget::follows_a_move(changes, schedule).is_some()
 }
 
 /// The resources that are not ECS services and point at the old broker, but for what apply
