@@ -375,16 +375,14 @@ pub fn pointers(
                 });
                 continue;
             }
-            for broker in brokers {
-                if broker.named_in(value) {
-                    found.push(Pointer {
-                        container: container.name.clone(),
-                        via: Via::Variable { name: name.clone() },
-                        broker: broker.alias,
-                        value: value.clone(),
-                    });
-                }
-            }
+            point_at(
+                &mut found,
+                &container.name,
+                brokers,
+                value,
+                Reading::Value,
+                || Via::Variable { name: name.clone() },
+            );
         }
         for (name, value_from) in &container.secrets {
             if !wanted(name) {
@@ -431,19 +429,17 @@ pub fn pointers(
                 });
                 continue;
             }
-            for broker in brokers {
-                if broker.named_in(&value) {
-                    found.push(Pointer {
-                        container: container.name.clone(),
-                        via: Via::Parameter {
-                            name: name.clone(),
-                            parameter: value_from.clone(),
-                        },
-                        broker: broker.alias,
-                        value: value.clone(),
-                    });
-                }
-            }
+            point_at(
+                &mut found,
+                &container.name,
+                brokers,
+                &value,
+                Reading::Value,
+                || Via::Parameter {
+                    name: name.clone(),
+                    parameter: value_from.clone(),
+                },
+            );
         }
         if only.is_none() {
             field_pointers(container, brokers, &mut found, &mut uninspected);
@@ -477,15 +473,38 @@ fn field_pointers(
             });
             continue;
         }
-        for broker in brokers {
-            if broker.named_in_field(value) {
-                found.push(Pointer {
-                    container: container.name.clone(),
-                    via: Via::Field { path: path.clone() },
-                    broker: broker.alias,
-                    value: value.to_owned(),
-                });
-            }
+        point_at(
+            found,
+            &container.name,
+            brokers,
+            value,
+            Reading::Words,
+            || Via::Field { path: path.clone() },
+        );
+    }
+}
+
+/// Adds a pointer, through `via`, for each of `brokers` that `value` names.
+fn point_at(
+    found: &mut Vec<Pointer>,
+    container: &str,
+    brokers: [&ResolvedBroker; 2],
+    value: &str,
+    reading: Reading,
+    via: impl Fn() -> Via,
+) {
+    for broker in brokers {
+        let named = match reading {
+            Reading::Value => broker.named_in(value),
+            Reading::Words => broker.named_in_field(value),
+        };
+        if named {
+            found.push(Pointer {
+                container: container.to_owned(),
+                via: via(),
+                broker: broker.alias,
+                value: value.to_owned(),
+            });
         }
     }
 }
@@ -555,19 +574,17 @@ fn env_file_pointers(
                 });
                 continue;
             }
-            for broker in brokers {
-                if broker.named_in(&value) {
-                    found.push(Pointer {
-                        container: container.name.clone(),
-                        via: Via::EnvFile {
-                            name: name.clone(),
-                            file: file.value.clone(),
-                        },
-                        broker: broker.alias,
-                        value: value.clone(),
-                    });
-                }
-            }
+            point_at(
+                found,
+                &container.name,
+                brokers,
+                &value,
+                Reading::Value,
+                || Via::EnvFile {
+                    name: name.clone(),
+                    file: file.value.clone(),
+                },
+            );
         }
     }
 }
