@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use crate::backend::broker::Depth;
 use crate::backend::{Backend, Rollout, RolloutQuery};
 use crate::error::{Error, Result};
 use crate::journal::{Entry, Journal, Outcome, Step};
@@ -592,8 +593,11 @@ impl Run<'_> {
             drain.queue, drain.broker
         ));
         loop {
-            let queue = self.backend.queue(broker, &drain.vhost, &drain.queue)?;
-            let Some(queue) = queue else {
+            let depth = self
+                .backend
+                .broker(broker)?
+                .depth(&drain.vhost, &drain.queue)?;
+            let Some(depth) = depth else {
                 self.progress.done_waiting();
                 self.journal
                     .append(&entry(Outcome::Ok, None).detail(format!(
@@ -602,8 +606,8 @@ impl Run<'_> {
                     )))?;
                 return Ok(None);
             };
-            let messages = *first.get_or_insert(queue.messages);
-            if queue.messages == 0 {
+            let messages = *first.get_or_insert(depth.total());
+            if depth.drained() {
                 self.progress.done_waiting();
                 self.journal.append(&entry(Outcome::Ok, Some(messages)))?;
                 if messages > 0 {
@@ -617,20 +621,37 @@ impl Run<'_> {
             if began.elapsed() >= self.options.drain_timeout {
                 self.progress.done_waiting();
                 let why = format!(
-                    "queue {} on the {} broker {} still holds {} message{} after {}s (drain timeout); later waves were not started",
+                    "queue {} on the {} broker {} still holds {} after {}s (drain timeout); later waves were not started",
                     drain.queue,
                     drain.broker,
                     broker.id,
-                    queue.messages,
-                    if queue.messages == 1 { "" } else { "s" },
+                    held(depth),
                     self.options.drain_timeout.as_secs()
                 );
                 self.journal
-                    .append(&entry(Outcome::Failed, Some(queue.messages)).detail(why.clone()))?;
+                    .append(&entry(Outcome::Failed, Some(depth.total())).detail(why.clone()))?;
                 return Ok(Some(why));
             }
+            // The depth falling, where a terminal shows it.
+            self.progress.waiting(&format!(
+                "waiting for {} on the {} broker to drain: {}",
+                drain.queue,
+                drain.broker,
+                held(depth)
+            ));
             std::thread::sleep(self.backend.poll_interval());
         }
+    }
+}
+
+/// "12 messages", "3 messages (1 unacknowledged)": what a queue still holds.
+fn held(depth: Depth) -> String {
+    let total = depth.total();
+    let plural = if total == 1 { "" } else { "s" };
+    if depth.unacked == 0 {
+        format!("{total} message{plural}")
+    } else {
+        format!("{total} message{plural} ({} unacknowledged)", depth.unacked)
     }
 }
 

@@ -103,6 +103,12 @@ pub struct Broker {
     pub bindings: Vec<Binding>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<Connection>,
+    /// Policies (RabbitMQ's user policies, not operator policies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Policy>,
+    /// Shovels and federation links running on the broker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -136,6 +142,26 @@ pub struct Queue {
     pub messages: u64,
     #[serde(default, deserialize_with = "crate::limits::count")]
     pub consumers: u64,
+    /// Of `messages`, those delivered to a consumer and not yet acknowledged: they go back to
+    /// the queue when their consumer's channel closes.
+    #[serde(
+        default,
+        rename = "unacknowledged",
+        deserialize_with = "crate::limits::count",
+        skip_serializing_if = "is_zero"
+    )]
+    pub unacked: u64,
+    /// `classic`, `quorum` or `stream`; `None` where unknown (classic).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `None` where unknown (durable, as warren creates queues).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_delete: Option<bool>,
+    /// The queue's `x-` arguments (dead-lettering, TTL, length limits, its type).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub arguments: Map<String, Value>,
     /// Names of the clients (connection names) consuming the queue, where known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consumed_by: Vec<String>,
@@ -151,6 +177,73 @@ pub struct Exchange {
     pub name: String,
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// `None` where unknown (durable, as warren creates exchanges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_delete: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal: Option<bool>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub arguments: Map<String, Value>,
+}
+
+/// A policy: its `definition` (dead-lettering, TTL, length limits, federation…) applies to the
+/// queues or exchanges of `vhost` whose names match `pattern`; of several that match, the one
+/// of highest `priority` alone applies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    pub name: String,
+    pub pattern: String,
+    /// `queues`, `exchanges` or `all` (RabbitMQ's default).
+    #[serde(default = "apply_to_all", rename = "apply-to")]
+    pub apply_to: String,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub definition: Map<String, Value>,
+}
+
+fn apply_to_all() -> String {
+    "all".to_owned()
+}
+
+/// What moves messages from one broker to another.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    /// A shovel: consumes from a source and republishes to a destination.
+    #[default]
+    Shovel,
+    /// A federation link: a federated queue or exchange pulling from an upstream.
+    Federation,
+}
+
+/// A shovel or a federation link running on a broker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub kind: LinkKind,
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    pub name: String,
+    /// The hosts it reads from (a shovel's source, a link's upstream), lower-cased; never a
+    /// URL's credentials.
+    #[serde(default)]
+    pub from: Vec<String>,
+    /// The hosts it writes to (a shovel's destination), lower-cased; empty for a federation link
+    /// (it writes to the broker it runs on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// The queue or exchange it reads or feeds, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// `running`, `starting`, `terminated`…, as the broker says.
+    #[serde(default)]
+    pub state: String,
 }
 
 /// A binding: what is published to `exchange` and matches `routing_key` also goes to
@@ -312,6 +405,11 @@ pub struct Connection {
     pub peer: String,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The `/` vhost, RabbitMQ's default.

@@ -15,10 +15,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::backend::broker::world::{Op, WorldBroker, WorldStore};
 use crate::backend::{Backend, ReadScope, Rollout};
 use crate::discovery::ResolvedBroker;
 use crate::error::{Error, Result};
-use crate::model::{Queue, TaskDefinition, World};
+use crate::model::{TaskDefinition, World};
 
 /// The backend calls a fault can be injected into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,6 +30,11 @@ pub enum Verb {
     Running,
     Rollout,
     Queue,
+    /// A broker definition created (topology copy).
+    Create,
+    Shovel,
+    /// A broker's shovels and federation links read.
+    Links,
     DeleteBroker,
     UpdateSchedule,
 }
@@ -42,6 +48,9 @@ impl fmt::Display for Verb {
             Verb::Running => "running_task_definition",
             Verb::Rollout => "rollout",
             Verb::Queue => "queue",
+            Verb::Create => "create",
+            Verb::Shovel => "shovel",
+            Verb::Links => "links",
             Verb::DeleteBroker => "delete_broker",
             Verb::UpdateSchedule => "update_schedule",
         })
@@ -264,6 +273,19 @@ impl MemoryBackend {
     }
 }
 
+impl WorldStore for MemoryBackend {
+    fn with_world<T>(&mut self, kind: Op, op: impl FnOnce(&mut World) -> Result<T>) -> Result<T> {
+        let verb = match kind {
+            Op::Read => Verb::Read,
+            Op::Depth => Verb::Queue,
+            Op::Create => Verb::Create,
+            Op::Shovel => Verb::Shovel,
+            Op::Links => Verb::Links,
+        };
+        self.call(verb, |b| op(&mut b.world))
+    }
+}
+
 impl Backend for MemoryBackend {
     fn describe(&self) -> String {
         "the world in memory".to_owned()
@@ -366,23 +388,13 @@ impl Backend for MemoryBackend {
         })
     }
 
-    fn queue(&mut self, broker: &ResolvedBroker, vhost: &str, name: &str) -> Result<Option<Queue>> {
-        self.call(Verb::Queue, |b| {
-            let index = b.broker_index(broker)?;
-            let found = b.world.brokers[index]
-                .queues
-                .as_mut()
-                .and_then(|qs| qs.iter_mut().find(|q| q.vhost == vhost && q.name == name));
-            let Some(queue) = found else {
-                return Ok(None);
-            };
-            let seen = queue.clone();
-            if queue.consumers > 0 {
-                // Its consumers are at work: by the next look, it is empty.
-                queue.messages = 0;
-            }
-            Ok(Some(seen))
-        })
+    fn broker<'a>(
+        &'a mut self,
+        broker: &ResolvedBroker,
+    ) -> Result<Box<dyn crate::backend::broker::BrokerApi + 'a>> {
+        self.broker_index(broker)?;
+        let alias = broker.alias.to_string();
+        Ok(Box::new(WorldBroker::new(self, &broker.id, &alias)))
     }
 
     fn delete_broker(&mut self, broker: &ResolvedBroker) -> Result<()> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::discovery::ResolvedBroker;
 use crate::error::Result;
-use crate::model::{Queue, Schedule, TaskDefinition, World};
+use crate::model::{Schedule, TaskDefinition, World};
 
 /// What to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,11 +125,15 @@ pub trait Backend {
             .collect()
     }
 
-    /// The queue `vhost`/`name` on `broker` as it is now; `None` when the broker has no such queue.
+    /// The broker `broker` itself: its queues, topology and links, read and changed through
+    /// [`broker::BrokerApi`]. A world's simulated broker (one whose queues the world lists) is
+    /// the world's; any other is the live broker the plan's URL variables reach.
     ///
     /// # Errors
-    /// [`crate::Error::Backend`] when the broker cannot be asked.
-    fn queue(&mut self, broker: &ResolvedBroker, vhost: &str, name: &str) -> Result<Option<Queue>>;
+    /// [`crate::Error::Backend`] when the broker cannot be reached (no URL, a URL that is not
+    /// set or does not answer); [`crate::Error::Refused`] when a URL belongs to another broker.
+    fn broker<'a>(&'a mut self, broker: &ResolvedBroker)
+        -> Result<Box<dyn broker::BrokerApi + 'a>>;
 
     /// Deletes the broker `broker`.
     ///

@@ -7,11 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::backend::broker::world::{Op, WorldBroker, WorldStore};
+use crate::backend::broker::{BrokerApi, LiveBrokers};
 use crate::backend::{Backend, ReadScope, Rollout};
 use crate::discovery::{hosts_in, parameter_value, ResolvedBroker};
 use crate::error::{Error, Result};
 use crate::host;
-use crate::model::{Queue, TaskDefinition, World, WORLD_VERSION};
+use crate::model::{TaskDefinition, World, WORLD_VERSION};
 
 /// A world file on disk.
 #[derive(Debug)]
@@ -19,6 +21,8 @@ pub struct Rehearsal {
     path: PathBuf,
     /// The whole world as last read or written (never only the scope of one read).
     world: Option<World>,
+    /// The live brokers (those whose queues the file does not list), once reached.
+    live: LiveBrokers,
 }
 
 impl Rehearsal {
@@ -28,6 +32,7 @@ impl Rehearsal {
         Rehearsal {
             path: path.to_owned(),
             world: None,
+            live: LiveBrokers::default(),
         }
     }
 
@@ -49,6 +54,17 @@ impl Rehearsal {
         let mut text = serde_json::to_string_pretty(world).expect("a world always serialises");
         text.push('\n');
         crate::atomic::write(&self.path, text.as_bytes())
+    }
+}
+
+impl WorldStore for Rehearsal {
+    fn with_world<T>(&mut self, kind: Op, op: impl FnOnce(&mut World) -> Result<T>) -> Result<T> {
+        let before = self.load()?.brokers.clone();
+        let result = op(self.world.as_mut().expect("loaded above"))?;
+        if kind != Op::Read && self.world.as_ref().is_some_and(|w| w.brokers != before) {
+            self.save()?;
+        }
+        Ok(result)
     }
 }
 
@@ -327,38 +343,18 @@ impl Backend for Rehearsal {
             .map(|s| s.task_definition.clone()))
     }
 
-    fn queue(&mut self, broker: &ResolvedBroker, vhost: &str, name: &str) -> Result<Option<Queue>> {
+    fn broker<'a>(&'a mut self, broker: &ResolvedBroker) -> Result<Box<dyn BrokerApi + 'a>> {
         let world = self.load()?;
-        let Some(index) = broker.index_in(world) else {
-            return Err(Error::Backend(format!(
-                "broker {} is not in the world file",
-                broker.id
-            )));
-        };
-        let b = &mut world.brokers[index];
-        if b.is_deleted() {
-            return Err(Error::Backend(format!("broker {} is {}", b.id, b.state)));
+        let simulated = broker
+            .index_in(world)
+            .is_some_and(|i| world.brokers[i].queues.is_some());
+        if simulated {
+            let alias = broker.alias.to_string();
+            Ok(Box::new(WorldBroker::new(self, &broker.id, &alias)))
+        } else {
+            // A broker the world file leaves to the broker itself: the live one.
+            Ok(Box::new(self.live.get(broker)?))
         }
-        let Some(queues) = b.queues.as_mut() else {
-            return Err(Error::Backend(format!(
-                "broker {} lists no queues in the world file: its queues can only be read from the broker itself",
-                b.id
-            )));
-        };
-        let Some(queue) = queues
-            .iter_mut()
-            .find(|q| q.vhost == vhost && q.name == name)
-        else {
-            return Ok(None);
-        };
-        // What this look sees; the caller learns how many messages there were.
-        let seen = queue.clone();
-        if queue.consumers > 0 && queue.messages > 0 {
-            // Its consumers are at work: by the next look, it is empty.
-            queue.messages = 0;
-            self.save()?;
-        }
-        Ok(Some(seen))
     }
 
     fn delete_broker(&mut self, broker: &ResolvedBroker) -> Result<()> {

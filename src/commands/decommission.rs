@@ -31,7 +31,7 @@ pub fn run(args: &DecommissionArgs, output: Output) -> Result<u8> {
     }) {
         Ok(mut world) => {
             for broker in discovery::resolve_brokers(&config, &world) {
-                if let Err(e) = live::read_topology(&mut world, &broker) {
+                if let Err(e) = live::read_topology(session.backend(), &mut world, &broker) {
                     unreadable.push(Blocker {
                         kind: BlockerKind::Unverifiable,
                         detail: e.to_string(),

@@ -246,7 +246,7 @@ impl Session {
     ) -> Result<World> {
         let mut world = self.read_state(scope)?;
         for broker in brokers(&world) {
-            live::read_topology(&mut world, &broker)?;
+            live::read_topology(self.backend.as_mut(), &mut world, &broker)?;
         }
         Ok(world)
     }

@@ -28,11 +28,10 @@ use aws_sdk_ecs::types::{
     ContainerDefinition, KeyValuePair, Secret, SortOrder, Tag, TaskDefinitionStatus,
 };
 
-use crate::backend::broker::Management;
 use crate::backend::{Backend, ReadScope, Rollout, RolloutQuery};
 use crate::discovery::ResolvedBroker;
 use crate::error::{Error, Result};
-use crate::model::{Queue, TaskDefinition, World};
+use crate::model::{TaskDefinition, World};
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 
 /// The SDK clients the backend calls.
@@ -94,6 +93,8 @@ pub struct Aws {
     clusters: HashMap<String, String>,
     /// Rollout polls so far, for the backoff.
     polls: u32,
+    /// The brokers' own APIs, once reached.
+    live: crate::backend::broker::LiveBrokers,
 }
 
 impl std::fmt::Debug for Aws {
@@ -186,6 +187,7 @@ impl Aws {
             definitions: HashMap::new(),
             clusters: HashMap::new(),
             polls: 0,
+            live: crate::backend::broker::LiveBrokers::default(),
         }
     }
 
@@ -676,8 +678,11 @@ impl Backend for Aws {
         })
     }
 
-    fn queue(&mut self, broker: &ResolvedBroker, vhost: &str, name: &str) -> Result<Option<Queue>> {
-        Management::for_broker(broker)?.queue(vhost, name)
+    fn broker<'a>(
+        &'a mut self,
+        broker: &ResolvedBroker,
+    ) -> Result<Box<dyn crate::backend::broker::BrokerApi + 'a>> {
+        Ok(Box::new(self.live.get(broker)?))
     }
 
     fn delete_broker(&mut self, broker: &ResolvedBroker) -> Result<()> {

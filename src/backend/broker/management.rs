@@ -211,6 +211,18 @@ impl Management {
         })
     }
 
+    /// The URL's host, lower-cased.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The URL as it may be shown (password masked).
+    #[must_use]
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
     /// The client for `broker`, from the environment variable the plan names, once the URL is
     /// known to belong to `broker` (see the module's doc).
     ///
@@ -449,6 +461,7 @@ impl Management {
                 vhost: e.vhost,
                 name: e.name,
                 kind: e.kind,
+                ..Exchange::default()
             })
             .collect();
         // The default exchange's implicit bindings (source "") say nothing a queue's name does
@@ -571,43 +584,6 @@ fn amqp_url_belongs(
         broker.id,
         broker_hosts(broker).join(", ")
     )))
-}
-
-/// Reads the queues, exchanges, bindings and connections of `broker` from the broker itself
-/// into `world`, when the backend could not see them and the plan gives a management URL that
-/// is set. A simulated broker (one whose queues the world lists) is left as it is. Either way,
-/// the broker's URL variables that are set must belong to it.
-///
-/// # Errors
-/// [`Error::Backend`] when the URL is set but the broker cannot be read; [`Error::Refused`]
-/// when a URL belongs to another broker.
-pub fn read_topology(world: &mut crate::model::World, broker: &ResolvedBroker) -> Result<()> {
-    let set = broker
-        .management_url_env
-        .as_ref()
-        .is_some_and(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()));
-    let simulated = broker
-        .index_in(world)
-        .is_some_and(|i| world.brokers[i].queues.is_some());
-    if !set || simulated {
-        return check_amqp_url(broker, None);
-    }
-    let management = Management::for_broker(broker)?;
-    check_amqp_url(broker, Some(&management.host))?;
-    let index = match broker.index_in(world) {
-        Some(i) => i,
-        None => {
-            world.brokers.push(Broker {
-                id: broker.id.clone(),
-                name: broker.name.clone(),
-                state: "RUNNING".to_owned(),
-                endpoints: broker.endpoints.clone(),
-                ..Broker::default()
-            });
-            world.brokers.len() - 1
-        }
-    };
-    management.read_into(&mut world.brokers[index])
 }
 
 #[cfg(test)]

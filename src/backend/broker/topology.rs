@@ -1,0 +1,1 @@
+//! What the new broker lacks of the old broker's topology.
