@@ -75,6 +75,18 @@ pub struct ApplyArgs {
     pub world: WorldArg,
     #[command(flatten)]
     pub change: ChangeArgs,
+    /// Do not check, after each wave, that the moved consumers consume again on their new
+    /// broker (for rehearsals against brokers with no real clients).
+    #[arg(long)]
+    pub no_wave_check: bool,
+    /// Seconds the check after a wave waits for each moved consumer's queues to have consumers
+    /// on the new broker (at most 604800, 7 days).
+    #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = wait_seconds())]
+    pub wave_check_timeout: u64,
+    /// After the last wave, move what is left in the old broker's queues that nobody consumes
+    /// there any more to the same queues on the new broker, with a shovel per queue.
+    #[arg(long)]
+    pub shovel: bool,
     #[command(flatten)]
     pub record: RecordArgs,
 }

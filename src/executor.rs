@@ -9,8 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::backend::broker::Depth;
+use crate::backend::broker::{Depth, Shovel};
 use crate::backend::{Backend, Rollout, RolloutQuery};
+use crate::config::BrokerAlias;
 use crate::error::{Error, Result};
 use crate::journal::{Entry, Journal, Outcome, Step};
 use crate::model::{TaskDefinition, World};
@@ -26,6 +27,9 @@ pub use schedules::{Retargeted, ScheduleMove};
 pub struct Options {
     pub drain_timeout: Duration,
     pub rollout_timeout: Duration,
+    /// How long the check after a wave waits for each moved consumer's queues to have
+    /// consumers on the new broker; `None`: no check (`--no-wave-check`, and rollback).
+    pub wave_check: Option<Duration>,
 }
 
 /// What a service is moved onto.
@@ -69,6 +73,24 @@ pub struct Schedule {
     /// Scheduled tasks to point at another revision: on apply after their service's rollout
     /// completed, on rollback before their service goes back.
     pub retargets: Vec<ScheduleMove>,
+    /// What the check after each wave expects of the services it moved.
+    pub checks: Vec<Check>,
+    /// Queues whose leftovers a shovel moves to the other broker: after their wave (`wave`),
+    /// or after the last wave (`None`).
+    pub leftovers: Vec<Drain>,
+}
+
+/// What the check after a wave expects of one service it moved: that it consumes again, on
+/// the broker it moved to, the queues it consumed on the broker it left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub wave: usize,
+    /// `cluster/service`.
+    pub service: String,
+    /// The broker it moved to.
+    pub broker: BrokerAlias,
+    /// `(vhost, queue)`: the queues it consumes that had consumers where it came from.
+    pub queues: Vec<(String, String)>,
 }
 
 impl Schedule {
@@ -121,8 +143,20 @@ pub struct Report {
     /// Scheduled tasks pointed at another revision.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub retargeted: Vec<Retargeted>,
+    /// Queues whose leftovers a shovel moved to the other broker.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shovelled: Vec<Shovelled>,
     /// Why the run stopped before the end, if it did.
     pub stopped: Option<String>,
+}
+
+/// What a shovel moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shovelled {
+    pub queue: String,
+    /// The broker it was taken from.
+    pub from: BrokerAlias,
+    pub messages: u64,
 }
 
 impl Report {
@@ -205,6 +239,7 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
         waves.push(wave);
     }
     let retargets = schedules::retargets_of(plan, world, &mut skipped);
+    let checks = checks_of(plan, world, &waves);
     Ok((
         Schedule {
             migration: plan.migration.clone(),
@@ -213,9 +248,57 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
             drains: plan.drains.clone(),
             in_flight: Vec::new(),
             retargets,
+            checks,
+            leftovers: plan.leftovers.clone(),
         },
         skipped,
     ))
+}
+
+/// Whether warren can see the consumers of `broker`'s queues: the world simulates it, or the
+/// plan gives its management URL in a variable that is set.
+fn can_check(broker: &crate::discovery::ResolvedBroker, world: &World) -> bool {
+    let simulated = broker
+        .index_in(world)
+        .is_some_and(|i| world.brokers[i].queues.is_some() && !world.brokers[i].observed);
+    simulated
+        || broker
+            .management_url_env
+            .as_ref()
+            .is_some_and(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()))
+}
+
+/// The checks after each wave: every service a wave moves that consumes, on the broker it
+/// leaves, a queue with consumers (per `world`, read before the run) must consume it on the
+/// broker it moves to. Consumers count where the broker itself was read (observed), or where
+/// the world file names the service among a queue's `consumed_by`; a queue nobody consumed
+/// before, or whose consumers a world file does not name, proves nothing either way.
+fn checks_of(plan: &Plan, world: &World, waves: &[Vec<Move>]) -> Vec<Check> {
+    let moving: std::collections::HashSet<String> = waves.iter().flatten().map(Move::id).collect();
+    plan.changes
+        .iter()
+        .filter(|c| c.action == Action::Update && moving.contains(&c.id()))
+        .filter(|c| can_check(plan.brokers.get(c.to), world))
+        .filter_map(|c| {
+            let source = &world.brokers[plan.brokers.get(c.to.other()).index_in(world)?];
+            let id = c.id();
+            let named = |client: &String| *client == c.service || *client == id;
+            let queues: Vec<(String, String)> = c
+                .consumes
+                .iter()
+                .filter_map(|name| source.queue(name))
+                .filter(|q| q.consumers > 0 && (source.observed || q.consumed_by.iter().any(named)))
+                .map(|q| (q.vhost.clone(), q.name.clone()))
+                .collect();
+            let wave = c.wave?;
+            (!queues.is_empty()).then(|| Check {
+                wave,
+                service: c.id(),
+                broker: c.to,
+                queues,
+            })
+        })
+        .collect()
 }
 
 /// Runs `schedule` through `backend`, journalling every step.
@@ -361,6 +444,25 @@ impl Run<'_> {
                     .collect();
                 return Ok(report);
             }
+            if !failed_here {
+                if let Some(why) = self.check_wave(schedule, number, &report)? {
+                    report.stopped = Some(why);
+                    report.not_started = schedule.waves[index + 1..]
+                        .iter()
+                        .flatten()
+                        .map(Move::id)
+                        .collect();
+                    return Ok(report);
+                }
+                if let Some(why) = self.shovel_leftovers(schedule, Some(number), &mut report)? {
+                    report.stopped = Some(why);
+                    later(&mut report);
+                    report
+                        .not_started
+                        .retain(|id| !wave.iter().any(|m| &m.id() == id));
+                    return Ok(report);
+                }
+            }
             if failed_here {
                 report.stopped = Some(format!(
                     "a rollout in wave {number} failed; later waves were not started"
@@ -379,7 +481,231 @@ impl Run<'_> {
                 return Ok(report);
             }
         }
+        if let Some(why) = self.shovel_leftovers(schedule, None, &mut report)? {
+            report.stopped = Some(why);
+        }
         Ok(report)
+    }
+
+    /// The check after wave `number`: each service it moved that consumed queues where it came
+    /// from has consumers on them where it went, within [`Options::wave_check`]. Returns why
+    /// the run stops, if it does. A service whose rollout failed is not checked (it did not
+    /// move).
+    fn check_wave(
+        &mut self,
+        schedule: &Schedule,
+        number: usize,
+        report: &Report,
+    ) -> Result<Option<String>> {
+        let Some(timeout) = self.options.wave_check else {
+            return Ok(None);
+        };
+        let moved: Vec<&Check> = schedule
+            .checks
+            .iter()
+            .filter(|c| c.wave == number && report.moved.iter().any(|m| m.service == c.service))
+            .collect();
+        if moved.is_empty() {
+            return Ok(None);
+        }
+        let start = SystemTime::now();
+        let began = Instant::now();
+        // (check, queue) pairs still without consumers, by index.
+        let mut waiting: Vec<(usize, usize)> = moved
+            .iter()
+            .enumerate()
+            .flat_map(|(c, check)| (0..check.queues.len()).map(move |q| (c, q)))
+            .collect();
+        loop {
+            let mut still = Vec::new();
+            for (c, q) in waiting {
+                let (check, (vhost, queue)) = (moved[c], &moved[c].queues[q]);
+                let broker = self.brokers.get(check.broker);
+                let depth = self.backend.broker(broker)?.depth(vhost, queue)?;
+                if depth.is_none_or(|d| d.consumers == 0) {
+                    still.push((c, q));
+                }
+            }
+            if still.is_empty() {
+                self.progress.done_waiting();
+                for check in &moved {
+                    let mut e = Entry::new(self.migration, Step::Check, start, Outcome::Ok)
+                        .wave(Some(number));
+                    e = with_service(e, &check.service);
+                    self.journal.append(&e)?;
+                }
+                return Ok(None);
+            }
+            if began.elapsed() >= timeout {
+                self.progress.done_waiting();
+                let mut whys = Vec::new();
+                for &(c, q) in &still {
+                    let (check, (_, queue)) = (moved[c], &moved[c].queues[q]);
+                    let why = format!(
+                        "{} moved to the {} broker but nothing consumes {queue} there after {}s",
+                        check.service,
+                        check.broker,
+                        timeout.as_secs()
+                    );
+                    let e = Entry::new(self.migration, Step::Check, start, Outcome::Failed)
+                        .wave(Some(number));
+                    let mut e = with_service(e, &check.service);
+                    e.queue = Some(queue.clone());
+                    self.journal.append(&e.detail(why.clone()))?;
+                    whys.push(why);
+                }
+                return Ok(Some(format!(
+                    "the check after wave {number} failed: {}; later waves were not started (is the service running and connected? `--no-wave-check` skips this check)",
+                    whys.join("; ")
+                )));
+            }
+            self.progress.waiting(&format!(
+                "Wave {number}: waiting for {} moved consumer queue{} to have consumers on the new broker",
+                still.len(),
+                if still.len() == 1 { "" } else { "s" }
+            ));
+            waiting = still;
+            std::thread::sleep(self.backend.poll_interval());
+        }
+    }
+
+    /// Moves what is left in `leftover`'s queue on its broker to the same queue on the other
+    /// broker with a shovel that deletes itself once done, and counts: the messages the source
+    /// held before must be on the destination after (when nothing consumes there meanwhile).
+    /// A queue that still has consumers is left to them. Returns why the run stops, if it does.
+    fn shovel(&mut self, leftover: &Drain, report: &mut Report) -> Result<Option<String>> {
+        let (from, to) = (
+            self.brokers.get(leftover.broker),
+            self.brokers.get(leftover.broker.other()),
+        );
+        let (vhost, queue) = (&leftover.vhost, &leftover.queue);
+        let Some(source) = self.backend.broker(from)?.depth(vhost, queue)? else {
+            return Ok(None);
+        };
+        if source.drained() {
+            return Ok(None);
+        }
+        if source.consumers > 0 {
+            self.progress.line(&format!(
+                "  {queue} on the {} broker still has {} consumer{}: left to drain there",
+                leftover.broker,
+                source.consumers,
+                if source.consumers == 1 { "" } else { "s" }
+            ));
+            return Ok(None);
+        }
+        let start = SystemTime::now();
+        let entry = |outcome, messages: u64| {
+            let mut e =
+                Entry::new(self.migration, Step::Shovel, start, outcome).wave(leftover.wave);
+            e.queue = Some(queue.clone());
+            e.messages = Some(messages);
+            e
+        };
+        let Some(before) = self.backend.broker(to)?.depth(vhost, queue)? else {
+            let why = format!(
+                "{} is left in {queue} on the {} broker, and the {} broker has no queue {queue} to shovel it to",
+                held(source),
+                leftover.broker,
+                leftover.broker.other()
+            );
+            self.journal
+                .append(&entry(Outcome::Refused, source.total()).detail(why.clone()))?;
+            return Ok(Some(why));
+        };
+        let name = format!("warren-{}-{queue}", self.migration);
+        self.journal
+            .append(&entry(Outcome::Started, source.total()))?;
+        self.progress.line(&format!(
+            "  shovelling {} left in {queue} from the {} broker to the {} broker",
+            held(source),
+            leftover.broker,
+            leftover.broker.other()
+        ));
+        self.backend.broker(from)?.start_shovel(&Shovel {
+            name: name.clone(),
+            vhost: vhost.clone(),
+            queue: queue.clone(),
+            to,
+        })?;
+        let began = Instant::now();
+        loop {
+            let left = self.backend.broker(from)?.depth(vhost, queue)?;
+            let running = self
+                .backend
+                .broker(from)?
+                .links()?
+                .iter()
+                .any(|l| l.name == name && l.vhost == *vhost);
+            if !running && left.is_none_or(|d| d.drained()) {
+                break;
+            }
+            if began.elapsed() >= self.options.drain_timeout {
+                let why = format!(
+                    "shovel {name} still had {} to move from {queue} on the {} broker after {}s (drain timeout); it keeps running on that broker",
+                    left.map_or_else(|| "messages".to_owned(), held),
+                    leftover.broker,
+                    self.options.drain_timeout.as_secs()
+                );
+                self.journal
+                    .append(&entry(Outcome::Failed, source.total()).detail(why.clone()))?;
+                return Ok(Some(why));
+            }
+            self.progress.waiting(&format!(
+                "shovelling {queue}: {} left on the {} broker",
+                left.map_or_else(|| "0 messages".to_owned(), held),
+                leftover.broker
+            ));
+            std::thread::sleep(self.backend.poll_interval());
+        }
+        self.progress.done_waiting();
+        let after = self
+            .backend
+            .broker(to)?
+            .depth(vhost, queue)?
+            .unwrap_or_default();
+        let arrived = after.total().saturating_sub(before.total());
+        if after.consumers == 0 && arrived != source.total() {
+            let why = format!(
+                "shovel {name} took {} from {queue} on the {} broker, but {arrived} arrived on the {} broker",
+                source.total(),
+                leftover.broker,
+                leftover.broker.other()
+            );
+            self.journal
+                .append(&entry(Outcome::Failed, source.total()).detail(why.clone()))?;
+            return Ok(Some(why));
+        }
+        self.journal
+            .append(&entry(Outcome::Ok, source.total()).detail(format!(
+                "{} before on the {} broker, {arrived} arrived on the {} broker",
+                source.total(),
+                leftover.broker,
+                leftover.broker.other()
+            )))?;
+        report.shovelled.push(Shovelled {
+            queue: queue.clone(),
+            from: leftover.broker,
+            messages: source.total(),
+        });
+        Ok(None)
+    }
+
+    /// Shovels what is left in the queues of `schedule.leftovers` due after wave `after`
+    /// (`None`: after the last wave) from the broker they were drained on to the other one,
+    /// and waits until the shovel has moved it. Returns why the run stops, if it does.
+    fn shovel_leftovers(
+        &mut self,
+        schedule: &Schedule,
+        after: Option<usize>,
+        report: &mut Report,
+    ) -> Result<Option<String>> {
+        for leftover in schedule.leftovers.iter().filter(|l| l.wave == after) {
+            if let Some(why) = self.shovel(leftover, report)? {
+                return Ok(Some(why));
+            }
+        }
+        Ok(None)
     }
 
     /// Registers `m`'s target where needed, checks that the service still runs the revision
@@ -644,6 +970,14 @@ impl Run<'_> {
     }
 }
 
+/// `e` naming the service `cluster/service`.
+fn with_service(e: Entry, id: &str) -> Entry {
+    match id.split_once('/') {
+        Some((cluster, service)) => e.service(cluster, service),
+        None => e,
+    }
+}
+
 /// "12 messages", "3 messages (1 unacknowledged)": what a queue still holds.
 fn held(depth: Depth) -> String {
     let total = depth.total();
@@ -742,6 +1076,98 @@ mod tests {
                 queue.name
             );
         }
+    }
+
+    /// Applies the chain to `world` with the check after each wave waiting `check`; the report
+    /// and the journal's check entries.
+    fn apply_checked(
+        world: crate::model::World,
+        check: Option<std::time::Duration>,
+    ) -> (super::Report, Vec<crate::journal::Entry>) {
+        use crate::backend::Backend as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warren-journal.jsonl");
+        let journal = crate::journal::Journal::new(&path);
+        let mut backend = crate::backend::memory::MemoryBackend::new(world);
+        let world = backend.read(&crate::backend::ReadScope::default()).unwrap();
+        let plan = crate::plan::make(&chain::config(), &world).unwrap();
+        let (schedule, _) = super::schedule(&plan, &world).unwrap();
+        let options = super::Options {
+            drain_timeout: std::time::Duration::from_secs(3600),
+            rollout_timeout: std::time::Duration::from_secs(3600),
+            wave_check: check,
+        };
+        let report = super::execute(
+            &schedule,
+            &plan.brokers,
+            &mut backend,
+            &journal,
+            options,
+            &mut crate::progress::Progress::quiet(),
+        )
+        .unwrap();
+        let checks = journal
+            .entries("chain")
+            .unwrap()
+            .list
+            .into_iter()
+            .filter(|e| e.step == Step::Check)
+            .collect();
+        (report, checks)
+    }
+
+    /// The chain, where the old broker names `m1` as q1's consumer and the new broker's q1 has
+    /// `new_consumers`.
+    fn consumed_by_m1(new_consumers: u64) -> crate::model::World {
+        let mut world = chain::world();
+        fn q1(b: &mut crate::model::Broker) -> &mut crate::model::Queue {
+            b.queues
+                .as_mut()
+                .unwrap()
+                .iter_mut()
+                .find(|q| q.name == "q1")
+                .unwrap()
+        }
+        q1(&mut world.brokers[0]).consumed_by = vec!["m1".into()];
+        q1(&mut world.brokers[1]).consumers = new_consumers;
+        world
+    }
+
+    #[test]
+    fn a_moved_consumer_with_no_consumer_on_the_new_broker_stops_apply_after_its_wave() {
+        let (report, checks) = apply_checked(consumed_by_m1(0), Some(std::time::Duration::ZERO));
+        let stopped = report.stopped.as_deref().unwrap_or_default();
+        assert!(
+            stopped.contains("the check after wave 2 failed")
+                && stopped.contains("c/m1 moved to the new broker but nothing consumes q1 there"),
+            "{stopped}"
+        );
+        assert_eq!(
+            report.not_started,
+            vec!["c/s1", "c/s2"],
+            "wave 3 did not start"
+        );
+        assert!(
+            checks.iter().any(|e| e.result == Outcome::Failed
+                && e.service.as_deref() == Some("m1")
+                && e.queue.as_deref() == Some("q1")),
+            "{checks:?}"
+        );
+    }
+
+    #[test]
+    fn a_moved_consumer_that_consumes_on_the_new_broker_passes_the_check() {
+        let (report, checks) = apply_checked(consumed_by_m1(1), Some(std::time::Duration::ZERO));
+        assert!(report.succeeded(), "{report:?}");
+        assert_eq!(checks.len(), 1, "one check, for m1: {checks:?}");
+        assert_eq!(checks[0].result, Outcome::Ok);
+    }
+
+    #[test]
+    fn without_the_check_a_consumer_missing_on_the_new_broker_does_not_stop_apply() {
+        let (report, checks) = apply_checked(consumed_by_m1(0), None);
+        assert!(report.succeeded(), "{report:?}");
+        assert!(checks.is_empty(), "{checks:?}");
     }
 
     /// An update whose call failed may have been made all the same (its reply was lost): the

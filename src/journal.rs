@@ -24,6 +24,10 @@ pub enum Step {
     /// A scheduled task put back by rollback on what it pinned before apply retargeted it.
     #[serde(rename = "retarget_rollback")]
     RetargetRollback,
+    /// The check after a wave that each moved consumer consumes again on its new broker.
+    Check,
+    /// What was left in an old queue moved to the new broker by a shovel.
+    Shovel,
 }
 
 /// How a step ended, or that it is about to be made.
@@ -49,6 +53,8 @@ impl std::fmt::Display for Step {
             Step::Decommission => "decommission",
             Step::Retarget => "retarget",
             Step::RetargetRollback => "retarget_rollback",
+            Step::Check => "check",
+            Step::Shovel => "shovel",
         })
     }
 }

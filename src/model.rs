@@ -111,6 +111,10 @@ pub struct Broker {
     pub links: Vec<Link>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// Whether the queues, consumers and connections here were read from the broker itself
+    /// (observed), not from a world file (declared).
+    #[serde(skip)]
+    pub observed: bool,
 }
 
 fn running() -> String {

@@ -267,6 +267,9 @@ pub fn schedule(
             drains,
             in_flight: Vec::new(),
             retargets,
+            // Rollback checks nothing after a wave, and shovels nothing back.
+            checks: Vec::new(),
+            leftovers: Vec::new(),
         },
         skipped,
     ))

@@ -155,8 +155,9 @@ pub fn parse_world(path: &Path, text: &str) -> Result<World> {
     Ok(world)
 }
 
-/// Moves the connections that belong to `cluster/service` (their `client` names it) to the
-/// broker its task definition `task_definition` points at. Returns whether anything moved.
+/// Moves the connections and the consumers that belong to `cluster/service` (their `client`
+/// names it) to the broker its task definition `task_definition` points at. Returns whether
+/// any connection moved.
 fn move_connections(
     world: &mut World,
     cluster: &str,
@@ -204,6 +205,39 @@ fn move_connections(
     }
     let moved = !moving.is_empty();
     world.brokers[target].connections.extend(moving);
+    // Its consumers follow it: what it consumed on the broker it left, it consumes on the one
+    // it moved to, where that broker has the queue.
+    let mut consumed = Vec::new();
+    for (i, broker) in world.brokers.iter_mut().enumerate() {
+        if i == target {
+            continue;
+        }
+        for queue in broker.queues.iter_mut().flatten() {
+            let before = queue.consumed_by.len();
+            queue.consumed_by.retain(|client| {
+                let mine = belongs(client);
+                if mine {
+                    consumed.push((queue.vhost.clone(), queue.name.clone(), client.clone()));
+                }
+                !mine
+            });
+            let gone = (before - queue.consumed_by.len()) as u64;
+            queue.consumers = queue.consumers.saturating_sub(gone);
+        }
+    }
+    for (vhost, name, client) in consumed {
+        if let Some(queue) = world.brokers[target]
+            .queues
+            .iter_mut()
+            .flatten()
+            .find(|q| q.vhost == vhost && q.name == name)
+        {
+            if !queue.consumed_by.contains(&client) {
+                queue.consumed_by.push(client);
+                queue.consumers += 1;
+            }
+        }
+    }
     moved
 }
 

@@ -77,7 +77,19 @@ fn apply_plan(
     args: &ApplyArgs,
     plan_file: &str,
 ) -> Result<u8> {
-    let (schedule, skipped) = executor::schedule(plan, world)?;
+    let (mut schedule, skipped) = executor::schedule(plan, world)?;
+    if args.shovel {
+        // After the last wave, what is left in every queue the moved consumers drained.
+        for drain in &plan.drains {
+            let leftover = plan::Drain {
+                wave: None,
+                ..drain.clone()
+            };
+            if !schedule.leftovers.contains(&leftover) {
+                schedule.leftovers.push(leftover);
+            }
+        }
+    }
     let entries = session.entries()?;
     let schedule = schedule.resuming(&entries.list, world);
     let moves: usize = schedule.waves.iter().map(Vec::len).sum::<usize>()
@@ -94,14 +106,12 @@ fn apply_plan(
         );
         confirm(false, "apply these changes")?;
     }
-    run_schedule(
-        session,
-        &schedule,
-        &plan.brokers,
-        options(&args.change),
-        skipped,
-        "Apply",
-    )
+    let options = executor::Options {
+        wave_check: (!args.no_wave_check)
+            .then(|| std::time::Duration::from_secs(args.wave_check_timeout)),
+        ..options(&args.change)
+    };
+    run_schedule(session, &schedule, &plan.brokers, options, skipped, "Apply")
 }
 
 /// Whether `path` holds a saved plan (JSON) rather than a plan file (TOML).

@@ -140,6 +140,7 @@ fn options(change: &ChangeArgs) -> Options {
     Options {
         drain_timeout: Duration::from_secs(change.drain_timeout),
         rollout_timeout: Duration::from_secs(change.rollout_timeout),
+        wave_check: None,
     }
 }
 

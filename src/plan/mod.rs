@@ -56,6 +56,11 @@ pub struct Plan {
     pub waves: Vec<Vec<String>>,
     /// Queues to wait for before a wave (drain) or after the last wave (federate).
     pub drains: Vec<Drain>,
+    /// Queues whose leftovers apply shovels to the other broker after their wave: under
+    /// `drain`, the queues of services that publish to each other (a cycle), which cannot be
+    /// drained before they move together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leftovers: Vec<Drain>,
     /// Scanned services that point at the old broker and are not in the plan.
     pub unmanaged: Vec<Unmanaged>,
     /// Rules, schedules, functions, event source mappings, pipes and state machines that
@@ -73,6 +78,30 @@ pub struct Plan {
     /// What the plan leaves alone on purpose, and why (not a risk, unlike `warnings`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// Under `drain`, the queues the members of a cycle consume, drained before their wave while
+/// the other members still publish to them: what those publish after the drain and before
+/// they move is shovelled after the wave.
+fn cycle_leftovers(
+    drains: &[Drain],
+    cycles: &[Vec<String>],
+    changes: &[Change],
+    strategy: crate::config::Strategy,
+) -> Vec<Drain> {
+    if strategy != crate::config::Strategy::Drain {
+        return Vec::new();
+    }
+    let in_cycle = |id: &String| cycles.iter().any(|c| c.contains(id));
+    drains
+        .iter()
+        .filter(|d| {
+            changes
+                .iter()
+                .any(|c| in_cycle(&c.id()) && c.wave == d.wave && c.consumes.contains(&d.queue))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The two brokers, resolved.
@@ -497,6 +526,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     }
 
     let drains = drains(&changes, &topology, config.migration.strategy);
+    let leftovers = cycle_leftovers(&drains, &order.cycles, &changes, config.migration.strategy);
     end_state_warnings(
         &changes,
         &unmanaged,
@@ -538,6 +568,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         changes,
         waves: order.waves,
         drains,
+        leftovers,
         unmanaged,
         unmanaged_resources,
         warnings,

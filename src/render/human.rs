@@ -105,6 +105,21 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
                 p.paint(Tone::Heading, &heading)
             );
         }
+        let left: Vec<&Drain> = plan
+            .leftovers
+            .iter()
+            .filter(|l| l.wave == Some(number))
+            .collect();
+        if let Some(first) = left.first() {
+            let queues: Vec<&str> = left.iter().map(|l| l.queue.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "  (once it moved, shovels what is left in {} on the {} broker to the {} broker)",
+                queues.join(", "),
+                first.broker,
+                first.broker.other()
+            );
+        }
         for id in wave {
             if let Some(change) = by_id.get(id) {
                 change_lines(&mut out, change, p);

@@ -10,3 +10,4 @@ pub mod moto;
 pub mod rabbit;
 pub mod resources;
 pub mod seed;
+pub mod worker;

@@ -57,7 +57,11 @@ pub fn read_topology(
             world.brokers.len() - 1
         }
     };
-    backend.broker(broker)?.read_into(&mut world.brokers[index])
+    backend
+        .broker(broker)?
+        .read_into(&mut world.brokers[index])?;
+    world.brokers[index].observed = true;
+    Ok(())
 }
 
 /// What a queue holds at one moment.

@@ -148,6 +148,7 @@ pub fn backend(journal: &Path) -> MemoryBackend {
 const OPTIONS: Options = Options {
     drain_timeout: Duration::from_secs(3600),
     rollout_timeout: Duration::from_secs(3600),
+    wave_check: None,
 };
 
 /// Everything a run reads or writes besides the world: its journal.

@@ -1,0 +1,321 @@
+//! A client that follows the world file as ECS would run its service: it connects to the node
+//! its service's task definition points at now, and when `warren apply` (or `rollback`) moves
+//! the service, it closes that connection and connects to the other node, as a new task would.
+//!
+//! ```ignore
+//! let orders = Worker::start(&world_path, "shop", "orders", Role::consume("orders"), [old, new]);
+//! orders.wait_for(|s| s.node == Some(0), Duration::from_secs(10));   // on the old node
+//! // ... warren apply ...
+//! assert_eq!(orders.state().node, Some(1));                            // moved with its service
+//! ```
+//!
+//! Its connection is named after the service (the management API's `user_provided_name`), so
+//! warren maps it to the service. A consumer acknowledges every message and counts them; a
+//! publisher sends numbered persistent messages with publisher confirms and counts the confirmed
+//! ones. Everything runs on a thread of its own; dropping the worker stops it and closes its
+//! connection.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde_json::Value;
+
+use super::rabbit::{RabbitNode, PASSWORD, USER};
+
+/// What the worker does on the node it is connected to.
+#[derive(Debug, Clone)]
+pub enum Role {
+    /// Consumes `queue` (vhost `/`), acknowledging each message.
+    Consume { queue: String },
+    /// Publishes a numbered message to `exchange` with `routing_key` every `every`.
+    Publish {
+        exchange: String,
+        routing_key: String,
+        every: Duration,
+    },
+}
+
+impl Role {
+    pub fn consume(queue: &str) -> Role {
+        Role::Consume {
+            queue: queue.to_owned(),
+        }
+    }
+
+    pub fn publish(exchange: &str, routing_key: &str, every: Duration) -> Role {
+        Role::Publish {
+            exchange: exchange.to_owned(),
+            routing_key: routing_key.to_owned(),
+            every,
+        }
+    }
+}
+
+/// What the worker has seen and done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// The index (in the nodes it was given) of the node it is connected to now.
+    pub node: Option<usize>,
+    /// How many times it has connected.
+    pub connects: u32,
+    /// Messages consumed and acknowledged.
+    pub received: u64,
+    /// Messages published and confirmed by the broker.
+    pub confirmed: u64,
+    /// The last error it met (it keeps trying).
+    pub error: Option<String>,
+}
+
+/// A service's client, following the world file.
+pub struct Worker {
+    stop: Arc<AtomicBool>,
+    state: Arc<Mutex<State>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts the client of `cluster/service` in the world file `world`, on whichever of
+    /// `nodes` its task definition points at (by `host:port` in an environment value).
+    pub fn start(
+        world: &Path,
+        cluster: &str,
+        service: &str,
+        role: Role,
+        nodes: [&'static RabbitNode; 2],
+    ) -> Worker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(Mutex::new(State::default()));
+        let follow = Follow {
+            world: world.to_owned(),
+            cluster: cluster.to_owned(),
+            service: service.to_owned(),
+            role,
+            nodes,
+            stop: Arc::clone(&stop),
+            state: Arc::clone(&state),
+        };
+        let thread = thread::Builder::new()
+            .name(format!("worker {service}"))
+            .spawn(move || follow.run())
+            .expect("a worker thread");
+        Worker {
+            stop,
+            state,
+            thread: Some(thread),
+        }
+    }
+
+    /// What it has seen and done so far.
+    pub fn state(&self) -> State {
+        self.state.lock().expect("worker state").clone()
+    }
+
+    /// Waits up to `timeout` for `check` to hold of its state; whether it did.
+    pub fn wait_for(&self, check: impl Fn(&State) -> bool, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if check(&self.state()) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The worker's thread.
+struct Follow {
+    world: PathBuf,
+    cluster: String,
+    service: String,
+    role: Role,
+    nodes: [&'static RabbitNode; 2],
+    stop: Arc<AtomicBool>,
+    state: Arc<Mutex<State>>,
+}
+
+/// An open connection to one node.
+struct Session {
+    node: usize,
+    connection: Connection,
+    channel: Channel,
+}
+
+impl Follow {
+    fn run(self) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        runtime.block_on(self.follow());
+    }
+
+    fn set(&self, change: impl FnOnce(&mut State)) {
+        change(&mut self.state.lock().expect("worker state"));
+    }
+
+    async fn follow(&self) {
+        let mut session: Option<Session> = None;
+        let mut sequence = 0u64;
+        let mut next_publish = Instant::now();
+        while !self.stop.load(Ordering::SeqCst) {
+            let wanted = self.pointed_at();
+            if session.as_ref().map(|s| s.node) != wanted {
+                if let Some(old) = session.take() {
+                    // As a task that is replaced: its connection closes.
+                    let _ = old.connection.close(200, "moved".into()).await;
+                    self.set(|s| s.node = None);
+                }
+                if let Some(node) = wanted {
+                    match self.connect(node).await {
+                        Ok(s) => {
+                            self.set(|st| {
+                                st.node = Some(node);
+                                st.connects += 1;
+                            });
+                            session = Some(s);
+                        }
+                        Err(e) => self.set(|s| s.error = Some(e.to_string())),
+                    }
+                }
+            }
+            if let (
+                Some(s),
+                Role::Publish {
+                    exchange,
+                    routing_key,
+                    every,
+                },
+            ) = (&session, &self.role)
+            {
+                if Instant::now() >= next_publish {
+                    next_publish = Instant::now() + *every;
+                    sequence += 1;
+                    match publish(&s.channel, exchange, routing_key, sequence).await {
+                        Ok(true) => self.set(|st| st.confirmed += 1),
+                        Ok(false) => self.set(|st| {
+                            st.error = Some(format!("message {sequence} was not confirmed"));
+                        }),
+                        Err(e) => self.set(|st| st.error = Some(e.to_string())),
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if let Some(s) = session {
+            let _ = s.connection.close(200, "stopped".into()).await;
+        }
+    }
+
+    /// Connects to node `index` as the service, and starts consuming or enables confirms.
+    async fn connect(&self, index: usize) -> Result<Session, lapin::Error> {
+        let node = self.nodes[index];
+        let url = format!(
+            "amqp://{USER}:{PASSWORD}@{}:{}/%2F",
+            node.ip(),
+            node.amqp_port()
+        );
+        let properties =
+            ConnectionProperties::default().with_connection_name(self.service.clone().into());
+        let connection = Connection::connect(&url, properties).await?;
+        let channel = connection.create_channel().await?;
+        match &self.role {
+            Role::Consume { queue } => {
+                channel.basic_qos(20, BasicQosOptions::default()).await?;
+                let consumer = channel
+                    .basic_consume(
+                        queue.as_str().into(),
+                        self.service.as_str().into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+                let state = Arc::clone(&self.state);
+                consumer.set_delegate(move |delivery: lapin::message::DeliveryResult| {
+                    let state = Arc::clone(&state);
+                    async move {
+                        if let Ok(Some(delivery)) = delivery {
+                            if delivery.ack(BasicAckOptions::default()).await.is_ok() {
+                                state.lock().expect("worker state").received += 1;
+                            }
+                        }
+                    }
+                });
+            }
+            Role::Publish { .. } => {
+                channel
+                    .confirm_select(ConfirmSelectOptions::default())
+                    .await?;
+            }
+        }
+        Ok(Session {
+            node: index,
+            connection,
+            channel,
+        })
+    }
+
+    /// The node the service's task definition points at now, per the world file.
+    fn pointed_at(&self) -> Option<usize> {
+        let text = std::fs::read_to_string(&self.world).ok()?;
+        let world: Value = serde_json::from_str(&text).ok()?;
+        let running = world["clusters"]
+            .as_array()?
+            .iter()
+            .filter(|c| c["name"] == self.cluster.as_str())
+            .flat_map(|c| c["services"].as_array().into_iter().flatten())
+            .find(|s| s["name"] == self.service.as_str())?["task_definition"]
+            .as_str()?
+            .to_owned();
+        let (family, revision) = running.rsplit_once(':')?;
+        let revision: u64 = revision.parse().ok()?;
+        let td = world["task_definitions"]
+            .as_array()?
+            .iter()
+            .find(|t| t["family"] == family && t["revision"] == revision)?;
+        let text = td.to_string();
+        self.nodes
+            .iter()
+            .position(|n| text.contains(&format!("{}:{}", n.ip(), n.amqp_port())))
+    }
+}
+
+/// Publishes message `sequence` (persistent) and waits for the broker's confirm.
+async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    sequence: u64,
+) -> Result<bool, lapin::Error> {
+    let confirm = channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            sequence.to_string().as_bytes(),
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await?
+        .await?;
+    Ok(confirm.is_ack())
+}
