@@ -9,11 +9,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::backend::broker::Depth;
+use std::collections::BTreeMap;
+
+use crate::backend::broker::{topology, Definition, Depth};
 use crate::backend::{Backend, Rollout, RolloutQuery};
 use crate::error::{Error, Result};
 use crate::journal::{Entry, Journal, Outcome, Step};
-use crate::model::{TaskDefinition, World};
+use crate::model::{Broker, TaskDefinition, World};
 use crate::plan::{Action, Brokers, Drain, Plan};
 use crate::progress::Progress;
 
@@ -69,6 +71,12 @@ pub struct Schedule {
     /// Scheduled tasks to point at another revision: on apply after their service's rollout
     /// completed, on rollback before their service goes back.
     pub retargets: Vec<ScheduleMove>,
+    /// Definitions the new broker lacks, created before the first wave (apply only: rollback
+    /// leaves what apply copied in place, and creates nothing).
+    pub topology: Vec<Definition>,
+    /// What each service needs on the new broker before it moves there, by `cluster/service`:
+    /// the gate. A service without an entry has nothing to check.
+    pub gates: BTreeMap<String, Vec<Definition>>,
 }
 
 impl Schedule {
@@ -150,6 +158,22 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
             manual.join("; ")
         )));
     }
+    // The brokers as read now, not as when a saved plan was made.
+    if let Some(preparation) = crate::plan::preparation(world, &plan.brokers, &plan.changes) {
+        if !preparation.conflicts.is_empty() {
+            let conflicts: Vec<String> = preparation
+                .conflicts
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Err(Error::Refused(format!(
+                "the new broker {} disagrees with the old broker {}, and warren never changes what the new broker has; nothing was changed: {}",
+                plan.brokers.new.id,
+                plan.brokers.old.id,
+                conflicts.join("; ")
+            )));
+        }
+    }
     let mut waves = Vec::new();
     let mut skipped = Vec::new();
     for (i, ids) in plan.waves.iter().enumerate() {
@@ -213,6 +237,12 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
             drains: plan.drains.clone(),
             in_flight: Vec::new(),
             retargets,
+            topology: plan.topology.iter().map(|t| t.definition()).collect(),
+            gates: if crate::plan::preparation(world, &plan.brokers, &plan.changes).is_some() {
+                crate::plan::gates(world, &plan.brokers, &plan.changes)
+            } else {
+                BTreeMap::new()
+            },
         },
         skipped,
     ))
@@ -288,6 +318,9 @@ impl Run<'_> {
                 return Ok(report);
             }
         }
+        if !schedule.topology.is_empty() {
+            self.prepare(&schedule.topology)?;
+        }
         // Scheduled tasks whose services need no move in this run.
         for sm in schedule.retargets.iter().filter(|r| r.wave.is_none()) {
             if let Some(to) = &sm.to {
@@ -320,6 +353,11 @@ impl Run<'_> {
             }
             if wave.is_empty() {
                 continue;
+            }
+            if let Some(why) = self.gate(wave, number, &schedule.gates)? {
+                report.stopped = Some(why);
+                later(&mut report);
+                return Ok(report);
             }
             self.progress.line(&format!(
                 "Wave {number}: {} service{}",
@@ -380,6 +418,80 @@ impl Run<'_> {
             }
         }
         Ok(report)
+    }
+
+    /// Creates `definitions` on the new broker (each one it has already is left as it is),
+    /// journalling each as a `topology` step, started before it is made.
+    fn prepare(&mut self, definitions: &[Definition]) -> Result<()> {
+        self.progress.line(&format!(
+            "Preparing the new broker: {} definition{}",
+            definitions.len(),
+            if definitions.len() == 1 { "" } else { "s" }
+        ));
+        for definition in definitions {
+            let start = SystemTime::now();
+            let entry = |result| {
+                Entry::new(self.migration, Step::Topology, start, result)
+                    .detail(definition.to_string())
+            };
+            self.journal.append(&entry(Outcome::Started))?;
+            let result = self.backend.broker(&self.brokers.new)?.create(definition);
+            if let Err(e) = result {
+                self.journal
+                    .append(&entry(Outcome::Failed).detail(format!("{definition}: {e}")))?;
+                return Err(e);
+            }
+            self.journal.append(&entry(Outcome::Ok))?;
+            self.progress.line(&format!("  + {definition}"));
+        }
+        Ok(())
+    }
+
+    /// The gate before wave `number`: every service of `wave` that moves to the new broker
+    /// finds there what it needs (`gates`), read once for the wave. Returns why the wave may
+    /// not start, journalled as a refused `topology` step naming the service.
+    fn gate(
+        &mut self,
+        wave: &[Move],
+        number: usize,
+        gates: &BTreeMap<String, Vec<Definition>>,
+    ) -> Result<Option<String>> {
+        let gated: Vec<(&Move, &Vec<Definition>)> = wave
+            .iter()
+            .filter_map(|m| gates.get(&m.id()).map(|needs| (m, needs)))
+            .collect();
+        if gated.is_empty() {
+            return Ok(None);
+        }
+        let mut seen = Broker::default();
+        self.backend
+            .broker(&self.brokers.new)?
+            .read_into(&mut seen)?;
+        for (m, needs) in gated {
+            let lacks = topology::missing(&seen, needs);
+            if lacks.is_empty() {
+                continue;
+            }
+            let why = format!(
+                "service {} cannot move: the new broker lacks {} (gate); later waves were not started",
+                m.id(),
+                lacks.join(", ")
+            );
+            self.journal.append(
+                &Entry::new(
+                    self.migration,
+                    Step::Topology,
+                    SystemTime::now(),
+                    Outcome::Refused,
+                )
+                .wave(Some(number))
+                .service(&m.cluster, &m.service)
+                .detail(why.clone()),
+            )?;
+            self.progress.line(&format!("  {}: held: {why}", m.id()));
+            return Ok(Some(why));
+        }
+        Ok(None)
     }
 
     /// Registers `m`'s target where needed, checks that the service still runs the revision

@@ -24,6 +24,9 @@ pub enum Step {
     /// A scheduled task put back by rollback on what it pinned before apply retargeted it.
     #[serde(rename = "retarget_rollback")]
     RetargetRollback,
+    /// A definition created on the new broker before the first wave, or a service held at the
+    /// gate because the new broker lacks what it needs.
+    Topology,
 }
 
 /// How a step ended, or that it is about to be made.
@@ -49,6 +52,7 @@ impl std::fmt::Display for Step {
             Step::Decommission => "decommission",
             Step::Retarget => "retarget",
             Step::RetargetRollback => "retarget_rollback",
+            Step::Topology => "topology",
         })
     }
 }

@@ -267,6 +267,9 @@ pub fn schedule(
             drains,
             in_flight: Vec::new(),
             retargets,
+            // Rollback never deletes what apply copied to the new broker, nor creates anything.
+            topology: Vec::new(),
+            gates: std::collections::BTreeMap::new(),
         },
         skipped,
     ))

@@ -30,9 +30,9 @@ use fingerprint::fingerprint_resources;
 pub use fingerprint::{fingerprint, fingerprint_now, Fingerprint};
 pub(crate) use saved::digest;
 pub use saved::SavedPlan;
-pub use topology::bindings;
 use topology::destinations;
-use topology::{drains, Topology};
+pub use topology::{bindings, gates, preparation, QueueShape, TopologyItem};
+use topology::{drains, topology_of, Topology};
 use unmanaged::moved_by_apply;
 use unmanaged::unmanaged_resources;
 pub use warnings::unlisted;
@@ -73,6 +73,10 @@ pub struct Plan {
     /// What the plan leaves alone on purpose, and why (not a risk, unlike `warnings`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The old broker's exchanges, queues, bindings and policies the new broker lacks, in the
+    /// vhosts the moving services use: apply creates them before the first wave.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology: Vec<TopologyItem>,
 }
 
 /// The two brokers, resolved.
@@ -497,6 +501,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     }
 
     let drains = drains(&changes, &topology, config.migration.strategy);
+    let to_create = topology_of(world, &brokers, &changes, &mut warnings);
     end_state_warnings(
         &changes,
         &unmanaged,
@@ -545,6 +550,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         fingerprint,
         retargets,
         notes,
+        topology: to_create,
     })
 }
 

@@ -118,6 +118,35 @@ pub fn prepare(old: &Broker, new: &Broker, vhosts: &BTreeSet<String>) -> Prepara
     out
 }
 
+/// What a service that publishes to `publishes` and consumes `consumes` needs of `old`'s
+/// topology on the broker it moves to: the exchanges and queues of those names (in any vhost),
+/// and every binding of `old` from such an exchange or to such a queue. Built-in exchanges are
+/// left out: every broker has them.
+#[must_use]
+pub fn needs(old: &Broker, publishes: &[String], consumes: &[String]) -> Vec<Definition> {
+    let named = |list: &[String], name: &str| list.iter().any(|n| n == name);
+    let exchanges = old
+        .exchanges
+        .iter()
+        .filter(|e| named(publishes, &e.name) && !is_builtin(&e.name))
+        .map(|e| Definition::Exchange(e.clone()));
+    let queues = old
+        .queues
+        .iter()
+        .flatten()
+        .filter(|q| named(publishes, &q.name) || named(consumes, &q.name))
+        .map(|q| Definition::Queue(bare(q)));
+    let bindings = old
+        .bindings
+        .iter()
+        .filter(|b| {
+            !b.exchange.is_empty()
+                && (named(publishes, &b.exchange) || b.queue().is_some_and(|q| named(consumes, q)))
+        })
+        .map(|b| Definition::Binding(b.clone()));
+    exchanges.chain(queues).chain(bindings).collect()
+}
+
 /// What `new` lacks of `needs` (a service's exchanges, queues and their bindings, as the old
 /// broker has them): each missing one in words. A definition on `new` with another shape counts
 /// as present: conflicts are refused before anything moves.
@@ -528,6 +557,38 @@ mod tests {
         };
         assert_eq!(prepare(&unknown, &known, &root()), Preparation::default());
         assert_eq!(prepare(&known, &unknown, &root()), Preparation::default());
+    }
+
+    #[test]
+    fn a_service_needs_its_exchanges_and_queues_and_their_bindings() {
+        let mut old = broker(vec![
+            queue("/", "in"),
+            queue("/", "out"),
+            queue("/", "else"),
+        ]);
+        old.exchanges = vec![
+            exchange("/", "events", "topic"),
+            exchange("/", "amq.topic", "topic"),
+        ];
+        old.bindings = vec![
+            Binding::to_queue("/", "events", "out", "#"),
+            Binding::to_queue("/", "amq.topic", "in", "k"),
+            Binding::to_queue("/", "other", "else", ""),
+        ];
+        let needs = needs(
+            &old,
+            &["events".to_owned(), "amq.topic".to_owned()],
+            &["in".to_owned()],
+        );
+        assert_eq!(
+            names(&needs),
+            [
+                "exchange events (topic)",
+                "queue in (classic)",
+                "binding events -> out (key #)",
+                "binding amq.topic -> in (key k)",
+            ]
+        );
     }
 
     #[test]
