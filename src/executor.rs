@@ -895,4 +895,141 @@ mod tests {
         let sweep = chain::sweep(&Start::fresh(), chain::apply, Some(chain::rollback));
         sweep.assert_converged("apply");
     }
+
+    /// A world whose old broker has exchange `events` (topic) bound to `q`: `pub` publishes
+    /// to `events`, `sub` consumes `q`. The new broker has `q` only.
+    fn events_world() -> (crate::config::Config, crate::model::World) {
+        let plan = r#"
+[migration]
+name = "events"
+[brokers.old]
+id = "b-old"
+[brokers.new]
+id = "b-new"
+[[services]]
+cluster = "c"
+name = "pub"
+broker = "new"
+publishes = ["events"]
+[[services]]
+cluster = "c"
+name = "sub"
+broker = "new"
+consumes = ["q"]
+"#;
+        let mut services = Vec::new();
+        let mut task_definitions = Vec::new();
+        for name in ["pub", "sub"] {
+            services
+                .push(serde_json::json!({"name": name, "task_definition": format!("{name}:1")}));
+            task_definitions.push(serde_json::json!({"family": name, "revision": 1,
+                "containers": [{"name": "app",
+                    "environment": {"SPRING_RABBITMQ_HOST": "old.mq.test"}}]}));
+        }
+        let world = serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "brokers": [
+                {"id": "b-old", "endpoints": ["amqps://old.mq.test:5671"],
+                 "exchanges": [{"name": "events", "type": "topic"}],
+                 "queues": [{"name": "q", "consumers": 1}],
+                 "bindings": [{"exchange": "events", "queue": "q", "routing_key": "#"}]},
+                {"id": "b-new", "endpoints": ["amqps://new.mq.test:5671"],
+                 "queues": [{"name": "q"}]},
+            ],
+            "clusters": [{"name": "c", "services": services}],
+            "task_definitions": task_definitions,
+        }))
+        .unwrap();
+        let config =
+            crate::config::Config::parse(std::path::Path::new("events.toml"), plan.to_owned())
+                .unwrap();
+        (config, world)
+    }
+
+    /// Runs apply of `events_world` on `backend`, with `prepare` deciding whether the schedule
+    /// keeps the definitions the plan creates.
+    fn apply_events(
+        backend: &mut crate::backend::memory::MemoryBackend,
+        journal: &crate::journal::Journal,
+        prepare: bool,
+    ) -> crate::error::Result<super::Report> {
+        let (config, world) = events_world();
+        let plan = crate::plan::make(&config, &world)?;
+        let (mut schedule, _) = super::schedule(&plan, &world)?;
+        if !prepare {
+            schedule.topology.clear();
+        }
+        super::execute(
+            &schedule,
+            &plan.brokers,
+            backend,
+            journal,
+            super::Options {
+                drain_timeout: std::time::Duration::from_secs(60),
+                rollout_timeout: std::time::Duration::from_secs(60),
+            },
+            &mut crate::progress::Progress::quiet(),
+        )
+    }
+
+    #[test]
+    fn the_gate_holds_a_publisher_whose_exchange_the_new_broker_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = crate::journal::Journal::new(&dir.path().join("j.jsonl"));
+        let mut backend = crate::backend::memory::MemoryBackend::new(events_world().1);
+
+        let report = apply_events(&mut backend, &journal, false).unwrap();
+
+        assert_eq!(
+            report.stopped.as_deref(),
+            Some("service c/pub cannot move: the new broker lacks exchange events (topic), binding events -> q (key #) (gate); later waves were not started")
+        );
+        assert!(report.moved.is_empty());
+        assert_eq!(report.not_started, ["c/pub", "c/sub"]);
+        let placement = chain::placement(backend.world());
+        assert_eq!(placement["c/pub"], "pub:1", "held on the old broker");
+        let entries = journal.entries("events").unwrap().list;
+        let held: Vec<_> = entries
+            .iter()
+            .filter(|e| e.step == Step::Topology && e.result == Outcome::Refused)
+            .collect();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].service.as_deref(), Some("pub"));
+        assert!(!entries.iter().any(|e| e.step == Step::Update));
+    }
+
+    #[test]
+    fn a_definition_that_cannot_be_created_stops_apply_before_any_move() {
+        use crate::backend::memory::{Fault, Verb};
+        let dir = tempfile::tempdir().unwrap();
+        let journal = crate::journal::Journal::new(&dir.path().join("j.jsonl"));
+        let mut backend = crate::backend::memory::MemoryBackend::new(events_world().1);
+        backend.inject(Verb::Create, 2, Fault::Fail);
+
+        let error = apply_events(&mut backend, &journal, true).unwrap_err();
+
+        assert!(
+            error.to_string().contains("create call 2 failed"),
+            "{error}"
+        );
+        let entries = journal.entries("events").unwrap().list;
+        assert!(!entries.iter().any(|e| e.step == Step::Update));
+        let failed: Vec<_> = entries
+            .iter()
+            .filter(|e| e.step == Step::Topology && e.result == Outcome::Failed)
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("binding events -> q (key #): "));
+
+        // Run again: what was created stays, the rest is created, and both services move.
+        let report = apply_events(&mut backend, &journal, true).unwrap();
+        assert!(report.succeeded(), "{report:?}");
+        let new = &backend.world().brokers[1];
+        assert_eq!(new.exchanges.len(), 1);
+        assert_eq!(new.bindings.len(), 1);
+    }
 }
