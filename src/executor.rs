@@ -9,12 +9,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::backend::broker::{Depth, Shovel};
+use std::collections::BTreeMap;
+
+use crate::backend::broker::{topology, Definition, Depth, Shovel};
 use crate::backend::{Backend, Rollout, RolloutQuery};
 use crate::config::BrokerAlias;
 use crate::error::{Error, Result};
 use crate::journal::{Entry, Journal, Outcome, Step};
-use crate::model::{TaskDefinition, World};
+use crate::model::{Broker, TaskDefinition, World};
 use crate::plan::{Action, Brokers, Drain, Plan};
 use crate::progress::Progress;
 
@@ -78,6 +80,12 @@ pub struct Schedule {
     /// Queues whose leftovers a shovel moves to the other broker: after their wave (`wave`),
     /// or after the last wave (`None`).
     pub leftovers: Vec<Drain>,
+    /// Definitions the new broker lacks, created before the first wave (apply only: rollback
+    /// leaves what apply copied in place, and creates nothing).
+    pub topology: Vec<Definition>,
+    /// What each service needs on the new broker before it moves there, by `cluster/service`:
+    /// the gate. A service without an entry has nothing to check.
+    pub gates: BTreeMap<String, Vec<Definition>>,
 }
 
 /// What the check after a wave expects of one service it moved: that it consumes again, on
@@ -184,6 +192,22 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
             manual.join("; ")
         )));
     }
+    // The brokers as read now, not as when a saved plan was made.
+    if let Some(preparation) = crate::plan::preparation(world, &plan.brokers, &plan.changes) {
+        if !preparation.conflicts.is_empty() {
+            let conflicts: Vec<String> = preparation
+                .conflicts
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Err(Error::Refused(format!(
+                "the new broker {} disagrees with the old broker {}, and warren never changes what the new broker has; nothing was changed: {}",
+                plan.brokers.new.id,
+                plan.brokers.old.id,
+                conflicts.join("; ")
+            )));
+        }
+    }
     let mut waves = Vec::new();
     let mut skipped = Vec::new();
     for (i, ids) in plan.waves.iter().enumerate() {
@@ -250,6 +274,12 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
             retargets,
             checks,
             leftovers: plan.leftovers.clone(),
+            topology: plan.topology.iter().map(|t| t.definition()).collect(),
+            gates: if crate::plan::preparation(world, &plan.brokers, &plan.changes).is_some() {
+                crate::plan::gates(world, &plan.brokers, &plan.changes)
+            } else {
+                BTreeMap::new()
+            },
         },
         skipped,
     ))
@@ -371,6 +401,9 @@ impl Run<'_> {
                 return Ok(report);
             }
         }
+        if !schedule.topology.is_empty() {
+            self.prepare(&schedule.topology)?;
+        }
         // Scheduled tasks whose services need no move in this run.
         for sm in schedule.retargets.iter().filter(|r| r.wave.is_none()) {
             if let Some(to) = &sm.to {
@@ -403,6 +436,11 @@ impl Run<'_> {
             }
             if wave.is_empty() {
                 continue;
+            }
+            if let Some(why) = self.gate(wave, number, &schedule.gates)? {
+                report.stopped = Some(why);
+                later(&mut report);
+                return Ok(report);
             }
             self.progress.line(&format!(
                 "Wave {number}: {} service{}",
@@ -704,6 +742,80 @@ impl Run<'_> {
             if let Some(why) = self.shovel(leftover, report)? {
                 return Ok(Some(why));
             }
+        }
+        Ok(None)
+    }
+
+    /// Creates `definitions` on the new broker (each one it has already is left as it is),
+    /// journalling each as a `topology` step, started before it is made.
+    fn prepare(&mut self, definitions: &[Definition]) -> Result<()> {
+        self.progress.line(&format!(
+            "Preparing the new broker: {} definition{}",
+            definitions.len(),
+            if definitions.len() == 1 { "" } else { "s" }
+        ));
+        for definition in definitions {
+            let start = SystemTime::now();
+            let entry = |result| {
+                Entry::new(self.migration, Step::Topology, start, result)
+                    .detail(definition.to_string())
+            };
+            self.journal.append(&entry(Outcome::Started))?;
+            let result = self.backend.broker(&self.brokers.new)?.create(definition);
+            if let Err(e) = result {
+                self.journal
+                    .append(&entry(Outcome::Failed).detail(format!("{definition}: {e}")))?;
+                return Err(e);
+            }
+            self.journal.append(&entry(Outcome::Ok))?;
+            self.progress.line(&format!("  + {definition}"));
+        }
+        Ok(())
+    }
+
+    /// The gate before wave `number`: every service of `wave` that moves to the new broker
+    /// finds there what it needs (`gates`), read once for the wave. Returns why the wave may
+    /// not start, journalled as a refused `topology` step naming the service.
+    fn gate(
+        &mut self,
+        wave: &[Move],
+        number: usize,
+        gates: &BTreeMap<String, Vec<Definition>>,
+    ) -> Result<Option<String>> {
+        let gated: Vec<(&Move, &Vec<Definition>)> = wave
+            .iter()
+            .filter_map(|m| gates.get(&m.id()).map(|needs| (m, needs)))
+            .collect();
+        if gated.is_empty() {
+            return Ok(None);
+        }
+        let mut seen = Broker::default();
+        self.backend
+            .broker(&self.brokers.new)?
+            .read_into(&mut seen)?;
+        for (m, needs) in gated {
+            let lacks = topology::missing(&seen, needs);
+            if lacks.is_empty() {
+                continue;
+            }
+            let why = format!(
+                "service {} cannot move: the new broker lacks {} (gate); later waves were not started",
+                m.id(),
+                lacks.join(", ")
+            );
+            self.journal.append(
+                &Entry::new(
+                    self.migration,
+                    Step::Topology,
+                    SystemTime::now(),
+                    Outcome::Refused,
+                )
+                .wave(Some(number))
+                .service(&m.cluster, &m.service)
+                .detail(why.clone()),
+            )?;
+            self.progress.line(&format!("  {}: held: {why}", m.id()));
+            return Ok(Some(why));
         }
         Ok(None)
     }
@@ -1208,5 +1320,143 @@ mod tests {
     fn a_fault_at_any_call_of_apply_is_repaired_by_a_rerun() {
         let sweep = chain::sweep(&Start::fresh(), chain::apply, Some(chain::rollback));
         sweep.assert_converged("apply");
+    }
+
+    /// A world whose old broker has exchange `events` (topic) bound to `q`: `pub` publishes
+    /// to `events`, `sub` consumes `q`. The new broker has `q` only.
+    fn events_world() -> (crate::config::Config, crate::model::World) {
+        let plan = r#"
+[migration]
+name = "events"
+[brokers.old]
+id = "b-old"
+[brokers.new]
+id = "b-new"
+[[services]]
+cluster = "c"
+name = "pub"
+broker = "new"
+publishes = ["events"]
+[[services]]
+cluster = "c"
+name = "sub"
+broker = "new"
+consumes = ["q"]
+"#;
+        let mut services = Vec::new();
+        let mut task_definitions = Vec::new();
+        for name in ["pub", "sub"] {
+            services
+                .push(serde_json::json!({"name": name, "task_definition": format!("{name}:1")}));
+            task_definitions.push(serde_json::json!({"family": name, "revision": 1,
+                "containers": [{"name": "app",
+                    "environment": {"SPRING_RABBITMQ_HOST": "old.mq.test"}}]}));
+        }
+        let world = serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "brokers": [
+                {"id": "b-old", "endpoints": ["amqps://old.mq.test:5671"],
+                 "exchanges": [{"name": "events", "type": "topic"}],
+                 "queues": [{"name": "q", "consumers": 1}],
+                 "bindings": [{"exchange": "events", "queue": "q", "routing_key": "#"}]},
+                {"id": "b-new", "endpoints": ["amqps://new.mq.test:5671"],
+                 "queues": [{"name": "q"}]},
+            ],
+            "clusters": [{"name": "c", "services": services}],
+            "task_definitions": task_definitions,
+        }))
+        .unwrap();
+        let config =
+            crate::config::Config::parse(std::path::Path::new("events.toml"), plan.to_owned())
+                .unwrap();
+        (config, world)
+    }
+
+    /// Runs apply of `events_world` on `backend`, with `prepare` deciding whether the schedule
+    /// keeps the definitions the plan creates.
+    fn apply_events(
+        backend: &mut crate::backend::memory::MemoryBackend,
+        journal: &crate::journal::Journal,
+        prepare: bool,
+    ) -> crate::error::Result<super::Report> {
+        let (config, world) = events_world();
+        let plan = crate::plan::make(&config, &world)?;
+        let (mut schedule, _) = super::schedule(&plan, &world)?;
+        if !prepare {
+            schedule.topology.clear();
+        }
+        super::execute(
+            &schedule,
+            &plan.brokers,
+            backend,
+            journal,
+            super::Options {
+                drain_timeout: std::time::Duration::from_secs(60),
+                rollout_timeout: std::time::Duration::from_secs(60),
+                wave_check: None,
+            },
+            &mut crate::progress::Progress::quiet(),
+        )
+    }
+
+    #[test]
+    fn the_gate_holds_a_publisher_whose_exchange_the_new_broker_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = crate::journal::Journal::new(&dir.path().join("j.jsonl"));
+        let mut backend = crate::backend::memory::MemoryBackend::new(events_world().1);
+
+        let report = apply_events(&mut backend, &journal, false).unwrap();
+
+        assert_eq!(
+            report.stopped.as_deref(),
+            Some("service c/pub cannot move: the new broker lacks exchange events (topic), binding events -> q (key #) (gate); later waves were not started")
+        );
+        assert!(report.moved.is_empty());
+        assert_eq!(report.not_started, ["c/pub", "c/sub"]);
+        let placement = chain::placement(backend.world());
+        assert_eq!(placement["c/pub"], "pub:1", "held on the old broker");
+        let entries = journal.entries("events").unwrap().list;
+        let held: Vec<_> = entries
+            .iter()
+            .filter(|e| e.step == Step::Topology && e.result == Outcome::Refused)
+            .collect();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].service.as_deref(), Some("pub"));
+        assert!(!entries.iter().any(|e| e.step == Step::Update));
+    }
+
+    #[test]
+    fn a_definition_that_cannot_be_created_stops_apply_before_any_move() {
+        use crate::backend::memory::{Fault, Verb};
+        let dir = tempfile::tempdir().unwrap();
+        let journal = crate::journal::Journal::new(&dir.path().join("j.jsonl"));
+        let mut backend = crate::backend::memory::MemoryBackend::new(events_world().1);
+        backend.inject(Verb::Create, 2, Fault::Fail);
+
+        let error = apply_events(&mut backend, &journal, true).unwrap_err();
+
+        assert!(
+            error.to_string().contains("create call 2 failed"),
+            "{error}"
+        );
+        let entries = journal.entries("events").unwrap().list;
+        assert!(!entries.iter().any(|e| e.step == Step::Update));
+        let failed: Vec<_> = entries
+            .iter()
+            .filter(|e| e.step == Step::Topology && e.result == Outcome::Failed)
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("binding events -> q (key #): "));
+
+        // Run again: what was created stays, the rest is created, and both services move.
+        let report = apply_events(&mut backend, &journal, true).unwrap();
+        assert!(report.succeeded(), "{report:?}");
+        let new = &backend.world().brokers[1];
+        assert_eq!(new.exchanges.len(), 1);
+        assert_eq!(new.bindings.len(), 1);
     }
 }

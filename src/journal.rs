@@ -28,6 +28,9 @@ pub enum Step {
     Check,
     /// What was left in an old queue moved to the new broker by a shovel.
     Shovel,
+    /// A definition created on the new broker before the first wave, or a service held at the
+    /// gate because the new broker lacks what it needs.
+    Topology,
 }
 
 /// How a step ended, or that it is about to be made.
@@ -55,6 +58,7 @@ impl std::fmt::Display for Step {
             Step::RetargetRollback => "retarget_rollback",
             Step::Check => "check",
             Step::Shovel => "shovel",
+            Step::Topology => "topology",
         })
     }
 }

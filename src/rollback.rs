@@ -270,6 +270,9 @@ pub fn schedule(
             // Rollback checks nothing after a wave, and shovels nothing back.
             checks: Vec::new(),
             leftovers: Vec::new(),
+            // Rollback never deletes what apply copied to the new broker, nor creates anything.
+            topology: Vec::new(),
+            gates: std::collections::BTreeMap::new(),
         },
         skipped,
     ))

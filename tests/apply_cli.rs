@@ -1399,3 +1399,152 @@ fn a_saved_plan_is_stale_once_a_retargeted_schedule_changed_and_applies_it_other
         "the saved plan's retarget is applied"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The new broker prepared before anyone moves
+// ---------------------------------------------------------------------------------------------
+
+/// `producer` publishes to exchange `events` (topic), bound on the old broker to `q.work`,
+/// which `worker` consumes; the old broker also has a TTL policy. The new broker has `q.work`
+/// and nothing else.
+fn bare_new_broker() -> (Plan, World) {
+    let mut world = World::new()
+        .broker(
+            old_broker()
+                .exchange("events", "topic")
+                .queue(Queue::new("q.work").consumers(1))
+                .binding("events", "q.work"),
+        )
+        .broker(new_broker().queue(Queue::new("q.work")));
+    for name in ["producer", "worker"] {
+        world = with_old(world, name, |s| s);
+    }
+    let plan = Plan::new()
+        .service(Declared::new(C, "producer").publishes(&["events"]))
+        .service(Declared::new(C, "worker").consumes(&["q.work"]));
+    (plan, world)
+}
+
+/// Adds a TTL policy for the `q.` queues to the old broker of the world file.
+fn with_old_policy(s: &Scenario) {
+    s.edit_world(|w| {
+        let old = w["brokers"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|b| b["id"] == common::OLD_ID)
+            .unwrap();
+        old["policies"] = json!([{"vhost": "/", "name": "ttl", "pattern": "^q\\.",
+            "apply-to": "queues", "definition": {"message-ttl": 60000}}]);
+    });
+}
+
+/// The new broker of the world file.
+fn new_of(s: &Scenario) -> Value {
+    common::world_broker(&s.world_json(), common::NEW_ID).clone()
+}
+
+#[test]
+fn apply_creates_exactly_what_the_new_broker_lacks_and_a_second_apply_creates_nothing() {
+    let (plan, world) = bare_new_broker();
+    let s = Scenario::new(&plan, &world);
+    with_old_policy(&s);
+
+    let out = run(&mut s.apply(&[]), 0);
+
+    assert!(
+        out.contains("Preparing the new broker: 3 definitions"),
+        "{out}"
+    );
+    let new = new_of(&s);
+    assert_eq!(
+        new["exchanges"],
+        json!([{"vhost": "/", "name": "events", "type": "topic"}])
+    );
+    assert_eq!(
+        new["bindings"],
+        json!([{"vhost": "/", "exchange": "events", "queue": "q.work", "routing_key": "#"}])
+    );
+    assert_eq!(new["policies"][0]["name"], "ttl");
+    assert_eq!(
+        new["queues"].as_array().unwrap().len(),
+        1,
+        "q.work was there already"
+    );
+    let journal = s.journal();
+    let created: Vec<&str> = steps(&journal, "topology")
+        .into_iter()
+        .filter(|e| e["result"] == "ok")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        created,
+        [
+            "exchange events (topic)",
+            "binding events -> q.work (key #)",
+            "policy ttl (pattern ^q\\.)"
+        ]
+    );
+    let first_update = position(&journal, |e| e["step"] == "update");
+    let last_topology = journal
+        .iter()
+        .rposition(|e| e["step"] == "topology")
+        .unwrap();
+    assert!(last_topology < first_update, "{journal:#?}");
+
+    // Everything has moved and everything is there: a second apply finds nothing to create.
+    let before = s.world_json();
+    run(&mut s.apply(&[]), 0);
+    assert_eq!(s.world_json(), before);
+    assert_eq!(steps(&s.journal(), "topology").len(), 6, "no new entry");
+}
+
+#[test]
+fn a_queue_of_another_type_on_the_new_broker_stops_apply_before_any_service_moves() {
+    let (plan, world) = bare_new_broker();
+    let s = Scenario::new(&plan, &world);
+    s.edit_world(|w| {
+        let new = w["brokers"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|b| b["id"] == common::NEW_ID)
+            .unwrap();
+        new["queues"][0]["type"] = json!("quorum");
+    });
+    let plan_out = s.plan_human();
+    assert!(
+        plan_out.contains(
+            "the old broker has queue q.work (classic), the new broker has queue q.work (quorum)"
+        ),
+        "the plan warns: {plan_out}"
+    );
+    let before = s.bytes("world.json");
+
+    let out = run(&mut s.apply(&[]), 1);
+
+    assert!(
+        out.contains(
+            "the old broker has queue q.work (classic), the new broker has queue q.work (quorum)"
+        ),
+        "names both: {out}"
+    );
+    assert_eq!(s.bytes("world.json"), before, "nothing changed");
+    assert!(steps(&s.journal(), "update").is_empty(), "no service moved");
+}
+
+#[test]
+fn rollback_leaves_the_definitions_apply_copied_in_place() {
+    let (plan, world) = bare_new_broker();
+    let s = Scenario::new(&plan, &world);
+    run(&mut s.apply(&[]), 0);
+    let copied = new_of(&s);
+
+    run(&mut s.rollback(&[]), 0);
+
+    let after = s.world_json();
+    assert_eq!(running(&after, C, "producer"), "producer:1", "moved back");
+    let new = new_of(&s);
+    assert_eq!(new["exchanges"], copied["exchanges"]);
+    assert_eq!(new["bindings"], copied["bindings"]);
+}

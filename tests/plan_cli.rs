@@ -1542,3 +1542,80 @@ fn a_service_deployed_by_another_controller_is_manual_with_the_reason() {
         "{human}"
     );
 }
+
+#[test]
+fn the_plan_lists_what_apply_creates_on_the_new_broker() {
+    let world = World::new()
+        .broker(
+            old_broker()
+                .exchange("events", "topic")
+                .exchange("unused", "fanout")
+                .queue(Queue::new("q.work").consumers(1))
+                .binding("events", "q.work"),
+        )
+        .broker(new_broker())
+        .service("c", Service::new("producer", "producer:1"))
+        .task_definition(
+            TaskDef::new("producer", 1)
+                .container("app")
+                .env("SPRING_RABBITMQ_HOST", OLD_HOST),
+        );
+    let plan = Plan::new().service(Declared::new("c", "producer").publishes(&["events"]));
+    let s = Scenario::new(&plan, &world);
+
+    let json = s.plan_json();
+    assert_eq!(
+        json["topology"],
+        serde_json::json!([
+            {"kind": "exchange", "vhost": "/", "name": "events", "type": "topic"},
+            {"kind": "exchange", "vhost": "/", "name": "unused", "type": "fanout"},
+            {"kind": "queue", "vhost": "/", "name": "q.work"},
+            {"kind": "binding", "vhost": "/", "exchange": "events", "queue": "q.work",
+             "routing_key": "#"},
+        ]),
+        "every definition of the vhost the service uses, queues without what they hold"
+    );
+    let human = s.plan_human();
+    assert!(
+        human.contains(
+            "New broker: 4 to create before the first wave\n  + exchange events (topic)\n  + exchange unused (fanout)\n  + queue q.work (classic)\n  + binding events -> q.work (key #)\n"
+        ),
+        "{human}"
+    );
+    let markdown = String::from_utf8(
+        s.plan(&["--format", "markdown"])
+            .assert()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    assert!(
+        markdown.contains(
+            "#### New broker: 4 to create before the first wave\n\n- exchange events (topic)\n"
+        ),
+        "{markdown}"
+    );
+}
+
+#[test]
+fn a_plan_moving_services_says_when_no_topology_can_be_copied() {
+    let world = World::new()
+        .broker(old_broker().live())
+        .broker(new_broker())
+        .service("c", Service::new("producer", "producer:1"))
+        .task_definition(
+            TaskDef::new("producer", 1)
+                .container("app")
+                .env("SPRING_RABBITMQ_HOST", OLD_HOST),
+        );
+    let plan = Plan::new().service(Declared::new("c", "producer").publishes(&["events"]));
+    let json = Scenario::new(&plan, &world).plan_json();
+    assert!(json.get("topology").is_none(), "{json:#}");
+    assert!(
+        warnings(&json)
+            .iter()
+            .any(|w| w.contains("warren copies no exchange, queue, binding or policy")),
+        "{json:#}"
+    );
+}

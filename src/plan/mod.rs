@@ -30,9 +30,9 @@ use fingerprint::fingerprint_resources;
 pub use fingerprint::{fingerprint, fingerprint_now, Fingerprint};
 pub(crate) use saved::digest;
 pub use saved::SavedPlan;
-pub use topology::bindings;
 use topology::destinations;
-use topology::{drains, Topology};
+pub use topology::{bindings, gates, preparation, QueueShape, TopologyItem};
+use topology::{drains, topology_of, Topology};
 use unmanaged::moved_by_apply;
 use unmanaged::unmanaged_resources;
 pub use warnings::unlisted;
@@ -78,6 +78,10 @@ pub struct Plan {
     /// What the plan leaves alone on purpose, and why (not a risk, unlike `warnings`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The old broker's exchanges, queues, bindings and policies the new broker lacks, in the
+    /// vhosts the moving services use: apply creates them before the first wave.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology: Vec<TopologyItem>,
 }
 
 /// Under `drain`, the queues the members of a cycle consume, drained before their wave while
@@ -527,6 +531,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
 
     let drains = drains(&changes, &topology, config.migration.strategy);
     let leftovers = cycle_leftovers(&drains, &order.cycles, &changes, config.migration.strategy);
+    let to_create = topology_of(world, &brokers, &changes, &mut warnings);
     end_state_warnings(
         &changes,
         &unmanaged,
@@ -576,6 +581,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         fingerprint,
         retargets,
         notes,
+        topology: to_create,
     })
 }
 

@@ -1,6 +1,9 @@
 //! The brokers' bindings as the planner reads them, and the queues each wave waits for.
 
 use super::*;
+use crate::backend::broker::topology::Preparation;
+use crate::backend::broker::Definition;
+use crate::model::{Binding, Exchange, Policy, Queue};
 
 /// What the plan knows of the two brokers' queues, exchanges and bindings.
 pub(super) struct Topology<'w> {
@@ -105,4 +108,162 @@ pub(super) fn drains(
         ))
     });
     out
+}
+
+/// One definition `apply` creates on the new broker before the first service moves, as plan
+/// JSON shows it: `{"kind": "exchange" | "queue" | "binding" | "policy", "vhost", ...}` with
+/// the fields of that kind (a queue without what it holds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TopologyItem {
+    Exchange(Exchange),
+    Queue(QueueShape),
+    Binding(Binding),
+    Policy(Policy),
+}
+
+/// A queue to create: its name and shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueShape {
+    #[serde(default = "crate::model::default_vhost")]
+    pub vhost: String,
+    pub name: String,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_delete: Option<bool>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub arguments: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<&Definition> for TopologyItem {
+    fn from(definition: &Definition) -> TopologyItem {
+        match definition {
+            Definition::Exchange(e) => TopologyItem::Exchange(e.clone()),
+            Definition::Queue(q) => TopologyItem::Queue(QueueShape {
+                vhost: q.vhost.clone(),
+                name: q.name.clone(),
+                kind: q.kind.clone(),
+                durable: q.durable,
+                auto_delete: q.auto_delete,
+                arguments: q.arguments.clone(),
+            }),
+            Definition::Binding(b) => TopologyItem::Binding(b.clone()),
+            Definition::Policy(p) => TopologyItem::Policy(p.clone()),
+        }
+    }
+}
+
+impl TopologyItem {
+    /// The definition to create.
+    #[must_use]
+    pub fn definition(&self) -> Definition {
+        match self {
+            TopologyItem::Exchange(e) => Definition::Exchange(e.clone()),
+            TopologyItem::Queue(q) => Definition::Queue(Queue {
+                vhost: q.vhost.clone(),
+                name: q.name.clone(),
+                kind: q.kind.clone(),
+                durable: q.durable,
+                auto_delete: q.auto_delete,
+                arguments: q.arguments.clone(),
+                ..Queue::default()
+            }),
+            TopologyItem::Binding(b) => Definition::Binding(b.clone()),
+            TopologyItem::Policy(p) => Definition::Policy(p.clone()),
+        }
+    }
+}
+
+/// The vhosts of the old broker's queues and exchanges (declared, or named by a binding) that
+/// the services moving to the new broker publish to or consume.
+fn vhosts(changes: &[Change], old: &Broker) -> BTreeSet<String> {
+    let names: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.action != Action::Noop && c.to == BrokerAlias::New)
+        .flat_map(|c| c.publishes.iter().chain(&c.consumes))
+        .map(String::as_str)
+        .collect();
+    let queues = old.queues.iter().flatten().map(|q| (&q.vhost, &q.name));
+    let exchanges = old.exchanges.iter().map(|e| (&e.vhost, &e.name));
+    let bound = old
+        .bindings
+        .iter()
+        .flat_map(|b| [(&b.vhost, &b.exchange), (&b.vhost, &b.destination)]);
+    queues
+        .chain(exchanges)
+        .chain(bound)
+        .filter(|(_, name)| names.contains(name.as_str()))
+        .map(|(vhost, _)| vhost.clone())
+        .collect()
+}
+
+/// What preparing the new broker takes before `changes` move: the definitions of the old
+/// broker (in the vhosts those services use) that the new one lacks, and the conflicts.
+/// `None` when either broker's topology is unknown.
+#[must_use]
+pub fn preparation(world: &World, brokers: &Brokers, changes: &[Change]) -> Option<Preparation> {
+    let old = brokers.old.in_world(world).filter(|b| b.queues.is_some())?;
+    let new = brokers.new.in_world(world).filter(|b| b.queues.is_some())?;
+    Some(crate::backend::broker::topology::prepare(
+        old,
+        new,
+        &vhosts(changes, old),
+    ))
+}
+
+/// What each service that moves to the new broker needs of the old broker's topology there,
+/// by `cluster/service` (see [`crate::backend::broker::topology::needs`]); empty where the
+/// old broker's topology is unknown.
+#[must_use]
+pub fn gates(
+    world: &World,
+    brokers: &Brokers,
+    changes: &[Change],
+) -> BTreeMap<String, Vec<Definition>> {
+    let Some(old) = brokers.old.in_world(world).filter(|b| b.queues.is_some()) else {
+        return BTreeMap::new();
+    };
+    changes
+        .iter()
+        .filter(|c| c.action == Action::Update && c.to == BrokerAlias::New)
+        .map(|c| {
+            (
+                c.id(),
+                crate::backend::broker::topology::needs(old, &c.publishes, &c.consumes),
+            )
+        })
+        .filter(|(_, needs)| !needs.is_empty())
+        .collect()
+}
+
+/// The plan's topology and its warnings: what apply creates on the new broker, each conflict
+/// (apply refuses while one stands), and that nothing is copied when a topology is unknown.
+pub(super) fn topology_of(
+    world: &World,
+    brokers: &Brokers,
+    changes: &[Change],
+    warnings: &mut Vec<String>,
+) -> Vec<TopologyItem> {
+    let moves = changes
+        .iter()
+        .any(|c| c.action != Action::Noop && c.to == BrokerAlias::New);
+    if !moves {
+        return Vec::new();
+    }
+    let Some(preparation) = preparation(world, brokers, changes) else {
+        warnings.push(
+            "the brokers' topologies are not both known: warren copies no exchange, queue, binding or policy to the new broker; create what the moving services need there first"
+                .to_owned(),
+        );
+        return Vec::new();
+    };
+    for conflict in &preparation.conflicts {
+        warnings.push(format!(
+            "{conflict}: warren does not change the new broker, so apply refuses until they agree"
+        ));
+    }
+    preparation.create.iter().map(TopologyItem::from).collect()
 }

@@ -84,6 +84,7 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
     }
 
     unmanaged_resources(&mut out, plan, p);
+    topology_lines(&mut out, plan, p);
 
     if plan.waves.is_empty() {
         let _ = writeln!(out, "No service needs to move.");
@@ -192,6 +193,33 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
         )
     );
     out
+}
+
+/// The definitions apply creates on the new broker before the first wave.
+fn topology_lines(out: &mut String, plan: &Plan, p: Palette) {
+    if plan.topology.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        p.paint(
+            Tone::Heading,
+            &format!(
+                "New broker: {} to create before the first wave",
+                plan.topology.len()
+            )
+        )
+    );
+    for item in &plan.topology {
+        let _ = writeln!(
+            out,
+            "  {} {}",
+            p.paint(Tone::Update, "+"),
+            item.definition()
+        );
+    }
+    out.push('\n');
 }
 
 /// Resources that are not ECS services and point at the old broker: each with what to do.

@@ -67,6 +67,17 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
         }
         out.push('\n');
     }
+    if !plan.topology.is_empty() {
+        let _ = writeln!(
+            out,
+            "#### New broker: {} to create before the first wave\n",
+            plan.topology.len()
+        );
+        for item in &plan.topology {
+            let _ = writeln!(out, "- {}", escape(&item.definition().to_string()));
+        }
+        out.push('\n');
+    }
     if !plan.waves.is_empty() {
         let _ = writeln!(out, "| Wave | Service | From | To | Rewrites | Waits for |");
         let _ = writeln!(out, "|---:|---|---|---|---|---|");
