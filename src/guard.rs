@@ -346,7 +346,16 @@ impl Scan<'_> {
     /// one on itself, reads from it too.
     fn links(&mut self) {
         let old_hosts = self.old_hosts();
-        let reads_old = |h: &String| old_hosts.iter().any(|o| host::same_host(o, h));
+        // `from` holds hosts; one written as a URL (or host:port) is read for its host.
+        let reads_old = |from: &String| {
+            let mut hosts = host::hosts_in(from);
+            if hosts.is_empty() {
+                hosts.push(from.clone());
+            }
+            hosts
+                .iter()
+                .any(|h| old_hosts.iter().any(|o| host::same_host(o, h)))
+        };
         let mut found = Vec::new();
         for on in [self.old, self.new] {
             let Some(broker) = on.in_world(self.world) else {
@@ -512,6 +521,11 @@ mod tests {
             vec![
                 link(LinkKind::Shovel, "drain-self", &[]),
                 link(LinkKind::Shovel, "drain-named", &["OLD.MQ."]),
+                link(
+                    LinkKind::Shovel,
+                    "drain-url",
+                    &["amqps://u:pw@old.mq:5671/%2f"],
+                ),
                 link(LinkKind::Federation, "from-new", &["new.mq"]),
             ],
             vec![
@@ -531,6 +545,7 @@ mod tests {
                 "federation link upstream on the new broker reads from b-old (state running)",
                 "shovel drain-named on the old broker reads from b-old (state running)",
                 "shovel drain-self on the old broker reads from b-old (state running)",
+                "shovel drain-url on the old broker reads from b-old (state running)",
                 "shovel esr-leftovers on the new broker reads from b-old (state running)",
             ]
         );
