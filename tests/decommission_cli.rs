@@ -991,3 +991,27 @@ fn a_connection_from_a_running_tasks_address_is_that_services() {
         format!("connection from shop/orders (10.0.1.7:5123) is open on {OLD_ID}")
     );
 }
+
+#[test]
+fn a_rehearsal_moves_a_connection_named_after_its_service_with_it() {
+    let world = World::new()
+        .broker(
+            old_broker()
+                .queue(Queue::new("q.orders"))
+                .connection("orders-7f3c", "10.0.1.5:40122")
+                .connection("", "10.0.9.9:5000"),
+        )
+        .broker(new_broker())
+        .service(SHOP, Service::new("orders", "orders:1"))
+        .task_definition(td("orders", 1, OLD_HOST));
+    let s = Scenario::new(&plan(), &world);
+
+    s.apply(&[]).assert().success();
+
+    let decision = decommission_json(&s, 3);
+    assert_eq!(
+        only_detail(&decision),
+        format!("connection from unknown client (10.0.9.9:5000) is open on {OLD_ID}"),
+        "orders-7f3c moved with shop/orders"
+    );
+}

@@ -155,7 +155,7 @@ pub fn parse_world(path: &Path, text: &str) -> Result<World> {
     Ok(world)
 }
 
-/// Moves the connections that belong to `cluster/service` (their `client` names it) to the
+/// Moves the connections that come from `cluster/service` (as [`crate::clients`] tells) to the
 /// broker its task definition `task_definition` points at. Returns whether anything moved.
 fn move_connections(
     world: &mut World,
@@ -190,14 +190,14 @@ fn move_connections(
         return false;
     };
     let full = format!("{cluster}/{service}");
-    let belongs = |client: &str| client == service || client == full;
+    let clients = crate::clients::Clients::of(world);
     let mut moving = Vec::new();
     for (i, broker) in world.brokers.iter_mut().enumerate() {
         if i != target {
             let (mine, others): (Vec<_>, Vec<_>) = broker
                 .connections
                 .drain(..)
-                .partition(|c| belongs(&c.client));
+                .partition(|c| clients.owners(c).contains(&full));
             broker.connections = others;
             moving.extend(mine);
         }
