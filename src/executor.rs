@@ -311,8 +311,8 @@ fn checks_of(plan: &Plan, world: &World, waves: &[Vec<Move>]) -> Vec<Check> {
         .filter(|c| can_check(plan.brokers.get(c.to), world))
         .filter_map(|c| {
             let source = &world.brokers[plan.brokers.get(c.to.other()).index_in(world)?];
-            let id = c.id();
-            let named = |client: &String| *client == c.service || *client == id;
+            let named =
+                |client: &String| crate::clients::names_service(client, &c.cluster, &c.service);
             let queues: Vec<(String, String)> = c
                 .consumes
                 .iter()

@@ -7,9 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clients::Clients;
 use crate::config::BrokerAlias;
 use crate::discovery::{self, Pointer, ResolvedBroker, Uninspected};
-use crate::model::{TaskDefinition, World};
+use crate::host;
+use crate::model::{Link, LinkKind, TaskDefinition, World};
 use crate::resources::{self, ResourceKind};
 
 /// What kind of thing blocks a decommission.
@@ -81,6 +83,33 @@ fn inspect(
     )
 }
 
+/// "shovel esr-leftovers on the new broker reads from b-1111 (state running)".
+fn link_detail(link: &Link, on: BrokerAlias, old_id: &str) -> String {
+    let kind = match link.kind {
+        LinkKind::Shovel => "shovel",
+        LinkKind::Federation => "federation link",
+    };
+    let vhost = if link.vhost == "/" {
+        String::new()
+    } else {
+        format!(" in vhost {}", link.vhost)
+    };
+    let queue = link
+        .queue
+        .as_deref()
+        .map(|q| format!(" for {q}"))
+        .unwrap_or_default();
+    let state = if link.state.is_empty() {
+        "unknown"
+    } else {
+        link.state.as_str()
+    };
+    format!(
+        "{kind} {}{queue}{vhost} on the {on} broker reads from {old_id} (state {state})",
+        link.name
+    )
+}
+
 /// Secrets whose value was not read: the secret → who reads it.
 type Unread = BTreeMap<String, BTreeSet<String>>;
 
@@ -132,6 +161,7 @@ pub fn blockers(world: &World, old: &ResolvedBroker, new: &ResolvedBroker) -> Ve
     scan.latest_revisions(&latest);
     scan.resources();
     scan.broker_itself();
+    scan.links();
     scan.unread_secrets();
     scan.found.into_iter().collect()
 }
@@ -302,22 +332,54 @@ impl Scan<'_> {
                 ),
             );
         }
+        let clients = Clients::of(self.world);
         for c in &broker.connections {
-            let who = if c.client.is_empty() {
-                "an unnamed client"
-            } else {
-                c.client.as_str()
-            };
-            let from = if c.peer.is_empty() {
-                String::new()
-            } else {
-                format!(" from {}", c.peer)
-            };
             self.add(
                 BlockerKind::Connection,
-                format!("{who}{from} is connected to {id}"),
+                format!("connection from {} is open on {id}", clients.describe(c)),
             );
         }
+    }
+
+    /// Shovels and federation links, on either broker, that still read from the old one:
+    /// deleting it would cut them off mid-move. A link on the old broker with no source, or
+    /// one on itself, reads from it too.
+    fn links(&mut self) {
+        let old_hosts = self.old_hosts();
+        // `from` holds hosts; one written as a URL (or host:port) is read for its host.
+        let reads_old = |from: &String| {
+            let mut hosts = host::hosts_in(from);
+            if hosts.is_empty() {
+                hosts.push(from.clone());
+            }
+            hosts
+                .iter()
+                .any(|h| old_hosts.iter().any(|o| host::same_host(o, h)))
+        };
+        let mut found = Vec::new();
+        for on in [self.old, self.new] {
+            let Some(broker) = on.in_world(self.world) else {
+                continue;
+            };
+            let on_old = on.alias == BrokerAlias::Old;
+            for link in &broker.links {
+                if link.from.iter().any(reads_old) || (on_old && link.from.is_empty()) {
+                    found.push(link_detail(link, on.alias, &self.old.id));
+                }
+            }
+        }
+        for detail in found {
+            self.add(BlockerKind::Federation, detail);
+        }
+    }
+
+    /// The old broker's hosts: its endpoints' and aliases, and its console URL's.
+    fn old_hosts(&self) -> Vec<String> {
+        let mut hosts = self.old.hosts.clone();
+        if let Some(console) = &self.old.console_url {
+            hosts.extend(host::hosts_in(console));
+        }
+        hosts
     }
 
     /// Secrets whose value was not read, once each with everything that reads them.
@@ -338,7 +400,7 @@ impl Scan<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Broker, Cluster, Container, Queue, Service};
+    use crate::model::{Broker, Cluster, Container, Link, LinkKind, Queue, Service};
 
     fn resolved(alias: BrokerAlias, id: &str, host: &str) -> ResolvedBroker {
         ResolvedBroker::at(alias, id, host)
@@ -423,6 +485,97 @@ mod tests {
             ]
         );
         assert_eq!(b[2].detail, "/ q holds 3 messages");
+    }
+
+    fn link(kind: LinkKind, name: &str, from: &[&str]) -> Link {
+        Link {
+            kind,
+            vhost: "/".into(),
+            name: name.into(),
+            from: from.iter().map(|h| (*h).to_owned()).collect(),
+            state: "running".into(),
+            ..Link::default()
+        }
+    }
+
+    /// The blockers of `world` with a new broker `b-new` (at `new.mq`) that runs `on_new` and an
+    /// old broker that runs `on_old`.
+    fn link_blockers(on_old: Vec<Link>, on_new: Vec<Link>) -> Vec<Blocker> {
+        let mut w = world();
+        w.brokers[0].links = on_old;
+        w.brokers.push(Broker {
+            id: "b-new".into(),
+            endpoints: vec!["amqps://new.mq:5671".into()],
+            queues: Some(Vec::new()),
+            links: on_new,
+            ..Broker::default()
+        });
+        let mut old = resolved(BrokerAlias::Old, "b-old", "old.mq");
+        old.console_url = Some("https://b-old-console.mq:443".into());
+        blockers(&w, &old, &resolved(BrokerAlias::New, "b-new", "new.mq"))
+    }
+
+    #[test]
+    fn a_link_on_either_broker_that_reads_from_the_old_one_blocks() {
+        let b = link_blockers(
+            vec![
+                link(LinkKind::Shovel, "drain-self", &[]),
+                link(LinkKind::Shovel, "drain-named", &["OLD.MQ."]),
+                link(
+                    LinkKind::Shovel,
+                    "drain-url",
+                    &["amqps://u:pw@old.mq:5671/%2f"],
+                ),
+                link(LinkKind::Federation, "from-new", &["new.mq"]),
+            ],
+            vec![
+                link(LinkKind::Shovel, "esr-leftovers", &["old.mq"]),
+                link(LinkKind::Federation, "upstream", &["b-old-console.mq"]),
+                link(LinkKind::Shovel, "elsewhere", &["rabbit-dr.example"]),
+            ],
+        );
+        let details: Vec<&str> = b
+            .iter()
+            .inspect(|b| assert_eq!(b.kind, BlockerKind::Federation, "{b:?}"))
+            .map(|b| b.detail.as_str())
+            .collect();
+        assert_eq!(
+            details,
+            [
+                "federation link upstream on the new broker reads from b-old (state running)",
+                "shovel drain-named on the old broker reads from b-old (state running)",
+                "shovel drain-self on the old broker reads from b-old (state running)",
+                "shovel drain-url on the old broker reads from b-old (state running)",
+                "shovel esr-leftovers on the new broker reads from b-old (state running)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_connection_blocker_names_the_service_it_comes_from() {
+        let mut w = world();
+        let connection = |client: &str, peer: &str| crate::model::Connection {
+            client: client.into(),
+            peer: peer.into(),
+            ..Default::default()
+        };
+        w.brokers[0].connections = vec![
+            connection("s-worker-1", "10.0.0.1:5000"),
+            connection("", "10.0.0.2:5000"),
+        ];
+        let b = blockers(
+            &w,
+            &resolved(BrokerAlias::Old, "b-old", "old.mq"),
+            &resolved(BrokerAlias::New, "b-new", "new.mq"),
+        );
+        let details: Vec<&str> = b.iter().map(|b| b.detail.as_str()).collect();
+        assert_eq!(
+            details,
+            [
+                "connection from c/s (s-worker-1, 10.0.0.1:5000) is open on b-old",
+                "connection from unknown client (10.0.0.2:5000) is open on b-old",
+            ]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod atomic;
 pub mod backend;
 pub mod cli;
+pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod discovery;

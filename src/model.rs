@@ -462,6 +462,19 @@ pub struct Service {
     /// The service's tags (they tell who owns it: CloudFormation, Copilot, CDK, Terraform).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub tags: IndexMap<String, String>,
+    /// Its running tasks, where known: a broker connection from one of their addresses is the
+    /// service's, whatever the client calls itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<Task>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A running task of a service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// Its private IP address (the one its broker connections come from).
+    pub address: String,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::clients::Clients;
 use crate::config::{BrokerAlias, Config};
 use crate::discovery::{Placement, ResolvedBroker};
 use crate::error::Result;
@@ -22,7 +23,7 @@ pub struct Status {
     pub old_broker_state: Option<String>,
     /// The old broker's queues; `None` when they could not be read.
     pub queues: Option<Vec<Queue>>,
-    pub connections: Vec<Connection>,
+    pub connections: Vec<ConnectionStatus>,
     pub decommission: Readiness,
     /// What the migration's journal records; `None` where no journal was read.
     pub journal: Option<JournalSummary>,
@@ -75,6 +76,16 @@ impl ServiceStatus {
             (Some(BrokerAlias::New), Placement::New) | (Some(BrokerAlias::Old), Placement::Old)
         )
     }
+}
+
+/// A connection to the old broker and the services it comes from (see [`crate::clients`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectionStatus {
+    #[serde(flatten)]
+    pub connection: Connection,
+    /// `cluster/service` of the service it comes from; empty when no scanned service accounts
+    /// for it (several where one connection name fits services of two clusters equally).
+    pub services: Vec<String>,
 }
 
 /// Whether decommission would pass, and what blocks it.
@@ -140,7 +151,16 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
         old_broker_state: old_broker.map(|b| b.state.clone()),
         queues: old_broker.and_then(|b| b.queues.clone()),
         connections: old_broker
-            .map(|b| b.connections.clone())
+            .map(|b| {
+                let clients = Clients::of(world);
+                b.connections
+                    .iter()
+                    .map(|c| ConnectionStatus {
+                        connection: c.clone(),
+                        services: clients.owners(c),
+                    })
+                    .collect()
+            })
             .unwrap_or_default(),
         decommission: Readiness {
             would_pass: blockers.is_empty(),

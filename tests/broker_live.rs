@@ -517,8 +517,8 @@ fn plan_and_decommission_read_live_brokers() {
     let connection = detail_of("connection", "live-e-client")
         .unwrap_or_else(|| panic!("no connection blocker for live-e-client: {blockers:#?}"));
     assert!(
-        connection.starts_with("live-e-client from 127.0.0.1:")
-            && connection.ends_with(&format!("is connected to {OLD_ID}")),
+        connection.starts_with("connection from unknown client (live-e-client, 127.0.0.1:")
+            && connection.ends_with(&format!(") is open on {OLD_ID}")),
         "{connection}"
     );
     assert!(

@@ -434,7 +434,10 @@ fn status_shows_a_half_moved_migration() {
     assert!(line("reports").contains("on old"), "{out}");
     assert!(line("reports").contains("not in the plan"), "{out}");
     assert!(out.contains("q.billing  4 messages, 1 consumer"), "{out}");
-    assert!(out.contains("billing from 10.0.2.7:5000"), "{out}");
+    assert!(
+        out.contains("from shop/billing (10.0.2.7:5000)"),
+        "the connection is named by its service: {out}"
+    );
     assert!(out.contains("Decommission would be refused today"), "{out}");
     assert_eq!(s.bytes("world.json"), before, "status changes nothing");
 }
@@ -831,4 +834,184 @@ fn clean_resources_of_every_kind_do_not_block() {
     let s = Scenario::from_texts(&plan().to_toml(), &common::pretty(&world));
     let decision = decommission_json(&s, 0);
     assert_eq!(decision["refused"], false, "{decision:#}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shovels and federation links; connections named by their service
+// ---------------------------------------------------------------------------------------------
+
+/// A running link of `kind` (`shovel` or `federation`) that reads from `from` (a host).
+fn link(kind: &str, name: &str, from: &str) -> Value {
+    serde_json::json!({
+        "kind": kind, "vhost": "/", "name": name, "from": [from], "to": [NEW_HOST],
+        "queue": "q.orders", "state": "running"
+    })
+}
+
+/// [`clean_world`] with `links` on the new broker.
+fn clean_scenario_with_links_on_the_new_broker(links: Vec<Value>) -> Scenario {
+    let s = Scenario::new(&plan(), &clean_world());
+    s.edit_world(|w| {
+        let brokers = w["brokers"].as_array_mut().unwrap();
+        let new = brokers.iter_mut().find(|b| b["id"] != OLD_ID).unwrap();
+        new["links"] = Value::Array(links);
+    });
+    s
+}
+
+#[test]
+fn a_shovel_on_the_new_broker_that_reads_from_the_old_one_blocks() {
+    let s = clean_scenario_with_links_on_the_new_broker(vec![link(
+        "shovel",
+        "esr-leftovers",
+        OLD_HOST,
+    )]);
+    let before = s.bytes("world.json");
+
+    let decision = decommission_json(&s, 3);
+
+    assert_eq!(kinds(&decision), ["federation"], "{decision:#}");
+    assert_eq!(
+        only_detail(&decision),
+        format!("shovel esr-leftovers for q.orders on the new broker reads from {OLD_ID} (state running)")
+    );
+    assert_eq!(s.bytes("world.json"), before, "nothing deleted");
+}
+
+#[test]
+fn a_shovel_that_reads_from_another_broker_does_not_block() {
+    let s = clean_scenario_with_links_on_the_new_broker(vec![link(
+        "shovel",
+        "from-dr",
+        "rabbit-dr.esr.example",
+    )]);
+
+    let decision = decommission_json(&s, 0);
+
+    assert_eq!(decision["refused"], false, "{decision:#}");
+    assert_eq!(world_broker(&s.world_json(), OLD_ID)["state"], "DELETED");
+}
+
+#[test]
+fn a_federation_link_whose_upstream_is_the_old_brokers_host_blocks() {
+    let s = clean_scenario_with_links_on_the_new_broker(vec![link(
+        "federation",
+        "esr-upstream",
+        &OLD_HOST.to_uppercase(),
+    )]);
+
+    let decision = decommission_json(&s, 3);
+
+    assert_eq!(kinds(&decision), ["federation"], "{decision:#}");
+    let detail = only_detail(&decision);
+    assert!(
+        detail.starts_with("federation link esr-upstream") && detail.contains("reads from"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_connection_named_like_a_service_is_named_by_it_and_an_unnamed_one_is_an_unknown_client() {
+    let world = clean_world_with(
+        old_broker()
+            .queue(Queue::new("q.orders"))
+            .connection("orders-7f3c", "10.0.1.5:40122")
+            .connection("", "10.0.9.9:5000"),
+    );
+    let s = Scenario::new(&plan(), &world);
+
+    let decision = decommission_json(&s, 3);
+    let details: Vec<&str> = decision["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .inspect(|b| assert_eq!(b["kind"], "connection", "{decision:#}"))
+        .map(|b| b["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            format!(
+                "connection from shop/orders (orders-7f3c, 10.0.1.5:40122) is open on {OLD_ID}"
+            ),
+            format!("connection from unknown client (10.0.9.9:5000) is open on {OLD_ID}"),
+        ]
+    );
+
+    let output = s
+        .on_world("status", &[])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let human = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        human.contains("  from shop/orders (orders-7f3c, 10.0.1.5:40122)\n"),
+        "{human}"
+    );
+    assert!(
+        human.contains("  from unknown client (10.0.9.9:5000)\n"),
+        "{human}"
+    );
+
+    let output = s
+        .on_world("status", &["--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        status["connections"],
+        serde_json::json!([
+            { "client": "orders-7f3c", "peer": "10.0.1.5:40122", "services": ["shop/orders"] },
+            { "client": "", "peer": "10.0.9.9:5000", "services": [] },
+        ])
+    );
+}
+
+#[test]
+fn a_connection_from_a_running_tasks_address_is_that_services() {
+    let s = Scenario::new(
+        &plan(),
+        &clean_world_with(
+            old_broker()
+                .queue(Queue::new("q.orders"))
+                .connection("", "10.0.1.7:5123"),
+        ),
+    );
+    s.edit_world(|w| {
+        w["clusters"][0]["services"][0]["tasks"] = serde_json::json!([{ "address": "10.0.1.7" }]);
+    });
+
+    let decision = decommission_json(&s, 3);
+
+    assert_eq!(
+        only_detail(&decision),
+        format!("connection from shop/orders (10.0.1.7:5123) is open on {OLD_ID}")
+    );
+}
+
+#[test]
+fn a_rehearsal_moves_a_connection_named_after_its_service_with_it() {
+    let world = World::new()
+        .broker(
+            old_broker()
+                .queue(Queue::new("q.orders"))
+                .connection("orders-7f3c", "10.0.1.5:40122")
+                .connection("", "10.0.9.9:5000"),
+        )
+        .broker(new_broker())
+        .service(SHOP, Service::new("orders", "orders:1"))
+        .task_definition(td("orders", 1, OLD_HOST));
+    let s = Scenario::new(&plan(), &world);
+
+    s.apply(&[]).assert().success();
+
+    let decision = decommission_json(&s, 3);
+    assert_eq!(
+        only_detail(&decision),
+        format!("connection from unknown client (10.0.9.9:5000) is open on {OLD_ID}"),
+        "orders-7f3c moved with shop/orders"
+    );
 }

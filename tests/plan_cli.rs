@@ -1283,8 +1283,63 @@ fn a_consumer_the_broker_names_that_the_plan_declares_is_not_undeclared() {
     let json = Scenario::new(&plan, &world).plan_json();
     assert_eq!(
         warnings(&json),
-        vec!["queue orders.q on the old broker has 1 consumer that the plan does not declare, and its publishers move: find the consumer before the old broker goes"]
+        vec!["queue orders.q on the old broker has 1 consumer no scanned service accounts for, and its publishers move: find the consumer before the old broker goes"]
     );
+}
+
+/// An old broker whose queue `audit.q` has 2 consumers that `consumed_by` names, a service
+/// `shop` on the old broker (in the plan), and `reports` on the new broker (in no plan).
+fn audit_world(consumed_by: &[&str]) -> World {
+    let mut queue = Queue::new("audit.q").consumers(2);
+    for client in consumed_by {
+        queue = queue.consumed_by(client);
+    }
+    World::new()
+        .broker(
+            old_broker()
+                .queue(queue)
+                .connection("app-1", "10.0.4.2:5000"),
+        )
+        .broker(new_broker().queue(Queue::new("audit.q")))
+        .service_env("c", "shop", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "reports", &[("SPRING_RABBITMQ_HOST", NEW_HOST)])
+}
+
+#[test]
+fn consumers_no_scanned_service_accounts_for_are_warned() {
+    let plan = Plan::new().service(Declared::new("c", "shop"));
+    for consumed_by in [&[][..], &["audit-tool"][..]] {
+        let json = Scenario::new(&plan, &audit_world(consumed_by)).plan_json();
+        assert_eq!(
+            warnings(&json),
+            vec!["queue audit.q on the old broker has 2 consumers no scanned service accounts for"],
+            "consumed by {consumed_by:?}"
+        );
+    }
+}
+
+#[test]
+fn consumers_a_service_accounts_for_are_not_warned() {
+    // The plan declares the consumer.
+    let plan = Plan::new().service(Declared::new("c", "shop").consumes(&["audit.q"]));
+    let json = Scenario::new(&plan, &audit_world(&[])).plan_json();
+    assert_eq!(warnings(&json), Vec::<String>::new());
+
+    // The broker names a service of the world by its name with an instance suffix, or the
+    // connection of a consumer comes from a running task of one.
+    let plan = Plan::new().service(Declared::new("c", "shop"));
+    let json = Scenario::new(&plan, &audit_world(&["reports-7f3c", "c/shop"])).plan_json();
+    assert_eq!(warnings(&json), Vec::<String>::new());
+    let scenario = Scenario::new(&plan, &audit_world(&["app-1"]));
+    scenario.edit_world(|w| {
+        let services = w["clusters"][0]["services"].as_array_mut().unwrap();
+        let reports = services
+            .iter_mut()
+            .find(|s| s["name"] == "reports")
+            .unwrap();
+        reports["tasks"] = serde_json::json!([{ "address": "10.0.4.2" }]);
+    });
+    assert_eq!(warnings(&scenario.plan_json()), Vec::<String>::new());
 }
 
 #[test]

@@ -155,9 +155,9 @@ pub fn parse_world(path: &Path, text: &str) -> Result<World> {
     Ok(world)
 }
 
-/// Moves the connections and the consumers that belong to `cluster/service` (their `client`
-/// names it) to the broker its task definition `task_definition` points at. Returns whether
-/// any connection moved.
+/// Moves the connections and the consumers that come from `cluster/service` (as
+/// [`crate::clients`] tells) to the broker its task definition `task_definition` points at.
+/// Returns whether any connection moved.
 fn move_connections(
     world: &mut World,
     cluster: &str,
@@ -191,14 +191,14 @@ fn move_connections(
         return false;
     };
     let full = format!("{cluster}/{service}");
-    let belongs = |client: &str| client == service || client == full;
+    let clients = crate::clients::Clients::of(world);
     let mut moving = Vec::new();
     for (i, broker) in world.brokers.iter_mut().enumerate() {
         if i != target {
             let (mine, others): (Vec<_>, Vec<_>) = broker
                 .connections
                 .drain(..)
-                .partition(|c| belongs(&c.client));
+                .partition(|c| clients.owners(c).contains(&full));
             broker.connections = others;
             moving.extend(mine);
         }
@@ -215,7 +215,7 @@ fn move_connections(
         for queue in broker.queues.iter_mut().flatten() {
             let before = queue.consumed_by.len();
             queue.consumed_by.retain(|client| {
-                let mine = belongs(client);
+                let mine = clients.named_by(client).contains(&full);
                 if mine {
                     consumed.push((queue.vhost.clone(), queue.name.clone(), client.clone()));
                 }

@@ -419,6 +419,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     ownership_warnings(world, &changes, &mut warnings);
 
     // Unmanaged services.
+    let clients = crate::clients::Clients::of(world);
     let mut unmanaged = Vec::new();
     let declared: BTreeSet<String> = config
         .services
@@ -438,16 +439,16 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
                 .map(|p| format!("{}/{}", p.container, p.via.variable()))
                 .collect();
             through.dedup();
-            let consumes = brokers
-                .old
-                .in_world(world)
+            let old_broker = brokers.old.in_world(world);
+            let connections = old_broker.map_or(&[][..], |b| &b.connections[..]);
+            let consumes = old_broker
                 .and_then(|b| b.queues.as_ref())
                 .into_iter()
                 .flatten()
                 .filter(|q| {
                     q.consumed_by
                         .iter()
-                        .any(|c| *c == s.service || *c == s.id())
+                        .any(|c| clients.consumer(c, connections).contains(&s.id()))
                 })
                 .map(|q| q.name.clone())
                 .collect();
@@ -538,6 +539,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         &flow,
         &topology,
         &brokers,
+        &clients,
         &mut warnings,
     );
 

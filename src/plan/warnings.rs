@@ -2,6 +2,7 @@
 //! services that infrastructure as code owns.
 
 use super::*;
+use crate::clients::Clients;
 
 pub(super) fn end_state_warnings(
     changes: &[Change],
@@ -9,6 +10,7 @@ pub(super) fn end_state_warnings(
     flow: &Flow,
     topology: &Topology<'_>,
     brokers: &Brokers,
+    clients: &Clients,
     warnings: &mut Vec<String>,
 ) {
     // Where each declared service ends up.
@@ -51,48 +53,62 @@ pub(super) fn end_state_warnings(
         }
     }
 
-    // 2. Old-broker queues consumed by services the plan does not manage.
+    // 2. Old-broker queues consumed by services the plan does not manage, and consumers no
+    // scanned service accounts for.
     if let Some(old) = topology.old {
-        // A connection names its service by service name or by cluster/service.
-        let unmanaged_names: BTreeMap<String, String> = unmanaged
-            .iter()
-            .flat_map(|u| [(u.service.clone(), u.id()), (u.id(), u.id())])
-            .collect();
+        let unmanaged_ids: BTreeSet<String> = unmanaged.iter().map(Unmanaged::id).collect();
+        let planned: BTreeSet<String> = changes.iter().map(Change::id).collect();
         for queue in old.queues.iter().flatten() {
             let declared: Vec<&Participant> = flow.consumers_of(&queue.name);
-            let by_unmanaged: BTreeSet<&String> = queue
+            // The services the broker's consumer names (or their connections) come from.
+            let accounted: BTreeSet<String> = queue
                 .consumed_by
                 .iter()
-                .filter_map(|client| unmanaged_names.get(client.as_str()))
+                .flat_map(|client| clients.consumer(client, &old.connections))
                 .collect();
+            let by_unmanaged: Vec<&String> = accounted.intersection(&unmanaged_ids).collect();
             for id in &by_unmanaged {
                 warnings.push(format!(
                     "queue {} on the old broker is consumed by {id}, which is not in the plan",
                     queue.name
                 ));
             }
-            if by_unmanaged.is_empty() && declared.is_empty() && queue.consumers > 0 {
-                let fed_by_moving = flow.publishers_of(&queue.name).iter().any(|p| p.moving);
-                let named = consumers_in_the_plan(queue, changes);
-                if fed_by_moving && !named.is_empty() {
-                    let (them, their) = if named.len() == 1 {
-                        ("it", "its")
+            if !by_unmanaged.is_empty() || !declared.is_empty() || queue.consumers == 0 {
+                continue;
+            }
+            let fed_by_moving = flow.publishers_of(&queue.name).iter().any(|p| p.moving);
+            let named: Vec<&String> = accounted.intersection(&planned).collect();
+            let consumers = format!(
+                "{} consumer{}",
+                queue.consumers,
+                if queue.consumers == 1 { "" } else { "s" }
+            );
+            if accounted.is_empty() {
+                warnings.push(format!(
+                    "queue {} on the old broker has {consumers} no scanned service accounts for{}",
+                    queue.name,
+                    if fed_by_moving {
+                        ", and its publishers move: find the consumer before the old broker goes"
                     } else {
-                        ("them", "their")
-                    };
-                    warnings.push(format!(
-                        "queue {q} on the old broker is consumed by {}, which the plan declares without {q} in `consumes`: warren cannot order {them} after the queue's publishers; add {q} to {their} `consumes`",
-                        named.join(", "),
-                        q = queue.name,
-                    ));
-                } else if fed_by_moving {
-                    warnings.push(format!(
-                        "queue {} on the old broker has {} consumer{} that the plan does not declare, and its publishers move: find the consumer before the old broker goes",
-                        queue.name,
-                        queue.consumers,
-                        if queue.consumers == 1 { "" } else { "s" }
-                    ));
-                }
+                        ""
+                    }
+                ));
+            } else if fed_by_moving && !named.is_empty() {
+                let (them, their) = if named.len() == 1 {
+                    ("it", "its")
+                } else {
+                    ("them", "their")
+                };
+                warnings.push(format!(
+                    "queue {q} on the old broker is consumed by {}, which the plan declares without {q} in `consumes`: warren cannot order {them} after the queue's publishers; add {q} to {their} `consumes`",
+                    named.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", "),
+                    q = queue.name,
+                ));
+            } else if fed_by_moving {
+                warnings.push(format!(
+                    "queue {} on the old broker has {consumers} that the plan does not declare, and its publishers move: find the consumer before the old broker goes",
+                    queue.name,
+                ));
             }
         }
     }
@@ -121,26 +137,6 @@ pub(super) fn end_state_warnings(
             ),
         });
     }
-}
-
-/// The services of the plan (`cluster/service`, sorted) that the broker names among `queue`'s
-/// consumers (`consumed_by`, by service name or `cluster/service`): declared consumers, even
-/// where their `consumes` does not list the queue.
-pub(super) fn consumers_in_the_plan(
-    queue: &crate::model::Queue,
-    changes: &[Change],
-) -> Vec<String> {
-    let named: BTreeSet<String> = changes
-        .iter()
-        .filter(|c| {
-            queue
-                .consumed_by
-                .iter()
-                .any(|client| *client == c.service || *client == c.id())
-        })
-        .map(Change::id)
-        .collect();
-    named.into_iter().collect()
 }
 
 /// Warns about each declared service that the plan moves only in part: `broker_env` does not

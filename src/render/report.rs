@@ -269,13 +269,8 @@ pub fn status(status: &Status, palette: Palette) -> String {
     for c in &status.connections {
         let _ = writeln!(
             out,
-            "  {} from {}",
-            if c.client.is_empty() {
-                "(unnamed)"
-            } else {
-                &c.client
-            },
-            c.peer
+            "  from {}",
+            crate::clients::describe(&c.connection, &c.services)
         );
     }
     if let Some(journal) = &status.journal {
