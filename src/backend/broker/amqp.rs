@@ -18,8 +18,9 @@ use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties, ErrorKind};
 
+use super::management::{percent_decode, segment};
 use crate::error::{Error, Result};
-use crate::host::mask_password;
+use crate::host::{mask_password, HostRef};
 
 /// How long one AMQP exchange with the broker (connecting, a declare) may take.
 const AMQP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -61,12 +62,14 @@ impl Amqp {
     /// [`Error::Backend`] when no runtime can be made.
     pub(super) fn new(url: &str, var: &str) -> Result<Amqp> {
         let url = url.trim();
-        let uri = AMQPUri::from_str(url).map_err(|_| {
-            // Never the value: a URL warren cannot parse may hide a password it cannot mask.
-            Error::Refused(format!(
-                "{var} is not an AMQP URL (expected amqp(s)://user:password@host:port/vhost)"
-            ))
-        })?;
+        let uri = normalized(url)
+            .and_then(|u| AMQPUri::from_str(&u).ok())
+            .ok_or_else(|| {
+                // Never the value: a URL warren cannot parse may hide a password it cannot mask.
+                Error::Refused(format!(
+                    "{var} is not an AMQP URL (expected amqp(s)://user:password@host:port/vhost)"
+                ))
+            })?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -179,6 +182,32 @@ impl Drop for Amqp {
     }
 }
 
+/// `url` with its user and password percent-encoded, so that the AMQP client's strict URL parser
+/// reads what warren's own reads: people write a password's `/`, `?`, `#` or `@` unencoded (the
+/// host follows the last `@`). `None` when `url` has no scheme or host.
+pub(super) fn normalized(url: &str) -> Option<String> {
+    let parts = HostRef::parse(url)?;
+    let authority = parts.scheme?.end + 3;
+    let host = parts.host.start - usize::from(parts.bracketed);
+    let Some(userinfo) = url[authority..host].strip_suffix('@') else {
+        return Some(url.to_owned());
+    };
+    let (user, password) = match parts.password {
+        Some(range) => (&url[authority..range.start - 1], Some(&url[range])),
+        None => (userinfo, None),
+    };
+    let encode = |text: &str| segment(&percent_decode(text));
+    let password = password
+        .map(|p| format!(":{}", encode(p)))
+        .unwrap_or_default();
+    Some(format!(
+        "{}{}{password}@{}",
+        &url[..authority],
+        encode(user),
+        &url[host..]
+    ))
+}
+
 /// Whether `e` is the broker's `NOT_FOUND` (404) channel close: no such queue.
 fn is_not_found(e: &lapin::Error) -> bool {
     matches!(e.kind(), ErrorKind::ProtocolError(amqp) if amqp.get_id() == 404)
@@ -219,6 +248,24 @@ mod tests {
             "amqp://u:****@h and ****"
         );
         assert_eq!(scrub("nothing", ""), "nothing");
+    }
+
+    #[test]
+    fn a_password_written_with_reserved_characters_is_read_as_written() {
+        let url = "amqps://esr:pa/#?s@w%40rd@b-1.mq.example.com:5671/esr";
+        assert_eq!(
+            normalized(url).as_deref(),
+            Some("amqps://esr:pa%2F%23%3Fs%40w%40rd@b-1.mq.example.com:5671/esr")
+        );
+        let amqp = Amqp::new(url, "WARREN_OLD_AMQP_URL").unwrap();
+        assert_eq!(amqp.password, "pa/#?s@w@rd");
+        assert_eq!(amqp.uri.authority.host, "b-1.mq.example.com");
+        assert_eq!(amqp.uri.vhost, "esr");
+        assert!(!format!("{amqp:?}").contains("pa/#"), "{amqp:?}");
+        assert_eq!(
+            normalized("amqp://127.0.0.1:5672/%2F").as_deref(),
+            Some("amqp://127.0.0.1:5672/%2F")
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@ use rabbitmq_http_client::requests::{
 };
 use serde_json::{json, Map, Value};
 
-use super::amqp::{scrub, Amqp};
+use super::amqp::{normalized, scrub, Amqp};
+use super::management::percent_decode;
 use super::{BrokerApi, Definition, Depth, Management, Shovel};
 use crate::discovery::ResolvedBroker;
 use crate::error::{Error, Result};
@@ -190,7 +191,8 @@ impl Live {
     }
 }
 
-/// The AMQP URL in `var`, the variable of the broker `(alias, id)`, set to `shovel`'s vhost;
+/// The AMQP URL in `var`, the variable of the broker `(alias, id)`, set to `shovel`'s vhost
+/// (its user and password percent-encoded, as the broker's URI parser wants them);
 /// refused naming the variable when the plan gives none or it is not set.
 fn shovel_uri(broker: (&str, &str), var: Option<&str>, shovel: &Shovel<'_>) -> Result<String> {
     let (alias, id) = broker;
@@ -212,7 +214,8 @@ fn shovel_uri(broker: (&str, &str), var: Option<&str>, shovel: &Shovel<'_>) -> R
             },
         )));
     };
-    with_vhost(&url, &shovel.vhost)
+    normalized(&url)
+        .and_then(|url| with_vhost(&url, &shovel.vhost))
         .ok_or_else(|| refused(format!("{} is not an AMQP URL", var.unwrap_or_default())))
 }
 
@@ -361,7 +364,9 @@ impl BrokerApi for Live {
                     .filter_map(|u| {
                         HostRef::parse(u).and_then(|p| p.password.map(|r| u[r].to_owned()))
                     })
-                    .fold(mask_password(&message), |m, pw| scrub(&m, &pw));
+                    .fold(mask_password(&message), |m, pw| {
+                        scrub(&scrub(&m, &pw), &percent_decode(&pw))
+                    });
                 Error::Backend(message)
             })
     }
