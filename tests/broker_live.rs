@@ -1,9 +1,8 @@
 //! Warren's live broker (`backend::broker`: the management API through RabbitMQ's own
 //! `rabbitmq_http_client` crate, and AMQP through lapin) against real RabbitMQ nodes, and
 //! `warren plan` / `warren decommission` on a rehearsal world whose brokers are live. The nodes
-//! run RabbitMQ 3.10 (Debian's package), so these tests also show rabbitmq_http_client reading,
-//! declaring and starting shovels on a 3.10 broker: its declared MSRV and README speak of
-//! newer releases.
+//! run RabbitMQ 3.10 (Debian's package), so these tests also show rabbitmq_http_client working
+//! on RabbitMQ 3.10: reading a broker, declaring definitions and starting shovels there.
 //!
 //! The nodes come from `support::rabbit`: one on 127.0.0.1 (the old broker) and one on
 //! 127.0.0.2 (the new), shared by every test of this binary, so every test uses names of its
