@@ -1,5 +1,8 @@
-//! Warren's client of the RabbitMQ management API (`backend::broker`) against real RabbitMQ
-//! nodes, and `warren plan` / `warren decommission` on a rehearsal world whose brokers are live.
+//! Warren's live broker (`backend::broker`: the management API through RabbitMQ's own
+//! `rabbitmq_http_client` crate, and AMQP through lapin) against real RabbitMQ nodes, and
+//! `warren plan` / `warren decommission` on a rehearsal world whose brokers are live. The nodes
+//! run RabbitMQ 3.10 (Debian's package), so these tests also show rabbitmq_http_client working
+//! on RabbitMQ 3.10: reading a broker, declaring definitions and starting shovels there.
 //!
 //! The nodes come from `support::rabbit`: one on 127.0.0.1 (the old broker) and one on
 //! 127.0.0.2 (the new), shared by every test of this binary, so every test uses names of its
@@ -11,15 +14,18 @@ mod support;
 
 use std::time::Duration;
 
-use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
+use futures_util::StreamExt as _;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, Consumer};
 use serde_json::Value;
 
 use common::{all_output, Declared, Plan, Scenario, World, NEW_ID, OLD_ID};
 use support::rabbit::{self, RabbitNode};
-use warren::backend::broker::Management;
-use warren::model::{Binding, Broker};
+use warren::backend::broker::{BrokerApi, Definition, Live, Management, Shovel};
+use warren::config::BrokerAlias;
+use warren::discovery::ResolvedBroker;
+use warren::model::{Binding, Broker, Exchange, LinkKind, Policy, Queue};
 
 // ---------------------------------------------------------------------------------------------
 // An AMQP client
@@ -91,6 +97,21 @@ impl Client {
             })
             .unwrap_or_else(|e| panic!("cannot consume {queue}: {e}"));
         self.consumers.push(consumer);
+    }
+
+    /// Takes the next message the last consumer started has been delivered, and acknowledges
+    /// it.
+    fn ack_next(&mut self) {
+        let consumer = self.consumers.last_mut().expect("a consumer was started");
+        self.runtime
+            .block_on(async {
+                let delivery = tokio::time::timeout(Duration::from_secs(15), consumer.next())
+                    .await
+                    .expect("a delivery within 15 s")
+                    .expect("the consumer is open")?;
+                delivery.ack(BasicAckOptions::default()).await
+            })
+            .unwrap_or_else(|e| panic!("cannot acknowledge: {e}"));
     }
 
     /// `(messages, consumers)` of `queue` as a passive declare returns them: exact, no lag.
@@ -817,4 +838,356 @@ fn a_url_that_is_not_a_management_api_is_an_error_not_an_empty_broker() {
     );
     // One queue that is not there is still just "no such queue".
     assert_eq!(management.queue("/", "anything").unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The live broker seam: depth, create, shovels and links
+// ---------------------------------------------------------------------------------------------
+
+/// `node` as the `alias` broker of a plan, its management and AMQP URLs in variables named
+/// after `tag` (each test its own, so tests running side by side never share one).
+fn resolved(node: &RabbitNode, alias: BrokerAlias, tag: &str) -> ResolvedBroker {
+    let management = format!("WARREN_TEST_{tag}_{alias}_MANAGEMENT_URL").to_uppercase();
+    let amqp = format!("WARREN_TEST_{tag}_{alias}_AMQP_URL").to_uppercase();
+    std::env::set_var(&management, node.management_url());
+    std::env::set_var(&amqp, node.amqp_url());
+    ResolvedBroker {
+        alias,
+        id: match alias {
+            BrokerAlias::Old => rabbit::OLD_CLUSTER_NAME.to_owned(),
+            BrokerAlias::New => rabbit::NEW_CLUSTER_NAME.to_owned(),
+        },
+        name: None,
+        endpoints: vec![node.amqp_endpoint()],
+        hosts: vec![node.ip().to_string()],
+        amqp_url_env: Some(amqp),
+        management_url_env: Some(management),
+        console_url: None,
+    }
+}
+
+fn live(broker: &ResolvedBroker) -> Live {
+    Live::for_broker(broker).unwrap_or_else(|e| panic!("{}: {e}", broker.id))
+}
+
+/// The queues, exchanges, bindings and policies of `broker` whose names start with `prefix`,
+/// as comparable text.
+fn named(broker: &Broker, prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for q in broker.queues.iter().flatten() {
+        if q.name.starts_with(prefix) {
+            out.push(format!(
+                "queue {} {:?} durable={:?} {:?}",
+                q.name, q.kind, q.durable, q.arguments
+            ));
+        }
+    }
+    for e in broker
+        .exchanges
+        .iter()
+        .filter(|e| e.name.starts_with(prefix))
+    {
+        out.push(format!(
+            "exchange {} {:?} durable={:?} internal={:?}",
+            e.name, e.kind, e.durable, e.internal
+        ));
+    }
+    for b in broker
+        .bindings
+        .iter()
+        .filter(|b| b.exchange.starts_with(prefix))
+    {
+        out.push(format!("binding {b:?}"));
+    }
+    for p in broker
+        .policies
+        .iter()
+        .filter(|p| p.name.starts_with(prefix))
+    {
+        out.push(format!("policy {p:?}"));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn create_makes_exactly_the_definitions_asked_and_a_second_create_changes_nothing() {
+    let node = rabbit::shared_new();
+    let mut broker = live(&resolved(node, BrokerAlias::New, "j"));
+    let mut ttl = serde_json::Map::new();
+    ttl.insert("x-message-ttl".into(), 60_000.into());
+    let mut limit = serde_json::Map::new();
+    limit.insert("max-length".into(), 1000.into());
+    let definitions = [
+        Definition::Exchange(Exchange {
+            vhost: "/".into(),
+            name: "live-j-events".into(),
+            kind: Some("topic".into()),
+            ..Exchange::default()
+        }),
+        Definition::Exchange(Exchange {
+            vhost: "/".into(),
+            name: "live-j-ingress".into(),
+            kind: Some("fanout".into()),
+            ..Exchange::default()
+        }),
+        Definition::Queue(Queue {
+            vhost: "/".into(),
+            name: "live-j-orders".into(),
+            kind: Some("quorum".into()),
+            ..Queue::default()
+        }),
+        Definition::Queue(Queue {
+            vhost: "/".into(),
+            name: "live-j-expiring".into(),
+            arguments: ttl.clone(),
+            ..Queue::default()
+        }),
+        Definition::Binding(Binding::to_queue(
+            "/",
+            "live-j-events",
+            "live-j-orders",
+            "orders.#",
+        )),
+        Definition::Binding(Binding::to_exchange(
+            "/",
+            "live-j-ingress",
+            "live-j-events",
+            "",
+        )),
+        Definition::Policy(Policy {
+            vhost: "/".into(),
+            name: "live-j-limit".into(),
+            pattern: "^live-j-expiring$".into(),
+            apply_to: "queues".into(),
+            priority: 5,
+            definition: limit.clone(),
+        }),
+    ];
+    for definition in &definitions {
+        broker
+            .create(definition)
+            .unwrap_or_else(|e| panic!("create {definition}: {e}"));
+    }
+
+    let mut first = Broker::default();
+    broker.read_into(&mut first).unwrap();
+    assert_eq!(
+        named(&first, "live-j-"),
+        vec![
+            r#"binding Binding { vhost: "/", exchange: "live-j-events", destination: "live-j-orders", destination_type: Queue, routing_key: "orders.#", queue_form: true }"#.to_owned(),
+            r#"binding Binding { vhost: "/", exchange: "live-j-ingress", destination: "live-j-events", destination_type: Exchange, routing_key: "", queue_form: false }"#.to_owned(),
+            r#"exchange live-j-events Some("topic") durable=Some(true) internal=Some(false)"#.to_owned(),
+            r#"exchange live-j-ingress Some("fanout") durable=Some(true) internal=Some(false)"#.to_owned(),
+            r#"policy Policy { vhost: "/", name: "live-j-limit", pattern: "^live-j-expiring$", apply_to: "queues", priority: 5, definition: {"max-length": Number(1000)} }"#.to_owned(),
+            r#"queue live-j-expiring Some("classic") durable=Some(true) {"x-message-ttl": Number(60000)}"#.to_owned(),
+            r#"queue live-j-orders Some("quorum") durable=Some(true) {"x-queue-type": String("quorum")}"#.to_owned(),
+        ],
+    );
+
+    for definition in &definitions {
+        broker
+            .create(definition)
+            .unwrap_or_else(|e| panic!("a second create of {definition}: {e}"));
+    }
+    let mut second = Broker::default();
+    broker.read_into(&mut second).unwrap();
+    assert_eq!(named(&second, "live-j-"), named(&first, "live-j-"));
+
+    // A policy of the same name with another definition is refused, and the broker's stays.
+    let mut other = limit;
+    other.insert("max-length".into(), 1.into());
+    let err = broker
+        .create(&Definition::Policy(Policy {
+            vhost: "/".into(),
+            name: "live-j-limit".into(),
+            pattern: "^live-j-expiring$".into(),
+            apply_to: "queues".into(),
+            priority: 5,
+            definition: other,
+        }))
+        .unwrap_err();
+    assert!(matches!(err, warren::Error::Refused(_)), "{err}");
+    assert!(err.to_string().contains("live-j-limit"), "{err}");
+    let mut third = Broker::default();
+    broker.read_into(&mut third).unwrap();
+    assert_eq!(named(&third, "live-j-"), named(&first, "live-j-"));
+}
+
+#[test]
+fn depth_reads_ready_counts_over_amqp_at_once_and_counts_a_held_message_until_it_is_acked() {
+    let node = rabbit::shared_old();
+    let mut broker = live(&resolved(node, BrokerAlias::Old, "k"));
+    node.declare_queue("/", "live-k-backlog");
+    node.publish("/", "", "live-k-backlog", 7);
+    // No wait for the statistics: the passive declare sees the seven at once.
+    let backlog = broker.depth("/", "live-k-backlog").unwrap().unwrap();
+    assert_eq!((backlog.ready, backlog.consumers), (7, 0));
+    assert_eq!(broker.depth("/", "live-k-no-such-queue").unwrap(), None);
+    assert_eq!(
+        broker
+            .depth("live-k-no-such-vhost", "live-k-backlog")
+            .unwrap(),
+        None
+    );
+    assert!(
+        node.wait_until(|node| lists_connection(node, "warren")),
+        "the broker never listed warren's AMQP connection by name"
+    );
+
+    node.declare_queue("/", "live-k-held");
+    node.publish("/", "", "live-k-held", 1);
+    let mut client = Client::connect(node, "live-k-client");
+    client.consume("live-k-held", "live-k-consumer");
+    let mut depth = None;
+    let counted = node.wait_until(|_| {
+        depth = broker.depth("/", "live-k-held").unwrap();
+        depth.is_some_and(|d| d.unacked == 1)
+    });
+    let held = depth.unwrap();
+    assert!(counted, "the held message was never counted: {held:?}");
+    assert_eq!((held.ready, held.unacked, held.consumers), (0, 1, 1));
+    assert!(!held.drained(), "{held:?}");
+
+    client.ack_next();
+    let drained = node.wait_until(|_| {
+        depth = broker.depth("/", "live-k-held").unwrap();
+        depth.is_some_and(|d| d.drained())
+    });
+    assert!(drained, "the queue never drained: {depth:?}");
+}
+
+#[test]
+fn start_shovel_moves_every_message_to_the_new_node_and_the_shovel_deletes_itself() {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    const QUEUE: &str = "live-l-orders";
+    for node in [old, new] {
+        node.declare_queue("/", QUEUE);
+    }
+    old.publish("/", "", QUEUE, 500);
+    let new_broker = resolved(new, BrokerAlias::New, "l");
+    let mut from = live(&resolved(old, BrokerAlias::Old, "l"));
+    let mut to = live(&new_broker);
+    let before = from.depth("/", QUEUE).unwrap().unwrap();
+    assert_eq!(before.total(), 500);
+
+    from.start_shovel(&Shovel {
+        name: "live-l-move".into(),
+        vhost: "/".into(),
+        queue: QUEUE.into(),
+        to: &new_broker,
+    })
+    .unwrap();
+
+    let mut last = (None, None);
+    let moved = old.wait_until(|_| {
+        last = (
+            from.depth("/", QUEUE).unwrap(),
+            to.depth("/", QUEUE).unwrap(),
+        );
+        matches!(last, (Some(o), Some(n)) if o.drained() && n.total() == before.total())
+    });
+    assert!(moved, "not every message moved: old, new = {last:?}");
+    let gone = old.wait_until(|_| {
+        from.links()
+            .unwrap()
+            .iter()
+            .all(|l| l.name != "live-l-move")
+    });
+    assert!(
+        gone,
+        "the shovel is still listed: {:?}",
+        from.links().unwrap()
+    );
+}
+
+#[test]
+fn start_shovel_is_refused_naming_the_variable_when_the_destination_has_no_amqp_url() {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    let mut to = resolved(new, BrokerAlias::New, "n");
+    to.amqp_url_env = Some("WARREN_TEST_N_NEW_AMQP_URL_UNSET".into());
+    let err = live(&resolved(old, BrokerAlias::Old, "n"))
+        .start_shovel(&Shovel {
+            name: "live-n-move".into(),
+            vhost: "/".into(),
+            queue: "live-n-orders".into(),
+            to: &to,
+        })
+        .unwrap_err();
+    assert!(matches!(err, warren::Error::Refused(_)), "{err}");
+    assert!(
+        err.to_string().contains("WARREN_TEST_N_NEW_AMQP_URL_UNSET"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("guest:guest"), "{err}");
+}
+
+#[test]
+fn links_lists_a_running_shovel_with_the_old_nodes_host_and_no_password() {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    old.declare_queue("/", "live-m-source");
+    let path = "/api/parameters/shovel/%2F/live-m-keep";
+    let (status, text) = old
+        .request(
+            "PUT",
+            path,
+            Some(&serde_json::json!({ "value": {
+                "src-uri": old.amqp_url(),
+                "src-queue": "live-m-source",
+                "dest-uri": new.amqp_url(),
+                "dest-queue": "live-m-target",
+            }})),
+        )
+        .unwrap();
+    assert!((200..300).contains(&status), "{status}: {text}");
+    let mut broker = live(&resolved(old, BrokerAlias::Old, "m"));
+
+    let mut links = Vec::new();
+    let running = old.wait_until(|_| {
+        links = broker.links().unwrap();
+        links
+            .iter()
+            .any(|l| l.name == "live-m-keep" && l.state == "running")
+    });
+    let _ = old.request("DELETE", path, None);
+    assert!(running, "{links:#?}");
+    let shovel = links.iter().find(|l| l.name == "live-m-keep").unwrap();
+    assert_eq!(shovel.kind, LinkKind::Shovel);
+    assert_eq!(shovel.vhost, "/");
+    assert_eq!(shovel.from, vec!["127.0.0.1".to_owned()]);
+    assert_eq!(shovel.to, vec!["127.0.0.2".to_owned()]);
+    assert_eq!(shovel.queue.as_deref(), Some("live-m-source"));
+    let shown = serde_json::to_string(&links).unwrap();
+    assert!(!shown.contains("guest"), "{shown}");
+}
+
+#[test]
+fn an_unreachable_management_url_is_a_backend_error_naming_it_with_the_password_masked() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let var = "WARREN_TEST_O_OLD_MANAGEMENT_URL";
+    std::env::set_var(
+        var,
+        format!("http://guest:live-o-secret@127.0.0.1:{closed}"),
+    );
+    let broker = ResolvedBroker {
+        alias: BrokerAlias::Old,
+        id: rabbit::OLD_CLUSTER_NAME.into(),
+        name: None,
+        endpoints: vec![format!("amqp://127.0.0.1:{closed}")],
+        hosts: vec!["127.0.0.1".into()],
+        amqp_url_env: None,
+        management_url_env: Some(var.into()),
+        console_url: None,
+    };
+    let err = live(&broker).read_into(&mut Broker::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, warren::Error::Backend(_)), "{text}");
+    assert!(
+        text.contains(&format!("http://guest:****@127.0.0.1:{closed}")),
+        "{text}"
+    );
+    assert!(!text.contains("live-o-secret"), "{text}");
 }

@@ -64,7 +64,7 @@ pub const SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 /// How `rabbitmq-server` gets installed (what `scripts/test` runs when it is missing).
 pub const INSTALL: &str = "apt-get update && apt-get install -y rabbitmq-server";
 /// The plugins every node runs.
-pub const PLUGINS: &str = "[rabbitmq_management,rabbitmq_shovel,rabbitmq_shovel_management].";
+pub const PLUGINS: &str = "[rabbitmq_management,rabbitmq_shovel,rabbitmq_shovel_management,rabbitmq_federation,rabbitmq_federation_management].";
 /// The management API's user (RabbitMQ's default user, allowed from loopback only).
 pub const USER: &str = "guest";
 pub const PASSWORD: &str = "guest";

@@ -1,32 +1,244 @@
-//! A live broker: its management API (and AMQP, where the plan gives a URL).
+//! A live broker: its management API through rabbitmq_http_client, and AMQP (lapin) for exact
+//! queue depths where the plan gives an AMQP URL.
 
+use rabbitmq_http_client::commons::{
+    ExchangeType, MessageTransferAcknowledgementMode, PolicyTarget, QueueType,
+};
+use rabbitmq_http_client::error::Error as ApiError;
+use rabbitmq_http_client::requests::{
+    Amqp091ShovelDestinationParams, Amqp091ShovelParams, Amqp091ShovelSourceParams, ExchangeParams,
+    PolicyParams, QueueParams, RuntimeParameterDefinition,
+};
+use serde_json::{json, Map, Value};
+
+use super::amqp::{normalized, scrub, Amqp};
+use super::management::percent_decode;
 use super::{BrokerApi, Definition, Depth, Management, Shovel};
 use crate::discovery::ResolvedBroker;
 use crate::error::{Error, Result};
-use crate::model::{Broker, Link};
+use crate::host::{mask_password, HostRef};
+use crate::model::{Binding, Broker, Exchange, Link, Policy, Queue};
 
 /// A real broker, reached through the URLs the plan's variables hold.
 #[derive(Debug)]
 pub struct Live {
     management: Management,
+    /// The AMQP client, when the plan's `amqp_url_env` variable is set.
+    amqp: Option<Amqp>,
+    amqp_url_env: Option<String>,
     alias: String,
     id: String,
+}
+
+/// The value of `broker`'s `amqp_url_env` variable, when the plan names one and it is set.
+fn amqp_url(broker: &ResolvedBroker) -> Option<(String, String)> {
+    let var = broker.amqp_url_env.as_ref()?;
+    let url = std::env::var(var).ok()?;
+    let url = url.trim();
+    (!url.is_empty()).then(|| (var.clone(), url.to_owned()))
 }
 
 impl Live {
     /// The live broker `broker`, once its URLs are known to be its own.
     ///
     /// # Errors
-    /// As [`Management::for_broker`] and [`super::check_amqp_url`].
+    /// As [`Management::for_broker`] and [`super::check_amqp_url`]; [`Error::Refused`] when
+    /// the AMQP URL cannot be read.
     pub fn for_broker(broker: &ResolvedBroker) -> Result<Live> {
         let management = Management::for_broker(broker)?;
         super::check_amqp_url(broker, Some(management.host()))?;
+        let amqp = amqp_url(broker)
+            .map(|(var, url)| Amqp::new(&url, &var))
+            .transpose()?;
         Ok(Live {
             management,
+            amqp,
+            amqp_url_env: broker.amqp_url_env.clone(),
             alias: broker.alias.to_string(),
             id: broker.id.clone(),
         })
     }
+
+    fn create_exchange(&self, e: &Exchange, what: &str) -> Result<()> {
+        let kind = e.kind.as_deref().unwrap_or("direct");
+        let durable = e.durable.unwrap_or(true);
+        let auto_delete = e.auto_delete.unwrap_or(false);
+        if e.internal == Some(true) {
+            // The crate's `ExchangeParams` has no `internal`: the same PUT, written out.
+            return self.management.put(
+                &format!(
+                    "/api/exchanges/{}/{}",
+                    super::management::segment(&e.vhost),
+                    super::management::segment(&e.name)
+                ),
+                &json!({
+                    "type": kind,
+                    "durable": durable,
+                    "auto_delete": auto_delete,
+                    "internal": true,
+                    "arguments": e.arguments,
+                }),
+                what,
+            );
+        }
+        let params = ExchangeParams {
+            name: &e.name,
+            exchange_type: ExchangeType::from(kind),
+            durable,
+            auto_delete,
+            arguments: arguments(&e.arguments),
+        };
+        self.management
+            .api()
+            .declare_exchange(&e.vhost, &params)
+            .map_err(|err| self.management.api_error(what, err))
+    }
+
+    fn create_queue(&self, q: &Queue, what: &str) -> Result<()> {
+        let mut args = q.arguments.clone();
+        // A queue of another type than classic says so in its arguments; a classic queue
+        // declared without `x-queue-type` keeps none, so that its twin is declared alike.
+        if let Some(kind) = q.kind.as_deref().filter(|k| *k != "classic") {
+            args.entry("x-queue-type").or_insert_with(|| json!(kind));
+        }
+        let params = QueueParams {
+            name: &q.name,
+            queue_type: QueueType::from(q.kind.as_deref().unwrap_or("classic")),
+            durable: q.durable.unwrap_or(true),
+            auto_delete: q.auto_delete.unwrap_or(false),
+            exclusive: false,
+            arguments: arguments(&args),
+        };
+        self.management
+            .api()
+            .declare_queue(&q.vhost, &params)
+            .map_err(|err| self.management.api_error(what, err))
+    }
+
+    fn create_binding(&self, b: &Binding, what: &str) -> Result<()> {
+        // A binding is a set member: binding again what is bound changes nothing.
+        let api = self.management.api();
+        let answer = if b.queue().is_some() {
+            api.bind_queue(
+                &b.vhost,
+                &b.destination,
+                &b.exchange,
+                Some(&b.routing_key),
+                None,
+            )
+        } else {
+            api.bind_exchange(
+                &b.vhost,
+                &b.destination,
+                &b.exchange,
+                Some(&b.routing_key),
+                None,
+            )
+        };
+        answer.map_err(|err| self.management.api_error(what, err))
+    }
+
+    /// A policy is created only where none of its name exists: a PUT would replace one, and
+    /// warren changes nothing that is there.
+    fn create_policy(&self, p: &Policy, what: &str) -> Result<()> {
+        let apply_to = match p.apply_to.as_str() {
+            "queues" => PolicyTarget::Queues,
+            "exchanges" => PolicyTarget::Exchanges,
+            "all" => PolicyTarget::All,
+            "classic_queues" => PolicyTarget::ClassicQueues,
+            "quorum_queues" => PolicyTarget::QuorumQueues,
+            "streams" => PolicyTarget::Streams,
+            other => {
+                return Err(Error::Refused(format!(
+                    "{what}: apply-to `{other}` is none of queues, exchanges, all, classic_queues, quorum_queues, streams"
+                )))
+            }
+        };
+        let priority = i32::try_from(p.priority).map_err(|_| {
+            Error::Refused(format!("{what}: priority {} is out of range", p.priority))
+        })?;
+        let api = self.management.api();
+        match api.get_policy(&p.vhost, &p.name) {
+            Ok(existing) => {
+                let same = existing.pattern == p.pattern
+                    && String::from(existing.apply_to) == p.apply_to
+                    && i64::from(existing.priority) == p.priority
+                    && existing.definition.0.clone().unwrap_or_default() == p.definition;
+                return if same {
+                    Ok(())
+                } else {
+                    Err(Error::Refused(format!(
+                        "{what}: {} has a policy {} in vhost {} already, with another pattern, apply-to, priority or definition; warren changes no existing policy",
+                        self.describe(),
+                        p.name,
+                        p.vhost
+                    )))
+                };
+            }
+            Err(ApiError::NotFound) => {}
+            Err(err) => return Err(self.management.api_error(what, err)),
+        }
+        let params = PolicyParams {
+            vhost: &p.vhost,
+            name: &p.name,
+            pattern: &p.pattern,
+            apply_to,
+            priority,
+            definition: p.definition.clone(),
+        };
+        api.declare_policy(&params)
+            .map_err(|err| self.management.api_error(what, err))
+    }
+}
+
+/// The AMQP URL in `var`, the variable of the broker `(alias, id)`, set to `shovel`'s vhost
+/// (its user and password percent-encoded, as the broker's URI parser wants them);
+/// refused naming the variable when the plan gives none or it is not set.
+fn shovel_uri(broker: (&str, &str), var: Option<&str>, shovel: &Shovel<'_>) -> Result<String> {
+    let (alias, id) = broker;
+    let url = var
+        .and_then(|var| std::env::var(var).ok())
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty());
+    let refused = |why: String| {
+        Error::Refused(format!(
+            "shovel {} cannot be started: it needs the AMQP URL of the {alias} broker {id}, and {why}",
+            shovel.name
+        ))
+    };
+    let Some(url) = url else {
+        return Err(refused(var.map_or_else(
+            || "the plan gives no `amqp_url_env` for it".to_owned(),
+            |var| {
+                format!("{var} is not set (it should hold amqp(s)://user:password@host:port/vhost)")
+            },
+        )));
+    };
+    normalized(&url)
+        .and_then(|url| with_vhost(&url, &shovel.vhost))
+        .ok_or_else(|| refused(format!("{} is not an AMQP URL", var.unwrap_or_default())))
+}
+
+/// The crate's form of `x-` arguments: `None` for none.
+fn arguments(map: &Map<String, Value>) -> Option<Map<String, Value>> {
+    (!map.is_empty()).then(|| map.clone())
+}
+
+/// `url` with its vhost (the path) replaced by `vhost`, its query kept; `None` when `url` is
+/// not a URL with a host.
+fn with_vhost(url: &str, vhost: &str) -> Option<String> {
+    let parts = HostRef::parse(url)?;
+    parts.scheme.as_ref()?;
+    let end = parts
+        .port
+        .map_or(parts.host.end + usize::from(parts.bracketed), |p| p.end);
+    let rest = &url[end..];
+    let query = rest.find('?').map_or("", |i| &rest[i..]);
+    Some(format!(
+        "{}/{}{query}",
+        &url[..end],
+        super::management::segment(vhost)
+    ))
 }
 
 /// The live brokers a run has reached, each checked once and kept for the calls after.
@@ -70,30 +282,118 @@ impl BrokerApi for Live {
         self.management.read_into(broker)
     }
 
+    /// `ready` and `consumers` from a passive declare where the plan gives an AMQP URL (exact,
+    /// at once), else from the management API; `unacked` always from the management API, so
+    /// it lags by the broker's statistics interval.
     fn depth(&mut self, vhost: &str, queue: &str) -> Result<Option<Depth>> {
-        Ok(self.management.queue(vhost, queue)?.map(|q| Depth {
-            ready: q.messages.saturating_sub(q.unacked),
-            unacked: q.unacked,
-            consumers: q.consumers,
+        let declared = match &mut self.amqp {
+            Some(amqp) => match amqp.declared(vhost, queue)? {
+                Some(declared) => Some(declared),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        let Some(q) = self.management.queue(vhost, queue)? else {
+            return Ok(None);
+        };
+        Ok(Some(match declared {
+            Some(d) => Depth {
+                ready: d.ready,
+                unacked: q.unacked,
+                consumers: d.consumers,
+            },
+            None => Depth {
+                ready: q.messages.saturating_sub(q.unacked),
+                unacked: q.unacked,
+                consumers: q.consumers,
+            },
         }))
     }
 
     fn create(&mut self, definition: &Definition) -> Result<()> {
-        Err(Error::Backend(format!(
-            "{}: cannot create {definition}",
-            self.describe()
-        )))
+        let what = format!("creating {definition}");
+        match definition {
+            Definition::Exchange(e) => self.create_exchange(e, &what),
+            Definition::Queue(q) => self.create_queue(q, &what),
+            Definition::Binding(b) => self.create_binding(b, &what),
+            Definition::Policy(p) => self.create_policy(p, &what),
+        }
     }
 
+    /// A dynamic shovel (`PUT /api/parameters/shovel/{vhost}/{name}`) from this broker's AMQP
+    /// URL to the destination's, both from the plan's `amqp_url_env` variables and set to the
+    /// shovel's vhost. The URLs, with their passwords, go only into the broker's parameter.
     fn start_shovel(&mut self, shovel: &Shovel<'_>) -> Result<()> {
-        Err(Error::Backend(format!(
-            "{}: cannot start shovel {}",
-            self.describe(),
-            shovel.name
-        )))
+        let source = shovel_uri(
+            (self.alias.as_str(), self.id.as_str()),
+            self.amqp_url_env.as_deref(),
+            shovel,
+        )?;
+        super::check_amqp_url(shovel.to, None)?;
+        let to = shovel.to.alias.to_string();
+        let destination = shovel_uri(
+            (to.as_str(), shovel.to.id.as_str()),
+            shovel.to.amqp_url_env.as_deref(),
+            shovel,
+        )?;
+        let mut parameter = RuntimeParameterDefinition::from(Amqp091ShovelParams {
+            name: &shovel.name,
+            vhost: &shovel.vhost,
+            acknowledgement_mode: MessageTransferAcknowledgementMode::WhenConfirmed,
+            reconnect_delay: None,
+            source: Amqp091ShovelSourceParams::queue_source(&source, &shovel.queue),
+            destination: Amqp091ShovelDestinationParams::queue_destination(
+                &destination,
+                &shovel.queue,
+            ),
+        });
+        // Not in the crate's parameters: the shovel deletes itself once it has moved what the
+        // queue held when it started.
+        parameter
+            .value
+            .insert("src-delete-after".to_owned(), json!("queue-length"));
+        self.management
+            .api()
+            .upsert_runtime_parameter(&parameter)
+            .map_err(|err| {
+                let what = format!("starting shovel {} in vhost {}", shovel.name, shovel.vhost);
+                let message = self.management.api_error(&what, err).to_string();
+                // The broker's answer may quote a URI back: keep both passwords out.
+                let message = [&source, &destination]
+                    .iter()
+                    .filter_map(|u| {
+                        HostRef::parse(u).and_then(|p| p.password.map(|r| u[r].to_owned()))
+                    })
+                    .fold(mask_password(&message), |m, pw| {
+                        scrub(&scrub(&m, &pw), &percent_decode(&pw))
+                    });
+                Error::Backend(message)
+            })
     }
 
     fn links(&mut self) -> Result<Vec<Link>> {
-        Ok(Vec::new())
+        self.management.links()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shovel_uri_is_set_to_the_shovels_vhost() {
+        assert_eq!(
+            with_vhost("amqp://u:p@127.0.0.1:5672/%2F", "esr/orders").as_deref(),
+            Some("amqp://u:p@127.0.0.1:5672/esr%2Forders")
+        );
+        assert_eq!(
+            with_vhost("amqps://u:p@b-1.mq.example.com:5671?heartbeat=10", "/").as_deref(),
+            Some("amqps://u:p@b-1.mq.example.com:5671/%2F?heartbeat=10")
+        );
+        assert_eq!(
+            with_vhost("amqp://u:p@[fd00::2]/x", "v").as_deref(),
+            Some("amqp://u:p@[fd00::2]/v")
+        );
+        assert_eq!(with_vhost("not a url", "/"), None);
     }
 }

@@ -13,14 +13,20 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
+use rabbitmq_http_client::blocking_api::{Client, ClientBuilder};
+use rabbitmq_http_client::commons::BindingDestinationType;
+use rabbitmq_http_client::error::{Error as ApiError, HttpClientError};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::discovery::{hosts_in, mask_password, HostRef, ResolvedBroker};
 use crate::error::{Error, Result};
-use crate::model::{Binding, Broker, Connection, Exchange, Queue};
+use crate::model::{Binding, Broker, Connection, Exchange, Link, LinkKind, Policy, Queue};
 
-/// A client of one broker's management API.
+/// rabbitmq_http_client's client, its endpoint and credentials held as strings.
+pub(super) type Api = Client<String, String, String>;
+
+/// A client of one broker's management API, through rabbitmq_http_client.
 pub struct Management {
     /// `scheme://host:port` (no credentials, no trailing slash).
     base: String,
@@ -28,8 +34,12 @@ pub struct Management {
     shown: String,
     /// The URL's host, lower-cased.
     host: String,
-    authorization: Option<String>,
-    agent: ureq::Agent,
+    /// The user and password, percent-decoded; `None` when the URL has none.
+    credentials: Option<(String, String)>,
+    /// The HTTP client `api` is built on, for the reads whose typed answers would take a
+    /// missing count for zero (see [`ApiQueue`]).
+    http: reqwest::blocking::Client,
+    api: Api,
 }
 
 impl std::fmt::Debug for Management {
@@ -41,13 +51,18 @@ impl std::fmt::Debug for Management {
     }
 }
 
-/// What `GET /api/overview` says about who the broker is.
+/// What `GET /api/overview` says about who the broker is. Read raw: the crate's `Overview`
+/// requires fields (rates, listeners) that only the name is needed of, and that not every
+/// version or proxy in front of a broker answers.
 #[derive(Deserialize)]
 struct ApiOverview {
     #[serde(default)]
     cluster_name: Option<String>,
 }
 
+/// A queue as `GET /api/queues` gives it. Read raw, not through the crate's `QueueInfo`: that
+/// reads a count the answer does not carry (a new queue's, before its first statistics) as 0,
+/// and warren must never take an unknown count for zero.
 #[derive(Deserialize)]
 struct ApiQueue {
     name: String,
@@ -55,37 +70,57 @@ struct ApiQueue {
     #[serde(default)]
     messages: Option<u64>,
     #[serde(default)]
+    messages_unacknowledged: Option<u64>,
+    #[serde(default)]
     consumers: Option<u64>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    durable: Option<bool>,
+    #[serde(default)]
+    auto_delete: Option<bool>,
+    #[serde(default)]
+    arguments: Option<Map<String, Value>>,
 }
 
+impl ApiQueue {
+    /// Whether the answer lacks a count warren reads (see [`Management::with_stats`]).
+    fn counts_unknown(&self) -> bool {
+        self.messages.is_none() || self.messages_unacknowledged.is_none()
+    }
+
+    fn into_queue(self) -> Queue {
+        Queue {
+            vhost: self.vhost,
+            name: self.name,
+            messages: self.messages.unwrap_or(0),
+            unacked: self.messages_unacknowledged.unwrap_or(0),
+            consumers: self.consumers.unwrap_or(0),
+            kind: self.kind,
+            durable: self.durable,
+            auto_delete: self.auto_delete,
+            arguments: self.arguments.unwrap_or_default(),
+            ..Queue::default()
+        }
+    }
+}
+
+/// An exchange as `GET /api/exchanges` gives it; raw for `internal`, which the crate's
+/// `ExchangeInfo` leaves out.
 #[derive(Deserialize)]
 struct ApiExchange {
     name: String,
     vhost: String,
     #[serde(default, rename = "type")]
     kind: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ApiBinding {
-    source: String,
-    vhost: String,
-    destination: String,
-    destination_type: String,
     #[serde(default)]
-    routing_key: String,
-}
-
-#[derive(Deserialize)]
-struct ApiConnection {
+    durable: Option<bool>,
     #[serde(default)]
-    user_provided_name: Option<String>,
+    auto_delete: Option<bool>,
     #[serde(default)]
-    client_properties: Option<serde_json::Value>,
+    internal: Option<bool>,
     #[serde(default)]
-    peer_host: Option<String>,
-    #[serde(default)]
-    peer_port: Option<u16>,
+    arguments: Option<Map<String, Value>>,
 }
 
 /// How long to wait for a queue's statistics: a queue's message and consumer counts appear in the
@@ -97,7 +132,7 @@ const STATS_WAIT: Duration = Duration::from_secs(15);
 const STATS_POLL: Duration = Duration::from_millis(500);
 
 /// Percent-encodes one path segment (vhost `/` becomes `%2F`).
-fn segment(text: &str) -> String {
+pub(super) fn segment(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -109,7 +144,7 @@ fn segment(text: &str) -> String {
     out
 }
 
-fn percent_decode(text: &str) -> String {
+pub(super) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -185,29 +220,38 @@ impl Management {
             .clone()
             .map(|p| format!(":{}", &url[p]))
             .unwrap_or_default();
-        let authorization =
-            match url[parts.scheme.expect("checked").end + 3..host_start].strip_suffix('@') {
-                Some(userinfo) => {
-                    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-                    let token = format!("{}:{}", percent_decode(user), percent_decode(password));
-                    Some(format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD.encode(token)
-                    ))
-                }
-                None => None,
-            };
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(15)))
-            .http_status_as_error(false)
+        let credentials = url[parts.scheme.expect("checked").end + 3..host_start]
+            .strip_suffix('@')
+            .map(|userinfo| {
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                (percent_decode(user), percent_decode(password))
+            });
+        let base = format!("{scheme}://{authority_host}{port}");
+        // No redirects: a redirect could carry the credentials to another host.
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
-            .new_agent();
+            .map_err(|e| {
+                Error::Backend(format!(
+                    "cannot make an HTTP client for {shown}: {}",
+                    chain(&e)
+                ))
+            })?;
+        let (user, password) = credentials.clone().unwrap_or_default();
+        let api = ClientBuilder::new()
+            .with_endpoint(format!("{base}/api"))
+            .with_basic_auth_credentials(user, password)
+            .with_client(http.clone())
+            .build()
+            .map_err(|e| Error::Backend(format!("cannot make a client for {shown}: {e}")))?;
         Ok(Management {
-            base: format!("{scheme}://{authority_host}{port}"),
+            base,
             shown,
             host: host.to_ascii_lowercase(),
-            authorization,
-            agent,
+            credentials,
+            http,
+            api,
         })
     }
 
@@ -296,31 +340,113 @@ impl Management {
         )))
     }
 
+    /// rabbitmq_http_client's client of this API, and the URL as it may be shown.
+    pub(super) fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// A raw `GET` of `path` through the crate's HTTP client; `None` on 404.
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
-        let mut request = self.agent.get(format!("{}{path}", self.base));
-        if let Some(auth) = &self.authorization {
-            request = request.header("Authorization", auth);
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some((user, password)) = &self.credentials {
+            request = request.basic_auth(user, Some(password));
         }
-        let mut response = request.call().map_err(|e| {
-            Error::Backend(format!(
-                "cannot reach the management API at {}: {e}",
-                self.shown
-            ))
-        })?;
+        let response = request.send().map_err(|e| self.unreachable(&e))?;
         match response.status().as_u16() {
-            200 => response.body_mut().read_json().map(Some).map_err(|e| {
-                Error::Backend(format!("unexpected answer from {}{path}: {e}", self.shown))
+            200 => response.json().map(Some).map_err(|e| {
+                Error::Backend(format!(
+                    "unexpected answer from {}{path}: {}",
+                    self.shown,
+                    chain(&e)
+                ))
             }),
             404 => Ok(None),
-            401 | 403 => Err(Error::Backend(format!(
-                "the management API at {} refused the credentials (HTTP {})",
-                self.shown,
-                response.status().as_u16()
-            ))),
+            code @ (401 | 403) => Err(self.refused_credentials(code)),
             code => Err(Error::Backend(format!(
                 "GET {}{path} answered HTTP {code}",
                 self.shown
             ))),
+        }
+    }
+
+    /// A raw `PUT` of `body` to `path`, for what the crate's parameters cannot say; `what`
+    /// names it in errors.
+    pub(super) fn put(&self, path: &str, body: &Value, what: &str) -> Result<()> {
+        let mut request = self.http.put(format!("{}{path}", self.base)).json(body);
+        if let Some((user, password)) = &self.credentials {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().map_err(|e| self.unreachable(&e))?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            code @ (401 | 403) => Err(self.refused_credentials(code)),
+            code => {
+                let reason = response
+                    .json::<Value>()
+                    .ok()
+                    .and_then(|v| v.get("reason").and_then(Value::as_str).map(str::to_owned))
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
+                Err(Error::Backend(format!(
+                    "{what} on {} answered HTTP {code}{reason}",
+                    self.shown
+                )))
+            }
+        }
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> Error {
+        Error::Backend(format!(
+            "cannot reach the management API at {}: {}",
+            self.shown,
+            chain(e)
+        ))
+    }
+
+    fn refused_credentials(&self, code: u16) -> Error {
+        Error::Backend(format!(
+            "the management API at {} refused the credentials (HTTP {code})",
+            self.shown
+        ))
+    }
+
+    /// The error for `e`, an answer of the crate's client to `what` (`GET /api/bindings`,
+    /// `PUT queue esr.q`), said with the URL's password masked.
+    pub(super) fn api_error(&self, what: &str, e: HttpClientError) -> Error {
+        match e {
+            ApiError::RequestError { error, .. } => self.unreachable(&error),
+            ApiError::ClientErrorResponse { status_code, .. }
+                if matches!(status_code.as_u16(), 401 | 403) =>
+            {
+                self.refused_credentials(status_code.as_u16())
+            }
+            ApiError::ClientErrorResponse {
+                status_code,
+                error_details,
+                ..
+            }
+            | ApiError::ServerErrorResponse {
+                status_code,
+                error_details,
+                ..
+            } => Error::Backend(format!(
+                "{what} on {} answered HTTP {}{}",
+                self.shown,
+                status_code.as_u16(),
+                error_details
+                    .as_ref()
+                    .and_then(|d| d.reason())
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )),
+            ApiError::NotFound => Error::Backend(format!(
+                "{what} on {} answered HTTP 404: is this RabbitMQ's management API?",
+                self.shown
+            )),
+            other => Error::Backend(format!(
+                "{what} on {}: unexpected answer: {other}",
+                self.shown
+            )),
         }
     }
 
@@ -373,21 +499,25 @@ impl Management {
         ))
     }
 
-    /// Fills in the message count of every queue in `queues` whose statistics have not arrived
-    /// yet from the counts the queues report themselves (see [`Management::totals`]).
+    /// Fills in the message and unacknowledged counts of every queue in `queues` whose
+    /// statistics have not arrived yet from the counts the queues report themselves (see
+    /// [`Management::totals`]).
     fn with_totals(&self, mut queues: Vec<ApiQueue>, vhost: Option<&str>) -> Result<Vec<ApiQueue>> {
-        if queues.iter().all(|q| q.messages.is_some()) {
+        if !queues.iter().any(ApiQueue::counts_unknown) {
             return Ok(queues);
         }
-        let totals: HashMap<(String, String), u64> = self
+        let totals: HashMap<(String, String), (Option<u64>, Option<u64>)> = self
             .totals(vhost)?
             .into_iter()
-            .filter_map(|q| Some(((q.vhost, q.name), q.messages?)))
+            .map(|q| ((q.vhost, q.name), (q.messages, q.messages_unacknowledged)))
             .collect();
-        for queue in queues.iter_mut().filter(|q| q.messages.is_none()) {
-            queue.messages = totals
-                .get(&(queue.vhost.clone(), queue.name.clone()))
-                .copied();
+        for queue in queues.iter_mut().filter(|q| q.counts_unknown()) {
+            if let Some((messages, unacked)) =
+                totals.get(&(queue.vhost.clone(), queue.name.clone()))
+            {
+                queue.messages = queue.messages.or(*messages);
+                queue.messages_unacknowledged = queue.messages_unacknowledged.or(*unacked);
+            }
         }
         Ok(queues)
     }
@@ -410,17 +540,11 @@ impl Management {
             },
             |q: &Option<ApiQueue>| {
                 q.as_ref()
-                    .filter(|q| q.messages.is_none())
+                    .filter(|q| q.counts_unknown())
                     .map(|q| format!("{} {}", q.vhost, q.name))
             },
         )?;
-        Ok(found.map(|q| Queue {
-            vhost: q.vhost,
-            name: q.name,
-            messages: q.messages.unwrap_or(0),
-            consumers: q.consumers.unwrap_or(0),
-            ..Queue::default()
-        }))
+        Ok(found.map(ApiQueue::into_queue))
     }
 
     /// Fills `broker`'s queues, exchanges, bindings and connections from the broker itself.
@@ -435,25 +559,25 @@ impl Management {
             || self.with_totals(self.list("/api/queues")?, None),
             |qs: &Vec<ApiQueue>| {
                 qs.iter()
-                    .find(|q| q.messages.is_none())
+                    .find(|q| q.counts_unknown())
                     .map(|q| format!("{} {}", q.vhost, q.name))
             },
         )?;
         let exchanges: Vec<ApiExchange> = self.list("/api/exchanges")?;
-        let bindings: Vec<ApiBinding> = self.list("/api/bindings")?;
-        let connections: Vec<ApiConnection> = self.list("/api/connections")?;
-        broker.queues = Some(
-            queues
-                .into_iter()
-                .map(|q| Queue {
-                    vhost: q.vhost,
-                    name: q.name,
-                    messages: q.messages.unwrap_or(0),
-                    consumers: q.consumers.unwrap_or(0),
-                    ..Queue::default()
-                })
-                .collect(),
-        );
+        let bindings = self
+            .api
+            .list_bindings()
+            .map_err(|e| self.api_error("GET /api/bindings", e))?;
+        let connections = self
+            .api
+            .list_connections()
+            .map_err(|e| self.api_error("GET /api/connections", e))?;
+        let policies = self
+            .api
+            .list_policies()
+            .map_err(|e| self.api_error("GET /api/policies", e))?;
+        let links = self.links()?;
+        broker.queues = Some(queues.into_iter().map(ApiQueue::into_queue).collect());
         broker.exchanges = exchanges
             .into_iter()
             .filter(|e| !e.name.is_empty() && !e.name.starts_with("amq."))
@@ -461,7 +585,10 @@ impl Management {
                 vhost: e.vhost,
                 name: e.name,
                 kind: e.kind,
-                ..Exchange::default()
+                durable: e.durable,
+                auto_delete: e.auto_delete,
+                internal: e.internal,
+                arguments: e.arguments.unwrap_or_default(),
             })
             .collect();
         // The default exchange's implicit bindings (source "") say nothing a queue's name does
@@ -469,45 +596,108 @@ impl Management {
         broker.bindings = bindings
             .into_iter()
             .filter(|b| !b.source.is_empty())
-            .filter_map(|b| match b.destination_type.as_str() {
-                "queue" => Some(Binding::to_queue(
-                    &b.vhost,
-                    &b.source,
-                    &b.destination,
-                    &b.routing_key,
-                )),
-                "exchange" => Some(Binding::to_exchange(
-                    &b.vhost,
-                    &b.source,
-                    &b.destination,
-                    &b.routing_key,
-                )),
-                _ => None,
+            .map(|b| match b.destination_type {
+                BindingDestinationType::Queue => {
+                    Binding::to_queue(&b.vhost, &b.source, &b.destination, &b.routing_key)
+                }
+                BindingDestinationType::Exchange => {
+                    Binding::to_exchange(&b.vhost, &b.source, &b.destination, &b.routing_key)
+                }
             })
             .collect();
         broker.connections = connections
             .into_iter()
-            .map(|c| {
-                let named = c.user_provided_name.or_else(|| {
-                    c.client_properties
-                        .as_ref()
-                        .and_then(|p| p.get("connection_name"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned)
-                });
-                Connection {
-                    client: named.unwrap_or_default(),
-                    peer: match (c.peer_host, c.peer_port) {
-                        (Some(h), Some(p)) => format!("{h}:{p}"),
-                        (Some(h), None) => h,
-                        _ => String::new(),
-                    },
-                    ..Connection::default()
-                }
+            .map(|c| Connection {
+                client: c.client_properties.connection_name,
+                peer: match (c.client_hostname, c.client_port) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (Some(h), None) => h,
+                    _ => String::new(),
+                },
+                ..Connection::default()
             })
             .collect();
+        broker.policies = policies
+            .into_iter()
+            .map(|p| Policy {
+                vhost: p.vhost,
+                name: p.name,
+                pattern: p.pattern,
+                apply_to: String::from(p.apply_to),
+                priority: i64::from(p.priority),
+                definition: p.definition.0.unwrap_or_default(),
+            })
+            .collect();
+        broker.links = links;
         Ok(())
     }
+
+    /// The shovels and federation links running on the broker, each kind an empty list where
+    /// its plugin is not enabled (the API answers 404). Hosts only, never a URL's credentials.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the API cannot be reached or refuses.
+    pub fn links(&self) -> Result<Vec<Link>> {
+        let shovels = match self.api.list_shovels() {
+            Ok(shovels) => shovels,
+            Err(ApiError::NotFound) => Vec::new(),
+            Err(e) => return Err(self.api_error("GET /api/shovels", e)),
+        };
+        let federation = match self.api.list_federation_links() {
+            Ok(links) => links,
+            Err(ApiError::NotFound) => Vec::new(),
+            Err(e) => return Err(self.api_error("GET /api/federation-links", e)),
+        };
+        let mut links: Vec<Link> = shovels
+            .into_iter()
+            .map(|s| Link {
+                kind: LinkKind::Shovel,
+                vhost: s.vhost.unwrap_or_else(crate::model::default_vhost),
+                name: s.name,
+                from: s.source_uri.as_deref().map(link_hosts).unwrap_or_default(),
+                to: s
+                    .destination_uri
+                    .as_deref()
+                    .map(link_hosts)
+                    .unwrap_or_default(),
+                queue: s.source,
+                state: s.state.to_string(),
+            })
+            .collect();
+        links.extend(federation.into_iter().map(|l| Link {
+            kind: LinkKind::Federation,
+            vhost: l.vhost,
+            name: l.upstream,
+            from: link_hosts(&l.uri),
+            to: Vec::new(),
+            queue: None,
+            state: l.status,
+        }));
+        Ok(links)
+    }
+}
+
+/// The hosts of a link's URI (a shovel's `src_uri`, a federation link's `uri`), lower-cased:
+/// the management API shows them with the password masked or not at all, and warren keeps
+/// only the hosts.
+fn link_hosts(uri: &str) -> Vec<String> {
+    hosts_in(uri)
+        .into_iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect()
+}
+
+/// `e` and the errors under it, joined: reqwest's own message ("error sending request") names
+/// no cause.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The hosts a URL may have to belong to `broker` by host: its endpoint hosts and aliases, and
@@ -598,10 +788,10 @@ mod tests {
             m.shown,
             "https://admin:****@b-1.mq.eu-west-2.amazonaws.com:443"
         );
-        assert!(m
-            .authorization
-            .as_deref()
-            .is_some_and(|a| a.starts_with("Basic ")));
+        assert_eq!(
+            m.credentials,
+            Some(("admin".to_owned(), "s3cret".to_owned()))
+        );
         assert!(
             !format!("{m:?}").contains("Basic"),
             "Debug shows no credentials"
@@ -636,7 +826,7 @@ mod tests {
         let m = Management::new("http://admin:s3cret@[fd00::2]:15672").unwrap();
         assert_eq!(m.base, "http://[fd00::2]:15672");
         assert_eq!(m.host, "fd00::2");
-        assert!(m.authorization.is_some(), "the credentials are sent");
+        assert!(m.credentials.is_some(), "the credentials are sent");
         assert_eq!(m.shown, "http://admin:****@[fd00::2]:15672");
     }
 

@@ -13,6 +13,7 @@ use crate::discovery::ResolvedBroker;
 use crate::error::Result;
 use crate::model::{Binding, Broker, Exchange, Link, Policy, Queue, World};
 
+mod amqp;
 mod live;
 mod management;
 pub mod topology;
