@@ -77,6 +77,9 @@ pub struct Schedule {
     pub retargets: Vec<ScheduleMove>,
     /// What the check after each wave expects of the services it moved.
     pub checks: Vec<Check>,
+    /// Publishers each wave moves, by wave: `(wave, cluster/service, the broker it moves to)`.
+    /// The check after their wave warns when one has no connection there yet.
+    pub publishers: Vec<(usize, String, BrokerAlias)>,
     /// Queues whose leftovers a shovel moves to the other broker: after their wave (`wave`),
     /// or after the last wave (`None`).
     pub leftovers: Vec<Drain>,
@@ -154,6 +157,9 @@ pub struct Report {
     /// Queues whose leftovers a shovel moved to the other broker.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shovelled: Vec<Shovelled>,
+    /// What the run noticed and did not stop for (a moved publisher not yet connected).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Why the run stopped before the end, if it did.
     pub stopped: Option<String>,
 }
@@ -264,6 +270,28 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
     }
     let retargets = schedules::retargets_of(plan, world, &mut skipped);
     let checks = checks_of(plan, world, &waves);
+    let moving: std::collections::HashSet<String> = waves.iter().flatten().map(Move::id).collect();
+    let publishers = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Update && !c.publishes.is_empty())
+        .filter(|c| moving.contains(&c.id()) && can_check(plan.brokers.get(c.to), world))
+        .filter(|c| {
+            // As for consumers: a world file that names no connection of the publisher where it
+            // comes from says nothing about whether it connects.
+            plan.brokers
+                .get(c.to.other())
+                .index_in(world)
+                .is_some_and(|i| {
+                    let source = &world.brokers[i];
+                    source.observed
+                        || source.connections.iter().any(|k| {
+                            crate::clients::names_service(&k.client, &c.cluster, &c.service)
+                        })
+                })
+        })
+        .filter_map(|c| Some((c.wave?, c.id(), c.to)))
+        .collect();
     Ok((
         Schedule {
             migration: plan.migration.clone(),
@@ -273,6 +301,7 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
             in_flight: Vec::new(),
             retargets,
             checks,
+            publishers,
             leftovers: plan.leftovers.clone(),
             topology: plan.topology.iter().map(|t| t.definition()).collect(),
             gates: if crate::plan::preparation(world, &plan.brokers, &plan.changes).is_some() {
@@ -483,6 +512,7 @@ impl Run<'_> {
                 return Ok(report);
             }
             if !failed_here {
+                self.check_publishers(schedule, number, &mut report)?;
                 if let Some(why) = self.check_wave(schedule, number, &report)? {
                     report.stopped = Some(why);
                     report.not_started = schedule.waves[index + 1..]
@@ -727,6 +757,51 @@ impl Run<'_> {
             messages: source.total(),
         });
         Ok(None)
+    }
+
+    /// Warns about each publisher wave `number` moved that has no connection on the broker it
+    /// moved to: publishers may connect only when they send, so this never stops the run.
+    fn check_publishers(
+        &mut self,
+        schedule: &Schedule,
+        number: usize,
+        report: &mut Report,
+    ) -> Result<()> {
+        if self.options.wave_check.is_none() {
+            return Ok(());
+        }
+        for alias in [BrokerAlias::Old, BrokerAlias::New] {
+            let moved: Vec<&String> = schedule
+                .publishers
+                .iter()
+                .filter(|(wave, id, to)| {
+                    *wave == number && *to == alias && report.moved.iter().any(|m| &m.service == id)
+                })
+                .map(|(_, id, _)| id)
+                .collect();
+            if moved.is_empty() {
+                continue;
+            }
+            let mut seen = crate::model::Broker::default();
+            self.backend
+                .broker(self.brokers.get(alias))?
+                .read_into(&mut seen)?;
+            for id in moved {
+                let (cluster, service) = id.split_once('/').unwrap_or(("", id));
+                if !seen
+                    .connections
+                    .iter()
+                    .any(|c| crate::clients::names_service(&c.client, cluster, service))
+                {
+                    let warning = format!(
+                        "{id} moved to the {alias} broker and has no connection there yet (a publisher may connect only when it sends)"
+                    );
+                    self.progress.line(&format!("  warning: {warning}"));
+                    report.warnings.push(warning);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Shovels what is left in the queues of `schedule.leftovers` due after wave `after`

@@ -269,6 +269,7 @@ pub fn schedule(
             retargets,
             // Rollback checks nothing after a wave, and shovels nothing back.
             checks: Vec::new(),
+            publishers: Vec::new(),
             leftovers: Vec::new(),
             // Rollback never deletes what apply copied to the new broker, nor creates anything.
             topology: Vec::new(),

@@ -30,6 +30,26 @@ pub fn run(report: &Report, what: &str) -> String {
             let _ = writeln!(out, "  ~ {}  {} -> {}", r.schedule, r.from, r.to);
         }
     }
+    if !report.shovelled.is_empty() {
+        let _ = writeln!(out, "Shovelled:");
+        for s in &report.shovelled {
+            let _ = writeln!(
+                out,
+                "  > {}  {} message{} from the {} broker to the {} broker",
+                s.queue,
+                s.messages,
+                if s.messages == 1 { "" } else { "s" },
+                s.from,
+                s.from.other()
+            );
+        }
+    }
+    if !report.warnings.is_empty() {
+        let _ = writeln!(out, "Warnings:");
+        for w in &report.warnings {
+            let _ = writeln!(out, "  ! {w}");
+        }
+    }
     if !report.failed.is_empty() {
         let _ = writeln!(out, "Failed (left on the revision shown):");
         for f in &report.failed {

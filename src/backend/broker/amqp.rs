@@ -112,7 +112,7 @@ impl Amqp {
                 Ok(connection) => {
                     self.connections.insert(vhost.to_owned(), connection);
                 }
-                // No such vhost, or no access to it: the broker has no such queue for warren.
+                // No such vhost, or no access to it: the caller asks the management API which.
                 Err(e) if is_vhost_refused(&e) => return Ok(None),
                 Err(e) => return Err(self.failed("connecting", vhost, &e.to_string())),
             }

@@ -287,15 +287,20 @@ impl BrokerApi for Live {
     /// it lags by the broker's statistics interval.
     fn depth(&mut self, vhost: &str, queue: &str) -> Result<Option<Depth>> {
         let declared = match &mut self.amqp {
-            Some(amqp) => match amqp.declared(vhost, queue)? {
-                Some(declared) => Some(declared),
-                None => return Ok(None),
-            },
+            Some(amqp) => amqp.declared(vhost, queue)?,
             None => None,
         };
         let Some(q) = self.management.queue(vhost, queue)? else {
             return Ok(None);
         };
+        if self.amqp.is_some() && declared.is_none() {
+            // The management API lists a queue the AMQP URL cannot see (its user has no access
+            // to the vhost): never read that as "no such queue", which would end a drain wait.
+            return Err(Error::Backend(format!(
+                "{}: the management API lists queue {queue} in vhost {vhost}, but the AMQP URL cannot see it (does its user have access to the vhost?)",
+                self.describe()
+            )));
+        }
         Ok(Some(match declared {
             Some(d) => Depth {
                 ready: d.ready,

@@ -1,0 +1,260 @@
+//! Rehearsals against two real RabbitMQ nodes (the old broker on 127.0.0.1, the new on
+//! 127.0.0.2): the world file gives the services and task definitions, the brokers are live
+//! (their entries list no `queues`), and the services' clients are workers that follow the
+//! world file as ECS would run them (`support::worker`). `apply` copies the old node's topology
+//! to the new one, drains, moves, checks after each wave that the moved consumers consume again,
+//! and `decommission` deletes the old broker only once nothing uses it.
+
+mod common;
+mod support;
+
+use std::time::Duration;
+
+use common::{Declared, Plan, Scenario, World, NEW_ID, OLD_ID};
+use support::rabbit::{self, RabbitNode};
+use support::worker::{Role, Worker};
+
+const OLD_MGMT: &str = "WARREN_TEST_OLD_MANAGEMENT_URL";
+const NEW_MGMT: &str = "WARREN_TEST_NEW_MANAGEMENT_URL";
+const OLD_AMQP: &str = "WARREN_TEST_OLD_AMQP_URL";
+const NEW_AMQP: &str = "WARREN_TEST_NEW_AMQP_URL";
+
+/// `plan` with the four URL variables named in its `[brokers.old]` and `[brokers.new]`.
+fn with_url_variables(plan: &str) -> String {
+    let mut plan = plan.to_owned();
+    for (alias, id, management, amqp) in [
+        ("old", OLD_ID, OLD_MGMT, OLD_AMQP),
+        ("new", NEW_ID, NEW_MGMT, NEW_AMQP),
+    ] {
+        let section = format!("[brokers.{alias}]\nid = \"{id}\"\n");
+        assert!(plan.contains(&section), "{plan}");
+        plan = plan.replace(
+            &section,
+            &format!("{section}management_url_env = \"{management}\"\namqp_url_env = \"{amqp}\"\n"),
+        );
+    }
+    plan
+}
+
+/// The AMQP URL of `node`'s vhost `/`, with the tests' credentials.
+fn amqp_url(node: &RabbitNode) -> String {
+    format!(
+        "amqp://{}:{}@{}:{}/%2F",
+        rabbit::USER,
+        rabbit::PASSWORD,
+        node.ip(),
+        node.amqp_port()
+    )
+}
+
+/// `warren ARGS…` in `s` with the four URLs in its environment.
+fn warren(s: &Scenario, args: &[&str]) -> std::process::Output {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    s.warren(args)
+        .env(OLD_MGMT, old.management_url())
+        .env(NEW_MGMT, new.management_url())
+        .env(OLD_AMQP, amqp_url(old))
+        .env(NEW_AMQP, amqp_url(new))
+        .timeout(Duration::from_secs(240))
+        .output()
+        .expect("warren runs")
+}
+
+/// Waits until `node`'s management API shows a consumer on `queue` (vhost `/`): its statistics
+/// lag a moment behind a consumer that has just connected, and warren reads them, as a
+/// long-running consumer's would be.
+fn wait_for_consumer(node: &RabbitNode, queue: &str) {
+    assert!(
+        node.wait_until(|n| n
+            .queue_info("/", queue)
+            .is_some_and(|q| q["consumers"].as_u64().unwrap_or(0) > 0)),
+        "the management API shows no consumer on {queue}"
+    );
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A publisher `shop/<prefix>-billing` (exchange `<prefix>.events`, topic, bound to
+/// `<prefix>.orders`) and a consumer `shop/<prefix>-orders` of that queue, both on the old node,
+/// in a plan that moves both.
+fn shop(prefix: &str) -> (Scenario, String, String, String) {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    let (exchange, queue) = (format!("{prefix}.events"), format!("{prefix}.orders"));
+    let (billing, orders) = (format!("{prefix}-billing"), format!("{prefix}-orders"));
+    let world = World::new()
+        .broker(common::Broker::new(OLD_ID, &old.amqp_endpoint()).live())
+        .broker(common::Broker::new(NEW_ID, &new.amqp_endpoint()).live())
+        .service_env(
+            "shop",
+            &billing,
+            &[("SPRING_RABBITMQ_ADDRESSES", &old.amqp_endpoint())],
+        )
+        .service_env(
+            "shop",
+            &orders,
+            &[("SPRING_RABBITMQ_ADDRESSES", &old.amqp_endpoint())],
+        );
+    let plan = Plan::new()
+        .clusters(&["shop"])
+        .service(Declared::new("shop", &billing).publishes(&[&exchange]))
+        .service(Declared::new("shop", &orders).consumes(&[&queue]))
+        .to_toml();
+    old.declare_exchange("/", &exchange, "topic");
+    old.declare_queue("/", &queue);
+    old.bind("/", &exchange, &queue, "#");
+    (
+        Scenario::with_plan_text(&with_url_variables(&plan), &world),
+        queue,
+        billing,
+        orders,
+    )
+}
+
+/// The tests share the two nodes, and decommission looks at everything on the old one: one
+/// test at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[test]
+fn apply_prepares_the_new_node_moves_both_services_and_decommission_deletes_the_old_one() {
+    let _one = one_at_a_time();
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    let (s, queue, billing, orders) = shop("lr-a");
+    let world = s.path("world.json");
+    let consumer = Worker::start(&world, "shop", &orders, Role::consume(&queue), [old, new]);
+    let publisher = Worker::start(
+        &world,
+        "shop",
+        &billing,
+        Role::publish("lr-a.events", "order.created", Duration::from_millis(20)),
+        [old, new],
+    );
+    assert!(
+        consumer.wait_for(|s| s.node == Some(0), Duration::from_secs(20))
+            && publisher.wait_for(|s| s.confirmed >= 20, Duration::from_secs(20)),
+        "the workers start on the old node: {:?} {:?}",
+        consumer.state(),
+        publisher.state()
+    );
+    wait_for_consumer(old, &queue);
+
+    let out = warren(
+        &s,
+        &[
+            "apply",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--auto-approve",
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "apply: {stdout}\n{stderr}");
+
+    // Both moved, with their clients: the publisher first, the consumer after the drain.
+    assert!(
+        publisher.wait_for(|s| s.node == Some(1), Duration::from_secs(10)),
+        "{:?}",
+        publisher.state()
+    );
+    assert!(
+        consumer.wait_for(|s| s.node == Some(1), Duration::from_secs(10)),
+        "{:?}\n{stderr}",
+        consumer.state()
+    );
+    // The new node got the exchange, the queue and the binding before anyone moved, so every
+    // message the publisher sent there was routed (confirmed) and is consumed.
+    let before = publisher.state().confirmed;
+    assert!(
+        consumer.wait_for(|c| c.received >= before, Duration::from_secs(20)),
+        "confirmed {before}, consumed {:?}",
+        consumer.state()
+    );
+    assert!(
+        new.get("/api/exchanges/%2F/lr-a.events").is_some(),
+        "the exchange was created on the new node"
+    );
+
+    let journal = s.read("warren-journal.jsonl");
+    for step in ["\"step\":\"drain\"", "\"step\":\"check\""] {
+        assert!(journal.contains(step), "{step} in {journal}");
+    }
+
+    drop(publisher);
+    drop(consumer);
+    // Nothing uses the old node any more: its queue is empty and its clients left.
+    old.wait_until(|n| {
+        n.get("/api/connections")
+            .and_then(|c| c.as_array().map(|a| a.is_empty()))
+            .unwrap_or(false)
+    });
+    let out = warren(
+        &s,
+        &[
+            "decommission",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--confirm",
+            OLD_ID,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "decommission: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(s.world_json()["brokers"][0]["state"], "DELETED");
+}
+
+#[test]
+fn a_consumer_that_does_not_come_back_on_the_new_node_stops_apply_after_its_wave() {
+    let _one = one_at_a_time();
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    let (s, queue, _billing, orders) = shop("lr-b");
+    // A consumer that stays on the old node whatever apply does: it follows a copy of the
+    // world file that nothing changes.
+    s.write("frozen.json", &s.read("world.json"));
+    let stuck = Worker::start(
+        &s.path("frozen.json"),
+        "shop",
+        &orders,
+        Role::consume(&queue),
+        [old, new],
+    );
+    assert!(stuck.wait_for(|s| s.node.is_some(), Duration::from_secs(20)));
+    wait_for_consumer(old, &queue);
+
+    let out = warren(
+        &s,
+        &[
+            "apply",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--auto-approve",
+            "--wave-check-timeout",
+            "3",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("shop/{orders}"))
+            && stderr.contains(&format!("nothing consumes {queue} there")),
+        "{stderr}"
+    );
+    let journal = s.read("warren-journal.jsonl");
+    assert!(
+        journal.contains("\"step\":\"check\"") && journal.contains("\"result\":\"failed\""),
+        "{journal}"
+    );
+}
