@@ -1674,3 +1674,38 @@ fn a_plan_moving_services_says_when_no_topology_can_be_copied() {
         "{json:#}"
     );
 }
+
+/// What apply creates on the new broker before the first wave is not reported missing there:
+/// the plan lists it to create instead of warning that it must be created by hand.
+#[test]
+fn what_apply_creates_on_the_new_broker_is_not_warned_about_as_missing() {
+    let world = World::new()
+        .broker(
+            old_broker()
+                .exchange("shop.events", "topic")
+                .queue(Queue::new("shop.orders"))
+                .binding("shop.events", "shop.orders"),
+        )
+        .broker(new_broker())
+        .service_env("c", "billing", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "orders", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new()
+        .service(Declared::new("c", "billing").publishes(&["shop.events"]))
+        .service(Declared::new("c", "orders").consumes(&["shop.orders"]));
+    let json = Scenario::new(&plan, &world).plan_json();
+    let created: Vec<&str> = json["topology"]
+        .as_array()
+        .expect("a topology to create")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        created.contains(&"shop.events") && created.contains(&"shop.orders"),
+        "{created:?}"
+    );
+    let warnings = json["warnings"].to_string();
+    assert!(
+        !warnings.contains("does not exist on the new broker"),
+        "{warnings}"
+    );
+}
