@@ -10,6 +10,8 @@ mod support;
 
 use std::time::Duration;
 
+use serde_json::{json, Value};
+
 use common::{Declared, Plan, Scenario, World, NEW_ID, OLD_ID};
 use support::rabbit::{self, RabbitNode};
 use support::worker::{Role, Worker};
@@ -257,4 +259,160 @@ fn a_consumer_that_does_not_come_back_on_the_new_node_stops_apply_after_its_wave
         journal.contains("\"step\":\"check\"") && journal.contains("\"result\":\"failed\""),
         "{journal}"
     );
+}
+
+#[test]
+fn status_and_rollback_follow_the_live_nodes_and_the_clients_go_back() {
+    let _one = one_at_a_time();
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    let (s, queue, _billing, orders) = shop("lr-c");
+    let consumer = Worker::start(
+        &s.path("world.json"),
+        "shop",
+        &orders,
+        Role::consume(&queue),
+        [old, new],
+    );
+    assert!(consumer.wait_for(|s| s.node == Some(0), Duration::from_secs(20)));
+    wait_for_consumer(old, &queue);
+    let args = ["plan.toml", "--world", "world.json", "--auto-approve"];
+    let out = warren(&s, &[&["apply"], &args[..]].concat());
+    assert!(out.status.success(), "apply: {}", text(&out.stderr));
+    assert!(consumer.wait_for(|s| s.node == Some(1), Duration::from_secs(10)));
+
+    let out = warren(&s, &["status", "plan.toml", "--world", "world.json"]);
+    let status = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "status: {status}{}",
+        text(&out.stderr)
+    );
+    assert!(
+        status.contains(&format!("shop/{orders}")),
+        "status names the moved service: {status}"
+    );
+
+    let out = warren(&s, &[&["rollback"], &args[..]].concat());
+    assert!(
+        out.status.success(),
+        "rollback: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        consumer.wait_for(
+            |s| s.node == Some(0) && s.connects == 3,
+            Duration::from_secs(10)
+        ),
+        "the consumer went back to the old node with its service: {:?}",
+        consumer.state()
+    );
+    // Rollback never deletes what apply copied: the new node keeps the queue.
+    assert!(new.queue_info("/", &queue).is_some());
+}
+
+#[test]
+fn a_shovel_on_the_new_node_that_reads_from_the_old_one_blocks_decommission() {
+    let _one = one_at_a_time();
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    let (s, queue, _billing, _orders) = shop("lr-d");
+    let out = warren(
+        &s,
+        &[
+            "apply",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--auto-approve",
+        ],
+    );
+    assert!(out.status.success(), "apply: {}", text(&out.stderr));
+    // Someone's shovel, left running on the new node, still reading the old node's queue.
+    let shovel = json!({ "value": {
+        "src-uri": amqp_url(old), "src-queue": queue,
+        "dest-uri": "amqp://", "dest-queue": queue,
+    }});
+    let (code, body) = new
+        .request(
+            "PUT",
+            "/api/parameters/shovel/%2F/lr-d-leftovers",
+            Some(&shovel),
+        )
+        .expect("the management API answers");
+    assert!(code < 300, "{code} {body}");
+    assert!(new.wait_until(|n| n
+        .get("/api/shovels/%2F")
+        .is_some_and(|v| v.to_string().contains("running"))));
+
+    let out = warren(
+        &s,
+        &[
+            "decommission",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--confirm",
+            OLD_ID,
+            "--format",
+            "json",
+        ],
+    );
+    let _ = new.request("DELETE", "/api/parameters/shovel/%2F/lr-d-leftovers", None);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let decision: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let federation: Vec<&Value> = decision["blockers"]
+        .as_array()
+        .expect("blockers")
+        .iter()
+        .filter(|b| b["kind"] == "federation")
+        .collect();
+    assert_eq!(federation.len(), 1, "{decision:#}");
+    let detail = federation[0]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("lr-d-leftovers"), "{detail}");
+    assert!(
+        !detail.contains(rabbit::PASSWORD),
+        "no credentials: {detail}"
+    );
+    assert_ne!(s.world_json()["brokers"][0]["state"], "DELETED");
+}
+
+#[test]
+fn an_old_node_that_cannot_be_reached_is_unverifiable_and_nothing_is_deleted() {
+    let _one = one_at_a_time();
+    let (s, _queue, _billing, _orders) = shop("lr-e");
+    // The old broker's management URL on its own host, at a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("its address")
+        .port();
+    let out = s
+        .warren(&[
+            "decommission",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--confirm",
+            OLD_ID,
+            "--format",
+            "json",
+        ])
+        .env(OLD_MGMT, format!("http://guest:s3cret@127.0.0.1:{closed}"))
+        .env(NEW_MGMT, rabbit::shared_new().management_url())
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("warren runs");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let decision: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert!(
+        decision["blockers"]
+            .as_array()
+            .expect("blockers")
+            .iter()
+            .any(|b| b["kind"] == "unverifiable"),
+        "{decision:#}"
+    );
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+    assert_ne!(s.world_json()["brokers"][0]["state"], "DELETED");
 }
