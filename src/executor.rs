@@ -543,14 +543,17 @@ impl Run<'_> {
                 return Ok(report);
             }
         }
+        // What is left where nobody consumes any more goes first: a final drain would wait for
+        // it in vain.
+        if let Some(why) = self.shovel_leftovers(schedule, None, &mut report)? {
+            report.stopped = Some(why);
+            return Ok(report);
+        }
         for drain in schedule.drains.iter().filter(|d| d.wave.is_none()) {
             if let Some(left) = self.wait_drained(drain)? {
                 report.stopped = Some(left);
                 return Ok(report);
             }
-        }
-        if let Some(why) = self.shovel_leftovers(schedule, None, &mut report)? {
-            report.stopped = Some(why);
         }
         Ok(report)
     }
@@ -1271,28 +1274,15 @@ mod tests {
         world: crate::model::World,
         check: Option<std::time::Duration>,
     ) -> (super::Report, Vec<crate::journal::Entry>) {
-        use crate::backend::Backend as _;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("warren-journal.jsonl");
-        let journal = crate::journal::Journal::new(&path);
+        let journal = crate::journal::Journal::new(&dir.path().join("warren-journal.jsonl"));
         let mut backend = crate::backend::memory::MemoryBackend::new(world);
-        let world = backend.read(&crate::backend::ReadScope::default()).unwrap();
-        let plan = crate::plan::make(&chain::config(), &world).unwrap();
-        let (schedule, _) = super::schedule(&plan, &world).unwrap();
         let options = super::Options {
             drain_timeout: std::time::Duration::from_secs(3600),
             rollout_timeout: std::time::Duration::from_secs(3600),
             wave_check: check,
         };
-        let report = super::execute(
-            &schedule,
-            &plan.brokers,
-            &mut backend,
-            &journal,
-            options,
-            &mut crate::progress::Progress::quiet(),
-        )
-        .unwrap();
+        let report = chain::apply_with(&mut backend, &journal, options).unwrap();
         let checks = journal
             .entries("chain")
             .unwrap()

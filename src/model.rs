@@ -313,6 +313,17 @@ impl Binding {
         }
     }
 
+    /// Whether `other` routes the same way: the same vhost, source, destination and key (the
+    /// form it is written in does not count).
+    #[must_use]
+    pub fn same_route(&self, other: &Binding) -> bool {
+        self.vhost == other.vhost
+            && self.exchange == other.exchange
+            && self.destination == other.destination
+            && self.destination_type == other.destination_type
+            && self.routing_key == other.routing_key
+    }
+
     /// The queue it binds, if its destination is a queue.
     #[must_use]
     pub fn queue(&self) -> Option<&str> {

@@ -1548,3 +1548,89 @@ fn rollback_leaves_the_definitions_apply_copied_in_place() {
     assert_eq!(new["exchanges"], copied["exchanges"]);
     assert_eq!(new["bindings"], copied["bindings"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Leftovers
+// ---------------------------------------------------------------------------------------------
+
+/// A consumer of `q` that moves first (`federate`), leaving 5 messages in the old broker's `q`
+/// that nobody consumes there any more.
+fn left_behind() -> Scenario {
+    let world = World::new()
+        .broker(old_broker().queue(Queue::new("q").messages(5)))
+        .broker(new_broker().queue(Queue::new("q")));
+    let world = with_old(world, "worker", |s| s);
+    let plan = Plan::new()
+        .strategy("federate")
+        .service(Declared::new(C, "worker").consumes(&["q"]));
+    Scenario::new(&plan, &world)
+}
+
+fn queue_messages(world: &Value, broker: usize, name: &str) -> u64 {
+    world["brokers"][broker]["queues"]
+        .as_array()
+        .and_then(|qs| qs.iter().find(|q| q["name"] == name))
+        .and_then(|q| q["messages"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn without_shovel_what_nobody_consumes_any_more_makes_the_final_drain_wait_in_vain() {
+    let s = left_behind();
+    let out = run(
+        &mut s.warren(&[
+            "apply",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--auto-approve",
+            "--drain-timeout",
+            "0",
+        ]),
+        1,
+    );
+    assert!(out.contains("still holds 5 messages"), "{out}");
+    assert_eq!(queue_messages(&s.world_json(), 0, "q"), 5);
+}
+
+#[test]
+fn apply_shovel_moves_what_is_left_where_nobody_consumes_any_more_and_counts_it() {
+    let s = left_behind();
+    let out = run(
+        &mut s.warren(&[
+            "apply",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--auto-approve",
+            "--drain-timeout",
+            "5",
+            "--shovel",
+        ]),
+        0,
+    );
+    assert!(
+        out.contains("Shovelled:")
+            && out.contains("q  5 messages from the old broker to the new broker"),
+        "{out}"
+    );
+    let world = s.world_json();
+    assert_eq!(
+        queue_messages(&world, 0, "q"),
+        0,
+        "nothing left on the old broker"
+    );
+    assert_eq!(queue_messages(&world, 1, "q"), 5, "all 5 on the new broker");
+    let journal = s.read(JOURNAL);
+    let shovel: Vec<&str> = journal
+        .lines()
+        .filter(|l| l.contains("\"step\":\"shovel\""))
+        .collect();
+    assert_eq!(shovel.len(), 2, "started, then ok: {journal}");
+    assert!(
+        shovel[1].contains("\"result\":\"ok\"")
+            && shovel[1].contains("5 before on the old broker, 5 arrived on the new broker"),
+        "{}",
+        shovel[1]
+    );
+}

@@ -38,25 +38,14 @@ fn with_url_variables(plan: &str) -> String {
     plan
 }
 
-/// The AMQP URL of `node`'s vhost `/`, with the tests' credentials.
-fn amqp_url(node: &RabbitNode) -> String {
-    format!(
-        "amqp://{}:{}@{}:{}/%2F",
-        rabbit::USER,
-        rabbit::PASSWORD,
-        node.ip(),
-        node.amqp_port()
-    )
-}
-
 /// `warren ARGS…` in `s` with the four URLs in its environment.
 fn warren(s: &Scenario, args: &[&str]) -> std::process::Output {
     let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
     s.warren(args)
         .env(OLD_MGMT, old.management_url())
         .env(NEW_MGMT, new.management_url())
-        .env(OLD_AMQP, amqp_url(old))
-        .env(NEW_AMQP, amqp_url(new))
+        .env(OLD_AMQP, old.amqp_url())
+        .env(NEW_AMQP, new.amqp_url())
         .timeout(Duration::from_secs(240))
         .output()
         .expect("warren runs")
@@ -329,7 +318,7 @@ fn a_shovel_on_the_new_node_that_reads_from_the_old_one_blocks_decommission() {
     assert!(out.status.success(), "apply: {}", text(&out.stderr));
     // Someone's shovel, left running on the new node, still reading the old node's queue.
     let shovel = json!({ "value": {
-        "src-uri": amqp_url(old), "src-queue": queue,
+        "src-uri": old.amqp_url(), "src-queue": queue,
         "dest-uri": "amqp://", "dest-queue": queue,
     }});
     let (code, body) = new

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::Definition;
-use crate::model::{Binding, Broker, DestinationType, Exchange, Policy, Queue};
+use crate::model::{Broker, DestinationType, Exchange, Policy, Queue};
 
 /// What preparing the new broker takes.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -96,7 +96,7 @@ pub fn prepare(old: &Broker, new: &Broker, vhosts: &BTreeSet<String>) -> Prepara
         .iter()
         .filter(|b| wanted(&b.vhost) && !b.exchange.is_empty())
     {
-        if !new.bindings.iter().any(|x| same_binding(b, x)) {
+        if !new.bindings.iter().any(|x| b.same_route(x)) {
             out.create.push(Definition::Binding(b.clone()));
         }
     }
@@ -175,7 +175,7 @@ fn has(broker: &Broker, definition: &Definition) -> bool {
             .iter()
             .flatten()
             .any(|x| x.vhost == q.vhost && x.name == q.name),
-        Definition::Binding(b) => broker.bindings.iter().any(|x| same_binding(b, x)),
+        Definition::Binding(b) => broker.bindings.iter().any(|x| b.same_route(x)),
         Definition::Policy(p) => broker
             .policies
             .iter()
@@ -196,14 +196,6 @@ fn named_by_bindings(broker: &Broker, vhost: &str, name: &str) -> bool {
             && (b.exchange == name
                 || (b.destination_type == DestinationType::Exchange && b.destination == name))
     })
-}
-
-fn same_binding(a: &Binding, b: &Binding) -> bool {
-    a.vhost == b.vhost
-        && a.exchange == b.exchange
-        && a.destination == b.destination
-        && a.destination_type == b.destination_type
-        && a.routing_key == b.routing_key
 }
 
 fn exchange_type(e: &Exchange) -> &str {
@@ -302,6 +294,7 @@ fn policy_detail(p: &Policy) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Binding;
     use serde_json::json;
 
     fn vhosts(names: &[&str]) -> BTreeSet<String> {

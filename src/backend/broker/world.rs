@@ -93,13 +93,7 @@ pub fn add(broker: &mut Broker, definition: &Definition) -> bool {
             queues.push(created);
         }
         Definition::Binding(b) => {
-            if broker.bindings.iter().any(|x| {
-                x.vhost == b.vhost
-                    && x.exchange == b.exchange
-                    && x.destination == b.destination
-                    && x.destination_type == b.destination_type
-                    && x.routing_key == b.routing_key
-            }) {
+            if broker.bindings.iter().any(|x| x.same_route(b)) {
                 return false;
             }
             broker.bindings.push(b.clone());

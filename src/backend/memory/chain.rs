@@ -160,6 +160,18 @@ pub type Run = fn(&mut MemoryBackend, &Journal) -> Result<Report>;
 /// # Errors
 /// Whatever the backend or the journal fails with.
 pub fn apply(backend: &mut MemoryBackend, journal: &Journal) -> Result<Report> {
+    apply_with(backend, journal, OPTIONS)
+}
+
+/// As [`apply`], with other limits (a check after each wave, say).
+///
+/// # Errors
+/// Whatever the backend or the journal fails with.
+pub fn apply_with(
+    backend: &mut MemoryBackend,
+    journal: &Journal,
+    options: Options,
+) -> Result<Report> {
     let config = config();
     let world = backend.read(&ReadScope::default())?;
     let plan = crate::plan::make(&config, &world)?;
@@ -172,7 +184,7 @@ pub fn apply(backend: &mut MemoryBackend, journal: &Journal) -> Result<Report> {
         &plan.brokers,
         backend,
         journal,
-        OPTIONS,
+        options,
         &mut Progress::quiet(),
     )
 }
