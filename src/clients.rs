@@ -10,10 +10,10 @@
 //! `esr-dataexport`). A connection whose name names no service is the service's whose running
 //! task has its peer address, where the state knows task addresses.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::host::{same_host, HostRef};
-use crate::model::{Connection, World};
+use crate::model::{Connection, Task, World};
 
 /// What may follow a service's name in a connection name that still names it.
 const SEPARATORS: [char; 6] = ['-', '.', ':', '/', ' ', '@'];
@@ -149,6 +149,56 @@ impl Clients {
     #[must_use]
     pub fn describe(&self, connection: &Connection) -> String {
         describe(connection, &self.owners(connection))
+    }
+}
+
+/// The services (`(cluster, service)`) of `world`'s `clusters` (every cluster where `None`)
+/// whose running tasks' addresses are worth reading: those whose tasks the state does not hold
+/// yet, and only when one of `connections` has a name that names no service, so that only its
+/// peer address can tell whose it is. Empty when every connection is named.
+#[must_use]
+pub fn services_to_locate(
+    world: &World,
+    connections: &[Connection],
+    clusters: Option<&[String]>,
+) -> Vec<(String, String)> {
+    let clients = Clients::of(world);
+    if connections
+        .iter()
+        .all(|c| !clients.named_by(&c.client).is_empty())
+    {
+        return Vec::new();
+    }
+    world
+        .clusters
+        .iter()
+        .filter(|c| clusters.is_none_or(|wanted| wanted.contains(&c.name)))
+        .flat_map(|c| {
+            c.services
+                .iter()
+                .filter(|s| s.tasks.is_empty())
+                .map(|s| (c.name.clone(), s.name.clone()))
+        })
+        .collect()
+}
+
+/// Gives the services of `world` the running tasks at `addresses` (`(cluster, service)` →
+/// addresses, as [`crate::backend::Backend::task_addresses`] answers); services it does not
+/// name keep theirs.
+pub fn fill_tasks(world: &mut World, addresses: &BTreeMap<(String, String), Vec<String>>) {
+    for cluster in &mut world.clusters {
+        for service in &mut cluster.services {
+            let id = (cluster.name.clone(), service.name.clone());
+            if let Some(found) = addresses.get(&id) {
+                service.tasks = found
+                    .iter()
+                    .map(|a| Task {
+                        address: a.clone(),
+                        ..Task::default()
+                    })
+                    .collect();
+            }
+        }
     }
 }
 
@@ -313,6 +363,51 @@ mod tests {
             "unknown client (billing, 10.0.9.9:1)"
         );
         assert_eq!(clients.describe(&connection("", "")), "unknown client");
+    }
+
+    #[test]
+    fn task_addresses_are_wanted_only_when_a_connection_names_no_service() {
+        let world = world();
+        let named = [connection("esr-dataexport-1", "10.0.3.40:1")];
+        assert!(services_to_locate(&world, &named, None).is_empty());
+        assert!(services_to_locate(&world, &[], None).is_empty());
+        let unnamed = [named[0].clone(), connection("", "10.0.3.41:1")];
+        // Services whose tasks the state holds already are not asked about.
+        assert_eq!(
+            services_to_locate(&world, &unnamed, None),
+            [
+                ("esr-batch".to_owned(), "esr-dataexport-worker".to_owned()),
+                ("esr-batch".to_owned(), "orders".to_owned()),
+            ]
+        );
+        assert_eq!(
+            services_to_locate(&world, &unnamed, Some(&["esr-prod".to_owned()])),
+            Vec::<(String, String)>::new()
+        );
+    }
+
+    #[test]
+    fn an_unnamed_connection_maps_to_the_service_whose_task_addresses_were_filled_in() {
+        let mut world = world();
+        let unnamed = connection("", "10.0.3.41:40122");
+        assert_eq!(
+            Clients::of(&world).describe(&unnamed),
+            "unknown client (10.0.3.41:40122)"
+        );
+        let found = BTreeMap::from([(
+            ("esr-batch".to_owned(), "orders".to_owned()),
+            vec!["10.0.3.41".to_owned()],
+        )]);
+        fill_tasks(&mut world, &found);
+        assert_eq!(
+            Clients::of(&world).describe(&unnamed),
+            "esr-batch/orders (10.0.3.41:40122)"
+        );
+        // A service the answer does not name keeps the tasks it had.
+        assert_eq!(
+            Clients::of(&world).owners(&connection("", "10.0.1.7:1")),
+            ["esr-batch/esr-dataexport"]
+        );
     }
 
     #[test]

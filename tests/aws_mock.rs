@@ -2041,6 +2041,34 @@ fn register_out() -> RegisterTaskDefinitionOutput {
         .task_definition(definition("orders:2", vec![container("app", &[], &[])]))
         .build()
 }
+fn task_arn(cluster: &str, id: &str) -> String {
+    format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/{id}")
+}
+/// A running task at `address`, as DescribeTasks answers it for awsvpc: its network interface
+/// attachment holds the address.
+fn running_task(cluster: &str, id: &str, address: &str) -> aws_sdk_ecs::types::Task {
+    aws_sdk_ecs::types::Task::builder()
+        .task_arn(task_arn(cluster, id))
+        .last_status("RUNNING")
+        .attachments(
+            aws_sdk_ecs::types::Attachment::builder()
+                .r#type("ElasticNetworkInterface")
+                .details(kv("networkInterfaceId", "eni-1"))
+                .details(kv("privateIPv4Address", address))
+                .build(),
+        )
+        .build()
+}
+fn list_tasks_out() -> aws_sdk_ecs::operation::list_tasks::ListTasksOutput {
+    aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder()
+        .task_arns(task_arn("esr-prod", "t1"))
+        .build()
+}
+fn describe_tasks_out() -> aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput {
+    aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput::builder()
+        .tasks(running_task("esr-prod", "t1", "10.0.1.7"))
+        .build()
+}
 fn update_service_out() -> aws_sdk_ecs::operation::update_service::UpdateServiceOutput {
     aws_sdk_ecs::operation::update_service::UpdateServiceOutput::builder().build()
 }
@@ -2322,6 +2350,8 @@ enum Action {
     Unlock,
     /// The shared journal's entries.
     Journal,
+    /// `task_addresses` of `esr-prod/orders`.
+    TaskAddresses,
 }
 
 /// Every AWS call warren makes: the operation, the backend method that makes it, and the rules
@@ -2379,6 +2409,14 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
         (
             "ecs:UpdateService",
             faulty!(Ecs::update_service, fault, update_service_out),
+        ),
+        (
+            "ecs:ListTasks",
+            faulty!(Ecs::list_tasks, fault, list_tasks_out),
+        ),
+        (
+            "ecs:DescribeTasks",
+            faulty!(Ecs::describe_tasks, fault, describe_tasks_out),
         ),
     ];
     let mut mq = vec![
@@ -2482,6 +2520,7 @@ fn fault_case(call: &str, fault: Fault) -> (Action, Rule, Mocks, Vec<Rule>) {
         "ecs:DescribeClusters" => Action::ReadNamed,
         "ecs:ListTaskDefinitions" | "ecs:RegisterTaskDefinition" => Action::Register,
         "ecs:UpdateService" => Action::Update,
+        "ecs:ListTasks" | "ecs:DescribeTasks" => Action::TaskAddresses,
         "events:PutTargets" => Action::RetargetRule,
         "scheduler:UpdateSchedule" => Action::RetargetSchedule,
         "mq:DeleteBroker" => Action::DeleteBroker,
@@ -2540,6 +2579,8 @@ const FAULT_TABLE: &[(&str, Fault)] = &[
     ("ecs:ListTaskDefinitions", Fault::Throttled),
     ("ecs:RegisterTaskDefinition", Fault::Internal),
     ("ecs:UpdateService", Fault::Throttled),
+    ("ecs:ListTasks", Fault::Internal),
+    ("ecs:DescribeTasks", Fault::Throttled),
     ("mq:ListBrokers", Fault::Throttled),
     ("mq:DescribeBroker", Fault::Internal),
     ("mq:DeleteBroker", Fault::Unavailable),
@@ -2650,6 +2691,19 @@ fn perform(action: Action, mocks: &Mocks, dynamodb: &[Rule]) -> String {
             .expect("retarget");
             "retargeted".into()
         }
+        Action::TaskAddresses => {
+            let found = aws
+                .task_addresses(&[("esr-prod".to_owned(), "orders".to_owned())])
+                .expect("task addresses");
+            assert_eq!(
+                found,
+                BTreeMap::from([(
+                    ("esr-prod".to_owned(), "orders".to_owned()),
+                    vec!["10.0.1.7".to_owned()]
+                )])
+            );
+            "located".into()
+        }
         Action::DeleteBroker => {
             aws.delete_broker(&old_broker()).expect("delete");
             "deleted".into()
@@ -2732,7 +2786,7 @@ fn every_call_is_retried_after_throttling_or_a_server_error() {
         stale.is_empty(),
         "FAULT_TABLE lists calls no code makes: {stale:?}"
     );
-    assert_eq!(covered.len(), 31, "{covered:?}");
+    assert_eq!(covered.len(), 33, "{covered:?}");
 }
 
 /// `orders:1` moved to the new host, as `perform` asks to register it.
@@ -3739,4 +3793,210 @@ fn a_mapping_from_the_old_broker_is_unmanaged_and_blocks_decommission_one_from_s
     for other in ["2222-sqs", "3333-off", "thumbnail", "images"] {
         assert!(!all.contains(other), "{other} named: {blockers:#?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running tasks' addresses: whose an unnamed broker connection is
+
+/// `orders`' 250 running tasks, 10.0.0.0 to 10.0.0.249, listed a hundred a page.
+fn orders_task_ids() -> Vec<String> {
+    (0..250).map(|i| format!("orders-{i}")).collect()
+}
+
+/// ListTasks of `esr-prod/orders` (paged by a hundred) and of `esr-prod/billing` (one task),
+/// DescribeTasks of whatever is asked: every `orders` task on its network interface, `billing`'s
+/// through its container's network interface (bridge or host tasks describe it there). Each
+/// request is logged.
+fn task_rules(log: &Log) -> Vec<Rule> {
+    let l = log.clone();
+    let list = mock!(aws_sdk_ecs::Client::list_tasks).then_compute_output(move |req| {
+        assert_eq!(
+            req.desired_status(),
+            Some(&aws_sdk_ecs::types::DesiredStatus::Running)
+        );
+        let service = req.service_name().expect("ListTasks names its service");
+        let mut args = vec![service.to_owned()];
+        args.extend(req.next_token().map(str::to_owned));
+        l.push("ListTasks", args);
+        let arns: Vec<String> = match service {
+            "orders" => orders_task_ids()
+                .iter()
+                .map(|id| task_arn("esr-prod", id))
+                .collect(),
+            "billing" => vec![task_arn("esr-prod", "billing-0")],
+            _ => Vec::new(),
+        };
+        let (items, next) = page(&arns, 100, service, req.next_token());
+        aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder()
+            .set_task_arns(Some(items))
+            .set_next_token(next)
+            .build()
+    });
+    let l = log.clone();
+    let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_compute_output(move |req| {
+        l.push("DescribeTasks", vec![req.tasks().len().to_string()]);
+        let tasks = req
+            .tasks()
+            .iter()
+            .map(|arn| {
+                let id = last_part(arn);
+                if id == "billing-0" {
+                    aws_sdk_ecs::types::Task::builder()
+                        .task_arn(arn)
+                        .containers(
+                            aws_sdk_ecs::types::Container::builder()
+                                .network_interfaces(
+                                    aws_sdk_ecs::types::NetworkInterface::builder()
+                                        .private_ipv4_address("10.0.5.5")
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build()
+                } else {
+                    let n: usize = id.trim_start_matches("orders-").parse().unwrap();
+                    running_task("esr-prod", id, &format!("10.0.0.{n}"))
+                }
+            })
+            .collect();
+        aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput::builder()
+            .set_tasks(Some(tasks))
+            .build()
+    });
+    vec![list, describe]
+}
+
+#[test]
+fn task_addresses_read_every_page_of_tasks_and_describe_them_a_hundred_at_a_time() {
+    let log = Log::default();
+    let mocks = Mocks {
+        ecs: task_rules(&log),
+        ..Mocks::default()
+    };
+    let found = mocks
+        .backend()
+        .task_addresses(&[
+            ("esr-prod".to_owned(), "orders".to_owned()),
+            ("esr-prod".to_owned(), "billing".to_owned()),
+            ("esr-prod".to_owned(), "idle".to_owned()),
+        ])
+        .expect("task addresses");
+    let orders = &found[&("esr-prod".to_owned(), "orders".to_owned())];
+    assert_eq!(orders.len(), 250);
+    assert!(orders.contains(&"10.0.0.0".to_owned()));
+    assert!(orders.contains(&"10.0.0.249".to_owned()));
+    assert_eq!(
+        found[&("esr-prod".to_owned(), "billing".to_owned())],
+        ["10.0.5.5"]
+    );
+    assert!(
+        !found.contains_key(&("esr-prod".to_owned(), "idle".to_owned())),
+        "a service with no running task is absent"
+    );
+    let calls = log.0.lock().unwrap().clone();
+    let listed: Vec<&Vec<String>> = calls
+        .iter()
+        .filter(|(op, _)| *op == "ListTasks")
+        .map(|(_, args)| args)
+        .collect();
+    assert_eq!(
+        listed.len(),
+        5,
+        "three pages of orders, billing, idle: {listed:?}"
+    );
+    let mut described: Vec<usize> = calls
+        .iter()
+        .filter(|(op, _)| *op == "DescribeTasks")
+        .map(|(_, args)| args[0].parse().unwrap())
+        .collect();
+    described.sort_unstable();
+    assert_eq!(described, [51, 100, 100], "251 tasks of one cluster");
+}
+
+/// What `decommission` and `status` do on AWS with an unnamed connection: the services' tasks
+/// are located only because of it, and the connection is then told by its peer address.
+#[test]
+fn an_unnamed_connection_is_told_by_the_running_task_with_its_peer_address() {
+    use warren::clients::{fill_tasks, services_to_locate, Clients};
+    use warren::model::{Cluster, Connection, Service};
+    let mut world = World {
+        clusters: vec![Cluster {
+            name: "esr-prod".into(),
+            services: ["billing", "orders"]
+                .into_iter()
+                .map(|name| Service {
+                    name: name.into(),
+                    ..Service::default()
+                })
+                .collect(),
+            ..Cluster::default()
+        }],
+        ..World::default()
+    };
+    let unnamed = Connection {
+        client: String::new(),
+        peer: "10.0.5.5:40122".into(),
+        ..Connection::default()
+    };
+    assert_eq!(
+        Clients::of(&world).describe(&unnamed),
+        "unknown client (10.0.5.5:40122)"
+    );
+    let log = Log::default();
+    let mocks = Mocks {
+        ecs: task_rules(&log),
+        ..Mocks::default()
+    };
+    let wanted = services_to_locate(&world, std::slice::from_ref(&unnamed), None);
+    let found = mocks
+        .backend()
+        .task_addresses(&wanted)
+        .expect("task addresses");
+    fill_tasks(&mut world, &found);
+    assert_eq!(
+        Clients::of(&world).describe(&unnamed),
+        "esr-prod/billing (10.0.5.5:40122)"
+    );
+    assert_eq!(
+        Clients::of(&world).owners(&Connection {
+            peer: "10.0.0.42:5000".into(),
+            ..unnamed.clone()
+        }),
+        ["esr-prod/orders"]
+    );
+
+    // A named connection asks nothing of AWS.
+    let named = Connection {
+        client: "billing-7f3c".into(),
+        ..unnamed
+    };
+    assert!(services_to_locate(&world, &[named], None).is_empty());
+}
+
+/// A denied ListTasks names the call, the service and the IAM action, so that `status` can
+/// warn with it and `decommission` keeps the connection an unknown client.
+#[test]
+fn a_denied_list_tasks_names_the_call_the_service_and_the_action() {
+    let list = mock!(aws_sdk_ecs::Client::list_tasks).then_http_response(|| {
+        json_error(
+            400,
+            "AccessDeniedException",
+            "User is not authorized to perform: ecs:ListTasks",
+        )
+    });
+    let mocks = Mocks {
+        ecs: vec![list],
+        ..Mocks::default()
+    };
+    let err = mocks
+        .backend()
+        .task_addresses(&[("esr-prod".to_owned(), "orders".to_owned())])
+        .expect_err("denied");
+    let message = err.to_string();
+    assert!(message.contains("ecs:ListTasks"), "{message}");
+    assert!(message.contains("service esr-prod/orders"), "{message}");
+    assert!(
+        message.contains("IAM policy must allow ecs:ListTasks"),
+        "{message}"
+    );
 }

@@ -10,6 +10,7 @@ pub mod broker;
 pub mod memory;
 pub mod rehearsal;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::discovery::ResolvedBroker;
@@ -123,6 +124,21 @@ pub trait Backend {
             .iter()
             .map(|q| self.rollout(&q.cluster, &q.service, &q.task_definition))
             .collect()
+    }
+
+    /// The private IPv4 addresses of the running tasks of each of `services` (`(cluster,
+    /// service)`), by service: what tells which service a broker connection that carries no
+    /// service's name comes from. A service with no running task is absent. Backends whose
+    /// state holds the tasks already (a world file) answer nothing.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when the tasks cannot be listed or described.
+    fn task_addresses(
+        &mut self,
+        services: &[(String, String)],
+    ) -> Result<BTreeMap<(String, String), Vec<String>>> {
+        let _ = services;
+        Ok(BTreeMap::new())
     }
 
     /// The broker `broker` itself: its queues, topology and links, read and changed through

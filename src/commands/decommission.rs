@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use super::clients;
 use super::{everything, migration_of, pretty_json, Output, Session};
 use crate::backend::broker as live;
 use crate::backend::ReadScope;
@@ -38,6 +39,10 @@ pub fn run(args: &DecommissionArgs, output: Output) -> Result<u8> {
                     });
                 }
             }
+            // An open connection blocks whether or not its service is known: when the tasks
+            // cannot be read, it stays an unknown client and nothing is added.
+            let [old, _] = discovery::resolve_brokers(&config, &world);
+            let _ = clients::locate(session.backend(), &mut world, &[&old], None);
             world
         }
         Err(Error::Backend(why)) => {

@@ -3,6 +3,7 @@
 //! stderr, terminals and exit codes.
 
 mod apply;
+mod clients;
 mod decommission;
 mod plan;
 mod rollback;

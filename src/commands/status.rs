@@ -1,5 +1,6 @@
 //! `warren status`: where every service points now, and whether decommission would pass.
 
+use super::clients;
 use super::{everything, migration_of, pretty_json, Output, Session};
 use crate::cli::{ReportFormat, StatusArgs};
 use crate::config::Config;
@@ -22,9 +23,24 @@ pub fn run(args: &StatusArgs, output: Output) -> Result<u8> {
         resources: false,
         ..everything()
     };
-    let world = session.read(&scope, |w| discovery::resolve_brokers(&config, w).to_vec())?;
+    let mut world = session.read(&scope, |w| discovery::resolve_brokers(&config, w).to_vec())?;
     config.check_against(&world)?;
     let brokers = discovery::resolve_brokers(&config, &world);
+    let clusters: Option<Vec<String>> = config
+        .migration
+        .clusters
+        .as_ref()
+        .map(|cs| cs.iter().map(|c| c.value.clone()).collect());
+    // Not knowing whose an unnamed connection is leaves it an unknown client: a warning, not
+    // a failed status.
+    if let Err(e) = clients::locate(
+        session.backend(),
+        &mut world,
+        &[&brokers[0], &brokers[1]],
+        clusters.as_deref(),
+    ) {
+        eprintln!("warning: connections that name no service stay unknown clients: {e}");
+    }
     let mut status = crate::status::status(&config, &world, brokers)?;
     let entries = session.entries()?;
     status.journal = Some(JournalSummary::of(

@@ -15,8 +15,9 @@ mod read;
 mod resources;
 mod schedules;
 mod secrets;
+mod tasks;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -676,6 +677,14 @@ impl Backend for Aws {
                 })
                 .collect()
         })
+    }
+
+    fn task_addresses(
+        &mut self,
+        services: &[(String, String)],
+    ) -> Result<BTreeMap<(String, String), Vec<String>>> {
+        let runtime = self.runtime.clone();
+        runtime.block_on(tasks::addresses(self, services))
     }
 
     fn broker<'a>(
