@@ -354,7 +354,10 @@ impl Rehearsal {
         for entry in std::fs::read_dir(self.dir.path()).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name != "world.json" && name != "plan.toml" && path.is_file() {
+            // A killed run may leave the world file's own atomic-write copy
+            // (`.world.json.PID.tmp`): it holds what world.json holds, nothing of warren's.
+            let world_copy = name.starts_with(".world.json.") && name.ends_with(".tmp");
+            if name != "world.json" && name != "plan.toml" && !world_copy && path.is_file() {
                 hunt.file(&path);
             }
         }
