@@ -266,6 +266,9 @@ pub struct Binding {
     pub destination: String,
     pub destination_type: DestinationType,
     pub routing_key: String,
+    /// What a headers exchange matches on (`x-match` and the headers), and any other binding
+    /// argument: part of the binding, as the routing key is.
+    pub arguments: Map<String, Value>,
     /// Written as `"queue": NAME` (the first form) rather than with `destination`.
     queue_form: bool,
 }
@@ -291,6 +294,7 @@ impl Binding {
             destination: queue.to_owned(),
             destination_type: DestinationType::Queue,
             routing_key: routing_key.to_owned(),
+            arguments: Map::new(),
             queue_form: true,
         }
     }
@@ -309,8 +313,16 @@ impl Binding {
             destination: destination.to_owned(),
             destination_type: DestinationType::Exchange,
             routing_key: routing_key.to_owned(),
+            arguments: Map::new(),
             queue_form: false,
         }
+    }
+
+    /// The same binding with `arguments`.
+    #[must_use]
+    pub fn with_arguments(mut self, arguments: Map<String, Value>) -> Binding {
+        self.arguments = arguments;
+        self
     }
 
     /// Whether `other` routes the same way: the same vhost, source, destination and key (the
@@ -322,6 +334,7 @@ impl Binding {
             && self.destination == other.destination
             && self.destination_type == other.destination_type
             && self.routing_key == other.routing_key
+            && self.arguments == other.arguments
     }
 
     /// The queue it binds, if its destination is a queue.
@@ -345,6 +358,8 @@ struct BindingForm {
     destination_type: Option<DestinationType>,
     #[serde(default)]
     routing_key: String,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    arguments: Map<String, Value>,
 }
 
 impl TryFrom<BindingForm> for Binding {
@@ -383,6 +398,7 @@ impl TryFrom<BindingForm> for Binding {
             destination,
             destination_type,
             routing_key: form.routing_key,
+            arguments: form.arguments,
             queue_form,
         })
     }
@@ -407,6 +423,7 @@ impl From<Binding> for BindingForm {
             destination,
             destination_type,
             routing_key: binding.routing_key,
+            arguments: binding.arguments,
         }
     }
 }

@@ -975,8 +975,8 @@ fn create_makes_exactly_the_definitions_asked_and_a_second_create_changes_nothin
     assert_eq!(
         named(&first, "live-j-"),
         vec![
-            r#"binding Binding { vhost: "/", exchange: "live-j-events", destination: "live-j-orders", destination_type: Queue, routing_key: "orders.#", queue_form: true }"#.to_owned(),
-            r#"binding Binding { vhost: "/", exchange: "live-j-ingress", destination: "live-j-events", destination_type: Exchange, routing_key: "", queue_form: false }"#.to_owned(),
+            r#"binding Binding { vhost: "/", exchange: "live-j-events", destination: "live-j-orders", destination_type: Queue, routing_key: "orders.#", arguments: {}, queue_form: true }"#.to_owned(),
+            r#"binding Binding { vhost: "/", exchange: "live-j-ingress", destination: "live-j-events", destination_type: Exchange, routing_key: "", arguments: {}, queue_form: false }"#.to_owned(),
             r#"exchange live-j-events Some("topic") durable=Some(true) internal=Some(false)"#.to_owned(),
             r#"exchange live-j-ingress Some("fanout") durable=Some(true) internal=Some(false)"#.to_owned(),
             r#"policy Policy { vhost: "/", name: "live-j-limit", pattern: "^live-j-expiring$", apply_to: "queues", priority: 5, definition: {"max-length": Number(1000)} }"#.to_owned(),
@@ -1190,4 +1190,42 @@ fn an_unreachable_management_url_is_a_backend_error_naming_it_with_the_password_
         "{text}"
     );
     assert!(!text.contains("live-o-secret"), "{text}");
+}
+
+/// A headers exchange routes by its bindings' arguments: a binding copied without them would
+/// route every message. Created with them, it reads back with them.
+#[test]
+fn a_binding_is_created_and_read_back_with_its_arguments() {
+    let node = rabbit::shared_new();
+    let mut broker = live(&resolved(node, BrokerAlias::New, "k"));
+    let mut headers = serde_json::Map::new();
+    headers.insert("x-match".into(), "all".into());
+    headers.insert("region".into(), "eu".into());
+    let binding = Binding::to_queue("/", "live-k-headers", "live-k-eu", "").with_arguments(headers);
+    for definition in [
+        Definition::Exchange(Exchange {
+            vhost: "/".into(),
+            name: "live-k-headers".into(),
+            kind: Some("headers".into()),
+            ..Exchange::default()
+        }),
+        Definition::Queue(Queue {
+            vhost: "/".into(),
+            name: "live-k-eu".into(),
+            ..Queue::default()
+        }),
+        Definition::Binding(binding.clone()),
+    ] {
+        broker.create(&definition).unwrap();
+    }
+    let mut seen = Broker::default();
+    broker.read_into(&mut seen).unwrap();
+    let read: Vec<&Binding> = seen
+        .bindings
+        .iter()
+        .filter(|b| b.exchange == "live-k-headers")
+        .collect();
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert!(read[0].same_route(&binding), "{:?}", read[0]);
+    assert_eq!(read[0].arguments["region"], "eu");
 }

@@ -118,13 +118,14 @@ impl Live {
     fn create_binding(&self, b: &Binding, what: &str) -> Result<()> {
         // A binding is a set member: binding again what is bound changes nothing.
         let api = self.management.api();
+        let arguments = (!b.arguments.is_empty()).then(|| b.arguments.clone());
         let answer = if b.queue().is_some() {
             api.bind_queue(
                 &b.vhost,
                 &b.destination,
                 &b.exchange,
                 Some(&b.routing_key),
-                None,
+                arguments,
             )
         } else {
             api.bind_exchange(
@@ -132,7 +133,7 @@ impl Live {
                 &b.destination,
                 &b.exchange,
                 Some(&b.routing_key),
-                None,
+                arguments,
             )
         };
         answer.map_err(|err| self.management.api_error(what, err))

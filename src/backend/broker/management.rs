@@ -596,13 +596,16 @@ impl Management {
         broker.bindings = bindings
             .into_iter()
             .filter(|b| !b.source.is_empty())
-            .map(|b| match b.destination_type {
-                BindingDestinationType::Queue => {
-                    Binding::to_queue(&b.vhost, &b.source, &b.destination, &b.routing_key)
+            .map(|b| {
+                match b.destination_type {
+                    BindingDestinationType::Queue => {
+                        Binding::to_queue(&b.vhost, &b.source, &b.destination, &b.routing_key)
+                    }
+                    BindingDestinationType::Exchange => {
+                        Binding::to_exchange(&b.vhost, &b.source, &b.destination, &b.routing_key)
+                    }
                 }
-                BindingDestinationType::Exchange => {
-                    Binding::to_exchange(&b.vhost, &b.source, &b.destination, &b.routing_key)
-                }
+                .with_arguments(b.arguments.0)
             })
             .collect();
         broker.connections = connections

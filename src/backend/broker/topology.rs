@@ -606,4 +606,36 @@ mod tests {
             ]
         );
     }
+
+    /// A headers exchange routes by its bindings' arguments: the same source, destination and
+    /// key with other arguments is another binding, and is created.
+    #[test]
+    fn a_binding_with_other_arguments_is_another_binding() {
+        let mut all = serde_json::Map::new();
+        all.insert("x-match".into(), json!("all"));
+        all.insert("region".into(), json!("eu"));
+        let mut old = Broker {
+            queues: Some(vec![Queue {
+                vhost: "/".into(),
+                name: "q".into(),
+                ..Queue::default()
+            }]),
+            ..Broker::default()
+        };
+        old.exchanges = vec![Exchange {
+            vhost: "/".into(),
+            name: "h".into(),
+            kind: Some("headers".into()),
+            ..Exchange::default()
+        }];
+        let mut new = old.clone();
+        old.bindings = vec![Binding::to_queue("/", "h", "q", "").with_arguments(all)];
+        new.bindings = vec![Binding::to_queue("/", "h", "q", "")];
+        let prep = prepare(&old, &new, &vhosts(&["/"]));
+        assert_eq!(
+            prep.create,
+            vec![Definition::Binding(old.bindings[0].clone())],
+            "{prep:?}"
+        );
+    }
 }
