@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::model::{Binding, Broker, Exchange, Link, Policy, Queue, World};
 
 mod amqp;
+pub mod federation;
 mod live;
 mod management;
 pub mod topology;
