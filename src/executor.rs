@@ -24,7 +24,7 @@ mod brokers;
 mod schedules;
 
 pub use brokers::Check;
-use brokers::{can_check, checks_of};
+use brokers::{checks_of, publishers_of};
 
 pub use schedules::{Retargeted, ScheduleMove};
 
@@ -190,7 +190,8 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
         )));
     }
     // The brokers as read now, not as when a saved plan was made.
-    if let Some(preparation) = crate::plan::preparation(world, &plan.brokers, &plan.changes) {
+    let preparation = crate::plan::preparation(world, &plan.brokers, &plan.changes);
+    if let Some(preparation) = &preparation {
         if !preparation.conflicts.is_empty() {
             let conflicts: Vec<String> = preparation
                 .conflicts
@@ -261,28 +262,7 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
     }
     let retargets = schedules::retargets_of(plan, world, &mut skipped);
     let checks = checks_of(plan, world, &waves);
-    let moving: std::collections::HashSet<String> = waves.iter().flatten().map(Move::id).collect();
-    let publishers = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Update && !c.publishes.is_empty())
-        .filter(|c| moving.contains(&c.id()) && can_check(plan.brokers.get(c.to), world))
-        .filter(|c| {
-            // As for consumers: a world file that names no connection of the publisher where it
-            // comes from says nothing about whether it connects.
-            plan.brokers
-                .get(c.to.other())
-                .index_in(world)
-                .is_some_and(|i| {
-                    let source = &world.brokers[i];
-                    source.observed
-                        || source.connections.iter().any(|k| {
-                            crate::clients::names_service(&k.client, &c.cluster, &c.service)
-                        })
-                })
-        })
-        .filter_map(|c| Some((c.wave?, c.id(), c.to)))
-        .collect();
+    let publishers = publishers_of(plan, world, &waves);
     Ok((
         Schedule {
             migration: plan.migration.clone(),
@@ -295,7 +275,7 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
             publishers,
             leftovers: plan.leftovers.clone(),
             topology: plan.topology.iter().map(|t| t.definition()).collect(),
-            gates: if crate::plan::preparation(world, &plan.brokers, &plan.changes).is_some() {
+            gates: if preparation.is_some() {
                 crate::plan::gates(world, &plan.brokers, &plan.changes)
             } else {
                 BTreeMap::new()

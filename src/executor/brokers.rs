@@ -39,19 +39,55 @@ pub(super) fn can_check(broker: &crate::discovery::ResolvedBroker, world: &World
             .is_some_and(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()))
 }
 
+/// The changes a run moves (`waves`) whose broker after the move warren can look at (see
+/// [`can_check`]).
+fn checkable<'p>(
+    plan: &'p Plan,
+    world: &'p World,
+    waves: &[Vec<Move>],
+) -> impl Iterator<Item = &'p crate::plan::Change> {
+    let moving: std::collections::HashSet<String> = waves.iter().flatten().map(Move::id).collect();
+    plan.changes
+        .iter()
+        .filter(move |c| c.action == Action::Update && moving.contains(&c.id()))
+        .filter(move |c| can_check(plan.brokers.get(c.to), world))
+}
+
+/// The publishers each wave moves, as `(wave, cluster/service, the broker it moves to)`: the
+/// check after their wave warns when one has no connection there yet. As for consumers, a
+/// world file that names no connection of the publisher where it comes from says nothing
+/// about whether it connects.
+pub(super) fn publishers_of(
+    plan: &Plan,
+    world: &World,
+    waves: &[Vec<Move>],
+) -> Vec<(usize, String, BrokerAlias)> {
+    checkable(plan, world, waves)
+        .filter(|c| !c.publishes.is_empty())
+        .filter(|c| {
+            plan.brokers
+                .get(c.to.other())
+                .in_world(world)
+                .is_some_and(|source| {
+                    source.observed
+                        || source.connections.iter().any(|k| {
+                            crate::clients::names_service(&k.client, &c.cluster, &c.service)
+                        })
+                })
+        })
+        .filter_map(|c| Some((c.wave?, c.id(), c.to)))
+        .collect()
+}
+
 /// The checks after each wave: every service a wave moves that consumes, on the broker it
 /// leaves, a queue with consumers (per `world`, read before the run) must consume it on the
 /// broker it moves to. Consumers count where the broker itself was read (observed), or where
 /// the world file names the service among a queue's `consumed_by`; a queue nobody consumed
 /// before, or whose consumers a world file does not name, proves nothing either way.
 pub(super) fn checks_of(plan: &Plan, world: &World, waves: &[Vec<Move>]) -> Vec<Check> {
-    let moving: std::collections::HashSet<String> = waves.iter().flatten().map(Move::id).collect();
-    plan.changes
-        .iter()
-        .filter(|c| c.action == Action::Update && moving.contains(&c.id()))
-        .filter(|c| can_check(plan.brokers.get(c.to), world))
+    checkable(plan, world, waves)
         .filter_map(|c| {
-            let source = &world.brokers[plan.brokers.get(c.to.other()).index_in(world)?];
+            let source = plan.brokers.get(c.to.other()).in_world(world)?;
             let named =
                 |client: &String| crate::clients::names_service(client, &c.cluster, &c.service);
             let queues: Vec<(String, String)> = c
