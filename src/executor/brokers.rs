@@ -36,7 +36,7 @@ pub(super) fn can_check(broker: &crate::discovery::ResolvedBroker, world: &World
         || broker
             .management_url_env
             .as_ref()
-            .is_some_and(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()))
+            .is_some_and(|var| crate::backend::broker::url_in(var).is_some())
 }
 
 /// The changes a run moves (`waves`) whose broker after the move warren can look at (see

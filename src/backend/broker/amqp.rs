@@ -224,17 +224,8 @@ pub(super) fn scrub(text: &str, password: &str) -> String {
     if password.is_empty() {
         return text.to_owned();
     }
-    let encoded: String = password
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    text.replace(password, "****").replace(&encoded, "****")
+    text.replace(password, "****")
+        .replace(&segment(password), "****")
 }
 
 #[cfg(test)]

@@ -33,9 +33,7 @@ pub struct Live {
 /// The value of `broker`'s `amqp_url_env` variable, when the plan names one and it is set.
 fn amqp_url(broker: &ResolvedBroker) -> Option<(String, String)> {
     let var = broker.amqp_url_env.as_ref()?;
-    let url = std::env::var(var).ok()?;
-    let url = url.trim();
-    (!url.is_empty()).then(|| (var.clone(), url.to_owned()))
+    Some((var.clone(), super::url_in(var)?))
 }
 
 impl Live {
@@ -197,10 +195,7 @@ impl Live {
 /// refused naming the variable when the plan gives none or it is not set.
 fn shovel_uri(broker: (&str, &str), var: Option<&str>, shovel: &Shovel<'_>) -> Result<String> {
     let (alias, id) = broker;
-    let url = var
-        .and_then(|var| std::env::var(var).ok())
-        .map(|u| u.trim().to_owned())
-        .filter(|u| !u.is_empty());
+    let url = var.and_then(super::url_in);
     let refused = |why: String| {
         Error::Refused(format!(
             "shovel {} cannot be started: it needs the AMQP URL of the {alias} broker {id}, and {why}",

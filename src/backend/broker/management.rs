@@ -289,15 +289,15 @@ impl Management {
                 broker.alias, broker.id
             )));
         };
-        match std::env::var(var) {
-            Ok(url) if !url.trim().is_empty() => Management::new(&url).map_err(|e| match e {
+        match super::url_in(var) {
+            Some(url) => Management::new(&url).map_err(|e| match e {
                 Error::Refused(why) => Error::Refused(format!(
                     "{var}, the management URL of the {} broker {}: {why}",
                     broker.alias, broker.id
                 )),
                 other => other,
             }),
-            _ => Err(Error::Backend(format!(
+            None => Err(Error::Backend(format!(
                 "the queues of the {} broker {} cannot be read: {var} is not set (it should hold http(s)://user:password@host:port)",
                 broker.alias, broker.id
             ))),
@@ -741,14 +741,10 @@ pub fn check_amqp_url(broker: &ResolvedBroker, management_host: Option<&str>) ->
     let Some(var) = &broker.amqp_url_env else {
         return Ok(());
     };
-    let Ok(url) = std::env::var(var) else {
+    let Some(url) = super::url_in(var) else {
         return Ok(());
     };
-    let url = url.trim();
-    if url.is_empty() {
-        return Ok(());
-    }
-    amqp_url_belongs(broker, var, url, management_host)
+    amqp_url_belongs(broker, var, &url, management_host)
 }
 
 /// As [`check_amqp_url`], for `url` read from `var`.

@@ -23,6 +23,15 @@ pub mod world;
 pub use live::{Live, LiveBrokers};
 pub use management::{check_amqp_url, Management};
 
+/// The URL the environment variable `var` holds (a plan's `amqp_url_env` or
+/// `management_url_env`), trimmed; `None` when it is not set or blank.
+#[must_use]
+pub fn url_in(var: &str) -> Option<String> {
+    let value = std::env::var(var).ok()?;
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
 /// Reads the queues, exchanges, bindings, policies, connections and links of `broker` from the
 /// broker itself into `world`, when the backend could not see them and the plan gives a
 /// management URL that is set. A simulated broker (one whose queues the world lists) is left as
@@ -39,7 +48,7 @@ pub fn read_topology(
     let set = broker
         .management_url_env
         .as_ref()
-        .is_some_and(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()));
+        .is_some_and(|var| url_in(var).is_some());
     let simulated = broker
         .index_in(world)
         .is_some_and(|i| world.brokers[i].queues.is_some());
