@@ -9,6 +9,7 @@
 //! priority above it; the existing policy is never replaced or edited.
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::Policy;
@@ -16,6 +17,31 @@ use crate::model::Policy;
 /// The prefix of the names of the policies warren creates (and removes once the old queues are
 /// empty).
 pub const POLICY_PREFIX: &str = "warren-federate-";
+
+/// A federation upstream warren declares on the new broker, in one vhost, pointing at the old
+/// broker. The plan names the variable that holds its URL, never the URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upstream {
+    pub vhost: String,
+    /// `warren-<migration>` (see [`upstream_name`]), the same in every vhost.
+    pub name: String,
+    /// The environment variable holding the old broker's AMQP URL as the new broker reaches
+    /// it: the old broker's `upstream_url_env`, else its `amqp_url_env`. The vhost of the URL
+    /// is set to [`Upstream::vhost`] when the upstream is declared.
+    pub url_env: String,
+}
+
+/// The name of the upstreams warren declares for migration `migration`.
+#[must_use]
+pub fn upstream_name(migration: &str) -> String {
+    format!("warren-{migration}")
+}
+
+/// The name of the policy that federates queue `queue`.
+#[must_use]
+pub fn policy_name(queue: &str) -> String {
+    format!("{POLICY_PREFIX}{queue}")
+}
 
 /// Whether `policy` applies to queues at all.
 fn covers_queues(policy: &Policy) -> bool {
@@ -78,7 +104,7 @@ pub fn policy_for(
     );
     Ok(Policy {
         vhost: vhost.to_owned(),
-        name: format!("{POLICY_PREFIX}{queue}"),
+        name: policy_name(queue),
         pattern: format!("^{}$", regex::escape(queue)),
         apply_to: "queues".to_owned(),
         priority: now.map_or(0, |p| p.priority.saturating_add(1)),
@@ -100,6 +126,12 @@ mod tests {
             priority,
             definition: definition.as_object().cloned().unwrap_or_default(),
         }
+    }
+
+    #[test]
+    fn names_carry_the_migration_and_the_queue() {
+        assert_eq!(upstream_name("esr-prod"), "warren-esr-prod");
+        assert_eq!(policy_name("esr.q"), "warren-federate-esr.q");
     }
 
     #[test]
