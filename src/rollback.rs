@@ -274,6 +274,10 @@ pub fn schedule(
             // Rollback never deletes what apply copied to the new broker, nor creates anything.
             topology: Vec::new(),
             gates: std::collections::BTreeMap::new(),
+            federation: None,
+            // What apply declared for federation goes: a queue's policy before the queue
+            // drains on the new broker, the rest after the last wave.
+            undeclare: crate::executor::declared_by_apply(entries),
         },
         skipped,
     ))

@@ -109,6 +109,8 @@ fn apply_plan(
     let options = executor::Options {
         wave_check: (!args.no_wave_check)
             .then(|| std::time::Duration::from_secs(args.wave_check_timeout)),
+        link_check: std::time::Duration::from_secs(args.link_check_timeout),
+        stall: std::time::Duration::from_secs(args.stall_timeout),
         ..options(&args.change)
     };
     run_schedule(session, &schedule, &plan.brokers, options, skipped, "Apply")

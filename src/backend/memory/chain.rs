@@ -149,6 +149,8 @@ const OPTIONS: Options = Options {
     drain_timeout: Duration::from_secs(3600),
     rollout_timeout: Duration::from_secs(3600),
     wave_check: None,
+    link_check: Options::LINK_CHECK,
+    stall: Options::STALL,
 };
 
 /// Everything a run reads or writes besides the world: its journal.
