@@ -527,3 +527,20 @@ fn drain_without_the_forgotten_consumer_keeps_its_messages_until_it_moves_too() 
         started.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn the_longest_gap_counts_only_while_traffic_flowed() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let times = [at(0), at(100), at(150), at(400), at(5_000)];
+    // The last receipt came long after the traffic stopped (at 1 000 ms): the gap ends there.
+    assert_eq!(
+        traffic::longest_gap(&times, at(1_000)),
+        Duration::from_millis(600)
+    );
+    assert_eq!(
+        traffic::longest_gap(&times, at(10_000)),
+        Duration::from_millis(4_600)
+    );
+    assert_eq!(traffic::longest_gap(&times[..1], at(1_000)), Duration::ZERO);
+}

@@ -7,8 +7,9 @@
 //!     .publisher("apprecord", "p.apprecord", "apprecord.created")
 //!     .consumer("outbound", "p.apprecord.outbound", &["apprecord"])
 //!     .start();                       // consumers first, then the publishers, on their nodes
+//! let mut traffic = traffic;
 //! // ... warren apply ...
-//! let traffic = traffic.publish_until_total(Duration::from_secs(120));
+//! traffic.publish_until_total(Duration::from_secs(120));   // the total reached: they stop
 //! assert!(traffic.await_delivery(Duration::from_secs(60)));
 //! let summary = traffic.summary();
 //! println!("{}", summary.table());
@@ -477,10 +478,10 @@ impl Summary {
         ));
         let sent: Vec<String> = self.sent.iter().map(|(s, n)| format!("{s} {n}")).collect();
         out.push_str(&format!(
-            "\nconfirmed: {} ({}), one message every {} ms per publisher, for {:.1} s\n",
+            "\nconfirmed: {} ({}), one message every {:.1} ms per publisher, for {:.1} s\n",
             self.confirmed(),
             sent.join(", "),
-            self.every.as_millis(),
+            self.every.as_secs_f64() * 1000.0,
             self.publishing.as_secs_f64()
         ));
         out
