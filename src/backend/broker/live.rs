@@ -419,9 +419,9 @@ impl BrokerApi for Live {
     }
 
     /// `PUT /api/parameters/federation-upstream/{vhost}/{name}` with `uri` and `ack-mode`
-    /// alone: the crate's `FederationUpstreamParams` also writes keys (`channel-use-mode`, a
-    /// `null` queue) that RabbitMQ before 3.13 refuses as unknown. The URL, with its password,
-    /// goes only into the broker's parameter.
+    /// alone, through the crate's runtime parameters: its `FederationUpstreamParams` writes
+    /// `"queue": null` for a queue upstream, which RabbitMQ 3.10 refuses ("queue should be
+    /// binary"). The URL, with its password, goes only into the broker's parameter.
     fn create_upstream(&mut self, upstream: &Upstream, from: &ResolvedBroker) -> Result<()> {
         let uri = upstream_uri(upstream, from)?.ok_or_else(|| {
             Error::Refused(format!(
