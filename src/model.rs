@@ -109,6 +109,9 @@ pub struct Broker {
     /// Shovels and federation links running on the broker.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+    /// The federation upstreams declared on a simulated broker (a live broker's stay on it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<FederationUpstream>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
     /// Whether the queues, consumers and connections here were read from the broker itself
@@ -248,6 +251,18 @@ pub struct Link {
     /// `running`, `starting`, `terminated`…, as the broker says.
     #[serde(default)]
     pub state: String,
+}
+
+/// A federation upstream declared on a simulated broker: queues of its vhost under a policy
+/// naming it pull from the broker at `from`. Never the URL, which may carry a password.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederationUpstream {
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    pub name: String,
+    /// The hosts of its URL, lower-cased.
+    #[serde(default)]
+    pub from: Vec<String>,
 }
 
 /// A binding: what is published to `exchange` and matches `routing_key` also goes to

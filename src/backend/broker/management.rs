@@ -123,6 +123,25 @@ struct ApiExchange {
     arguments: Option<Map<String, Value>>,
 }
 
+/// A federation link as `GET /api/federation-links` gives it. Read raw: the crate's
+/// `FederationLink` leaves out the queue (or exchange) the link feeds, which tells whose link is
+/// `running`.
+#[derive(Deserialize)]
+struct ApiFederationLink {
+    vhost: String,
+    upstream: String,
+    #[serde(default)]
+    uri: Option<String>,
+    #[serde(default)]
+    status: String,
+    /// The federated queue, for a queue's link.
+    #[serde(default)]
+    queue: Option<String>,
+    /// The federated exchange, for an exchange's link.
+    #[serde(default)]
+    exchange: Option<String>,
+}
+
 /// How long to wait for a queue's statistics: a queue's message and consumer counts appear in the
 /// management API only with its first statistics event, a few seconds after the queue is
 /// declared or its node restarts (about 5 s, seen on RabbitMQ 3.10). Until then they are
@@ -636,7 +655,8 @@ impl Management {
     }
 
     /// The shovels and federation links running on the broker, each kind an empty list where
-    /// its plugin is not enabled (the API answers 404). Hosts only, never a URL's credentials.
+    /// its plugin is not enabled (the API answers 404). Hosts only, never a URL's credentials; a
+    /// federation link names the queue (or exchange) it feeds.
     ///
     /// # Errors
     /// [`Error::Backend`] when the API cannot be reached or refuses.
@@ -646,11 +666,8 @@ impl Management {
             Err(ApiError::NotFound) => Vec::new(),
             Err(e) => return Err(self.api_error("GET /api/shovels", e)),
         };
-        let federation = match self.api.list_federation_links() {
-            Ok(links) => links,
-            Err(ApiError::NotFound) => Vec::new(),
-            Err(e) => return Err(self.api_error("GET /api/federation-links", e)),
-        };
+        let federation: Vec<ApiFederationLink> =
+            self.get("/api/federation-links")?.unwrap_or_default();
         let mut links: Vec<Link> = shovels
             .into_iter()
             .map(|s| Link {
@@ -671,9 +688,9 @@ impl Management {
             kind: LinkKind::Federation,
             vhost: l.vhost,
             name: l.upstream,
-            from: link_hosts(&l.uri),
+            from: l.uri.as_deref().map(link_hosts).unwrap_or_default(),
             to: Vec::new(),
-            queue: None,
+            queue: l.queue.or(l.exchange),
             state: l.status,
         }));
         Ok(links)
@@ -748,7 +765,7 @@ pub fn check_amqp_url(broker: &ResolvedBroker, management_host: Option<&str>) ->
 }
 
 /// As [`check_amqp_url`], for `url` read from `var`.
-fn amqp_url_belongs(
+pub(super) fn amqp_url_belongs(
     broker: &ResolvedBroker,
     var: &str,
     url: &str,
