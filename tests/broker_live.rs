@@ -862,6 +862,7 @@ fn resolved(node: &RabbitNode, alias: BrokerAlias, tag: &str) -> ResolvedBroker 
         hosts: vec![node.ip().to_string()],
         amqp_url_env: Some(amqp),
         management_url_env: Some(management),
+        upstream_url_env: None,
         console_url: None,
     }
 }
@@ -1180,6 +1181,7 @@ fn an_unreachable_management_url_is_a_backend_error_naming_it_with_the_password_
         hosts: vec!["127.0.0.1".into()],
         amqp_url_env: None,
         management_url_env: Some(var.into()),
+        upstream_url_env: None,
         console_url: None,
     };
     let err = live(&broker).read_into(&mut Broker::default()).unwrap_err();
