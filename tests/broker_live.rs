@@ -197,6 +197,37 @@ fn queue_gives_the_exact_message_count_and_none_for_a_missing_queue() {
 }
 
 #[test]
+fn a_queue_that_a_client_fetched_from_with_basic_get_is_read_as_polled() {
+    let node = rabbit::shared_old();
+    for queue in ["live-a-polled", "live-a-pushed"] {
+        node.declare_queue("/", queue);
+        node.publish("/", "", queue, 2);
+        node.wait_for_messages("/", queue, 2);
+    }
+    // The management API's "get messages" fetches with basic.get.
+    node.request(
+        "POST",
+        "/api/queues/%2F/live-a-polled/get",
+        Some(
+            &serde_json::json!({ "count": 1, "ackmode": "ack_requeue_false", "encoding": "auto" }),
+        ),
+    )
+    .expect("get a message");
+    let counted = node.wait_until(|n| {
+        let stats = n.queue_info("/", "live-a-polled").unwrap_or_default()["message_stats"].clone();
+        ["get", "get_no_ack", "get_empty"]
+            .iter()
+            .any(|k| stats[*k].as_u64().is_some_and(|c| c > 0))
+    });
+    assert!(counted, "{:?}", node.queue_info("/", "live-a-polled"));
+
+    let broker = read(node);
+    let polled = |name: &str| broker.queue(name).expect("the queue is read").polled;
+    assert!(polled("live-a-polled"));
+    assert!(!polled("live-a-pushed"), "published to, never fetched from");
+}
+
+#[test]
 fn queue_reads_a_queue_of_another_vhost() {
     let node = rabbit::shared_old();
     node.declare_vhost("live-a/esr");
