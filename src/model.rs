@@ -94,6 +94,10 @@ pub struct Broker {
     /// on its host belongs to this broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console_url: Option<String>,
+    /// Whether the broker can be reached from the internet (Amazon MQ's `PubliclyAccessible`);
+    /// `None` where unknown. Amazon MQ cannot federate from, or shovel to, a private broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publicly_accessible: Option<bool>,
     /// `None` marks a live broker: its topology is read from the broker itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queues: Option<Vec<Queue>>,
@@ -172,6 +176,11 @@ pub struct Queue {
     /// Names of the clients (connection names) consuming the queue, where known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consumed_by: Vec<String>,
+    /// Whether clients fetch from the queue with `basic.get` (polling) rather than, or besides,
+    /// subscribing: the broker has counted gets on it. A federated queue pulls from its
+    /// upstream only for subscribed consumers, so pollers get nothing through federation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub polled: bool,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

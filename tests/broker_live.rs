@@ -199,6 +199,37 @@ fn queue_gives_the_exact_message_count_and_none_for_a_missing_queue() {
 }
 
 #[test]
+fn a_queue_that_a_client_fetched_from_with_basic_get_is_read_as_polled() {
+    let node = rabbit::shared_old();
+    for queue in ["live-a-polled", "live-a-pushed"] {
+        node.declare_queue("/", queue);
+        node.publish("/", "", queue, 2);
+        node.wait_for_messages("/", queue, 2);
+    }
+    // The management API's "get messages" fetches with basic.get.
+    node.request(
+        "POST",
+        "/api/queues/%2F/live-a-polled/get",
+        Some(
+            &serde_json::json!({ "count": 1, "ackmode": "ack_requeue_false", "encoding": "auto" }),
+        ),
+    )
+    .expect("get a message");
+    let counted = node.wait_until(|n| {
+        let stats = n.queue_info("/", "live-a-polled").unwrap_or_default()["message_stats"].clone();
+        ["get", "get_no_ack", "get_empty"]
+            .iter()
+            .any(|k| stats[*k].as_u64().is_some_and(|c| c > 0))
+    });
+    assert!(counted, "{:?}", node.queue_info("/", "live-a-polled"));
+
+    let broker = read(node);
+    let polled = |name: &str| broker.queue(name).expect("the queue is read").polled;
+    assert!(polled("live-a-polled"));
+    assert!(!polled("live-a-pushed"), "published to, never fetched from");
+}
+
+#[test]
 fn queue_reads_a_queue_of_another_vhost() {
     let node = rabbit::shared_old();
     node.declare_vhost("live-a/esr");
@@ -864,6 +895,7 @@ fn resolved(node: &RabbitNode, alias: BrokerAlias, tag: &str) -> ResolvedBroker 
         hosts: vec![node.ip().to_string()],
         amqp_url_env: Some(amqp),
         management_url_env: Some(management),
+        upstream_url_env: None,
         console_url: None,
     }
 }
@@ -1359,6 +1391,7 @@ fn an_unreachable_management_url_is_a_backend_error_naming_it_with_the_password_
         hosts: vec!["127.0.0.1".into()],
         amqp_url_env: None,
         management_url_env: Some(var.into()),
+        upstream_url_env: None,
         console_url: None,
     };
     let err = live(&broker).read_into(&mut Broker::default()).unwrap_err();

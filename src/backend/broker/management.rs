@@ -81,6 +81,29 @@ struct ApiQueue {
     auto_delete: Option<bool>,
     #[serde(default)]
     arguments: Option<Map<String, Value>>,
+    /// Counts of what the queue's clients did since the statistics began; absent on a queue
+    /// nothing has happened on yet.
+    #[serde(default)]
+    message_stats: Option<ApiMessageStats>,
+}
+
+/// Of a queue's `message_stats`, the counts of `basic.get`: with acknowledgement (`get`),
+/// without (`get_no_ack`), and on an empty queue (`get_empty`).
+#[derive(Deserialize, Default)]
+struct ApiMessageStats {
+    #[serde(default)]
+    get: u64,
+    #[serde(default)]
+    get_no_ack: u64,
+    #[serde(default)]
+    get_empty: u64,
+}
+
+impl ApiMessageStats {
+    /// Whether any client fetched from the queue with `basic.get`.
+    fn polled(&self) -> bool {
+        self.get > 0 || self.get_no_ack > 0 || self.get_empty > 0
+    }
 }
 
 impl ApiQueue {
@@ -100,6 +123,10 @@ impl ApiQueue {
             durable: self.durable,
             auto_delete: self.auto_delete,
             arguments: self.arguments.unwrap_or_default(),
+            polled: self
+                .message_stats
+                .as_ref()
+                .is_some_and(ApiMessageStats::polled),
             ..Queue::default()
         }
     }
@@ -855,6 +882,7 @@ mod tests {
             hosts: vec!["b-1.mq.example.com".into(), "rabbit.internal".into()],
             amqp_url_env: None,
             management_url_env: None,
+            upstream_url_env: None,
             console_url: Some("https://b-1-console.mq.example.com".into()),
         }
     }
@@ -911,5 +939,29 @@ mod tests {
             "%aé%+1%4",
             "not escapes, and no panic"
         );
+    }
+
+    #[test]
+    fn a_queue_is_polled_when_its_statistics_count_a_basic_get() {
+        let read = |stats: serde_json::Value| {
+            let mut q = serde_json::json!({ "name": "q", "vhost": "/", "messages": 0, "messages_unacknowledged": 0 });
+            if !stats.is_null() {
+                q["message_stats"] = stats;
+            }
+            serde_json::from_value::<ApiQueue>(q)
+                .unwrap()
+                .into_queue()
+                .polled
+        };
+        assert!(!read(serde_json::Value::Null), "no statistics yet");
+        assert!(!read(
+            serde_json::json!({ "publish": 4, "deliver": 4, "get": 0 })
+        ));
+        for field in ["get", "get_no_ack", "get_empty"] {
+            assert!(
+                read(serde_json::json!({ field: 1, "deliver": 3 })),
+                "{field}"
+            );
+        }
     }
 }
