@@ -107,6 +107,7 @@ struct RawBroker {
     aliases: Vec<String>,
     amqp_url_env: Option<String>,
     management_url_env: Option<String>,
+    upstream_url_env: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -300,6 +301,10 @@ pub struct BrokerSpec {
     pub aliases: Vec<String>,
     pub amqp_url_env: Option<String>,
     pub management_url_env: Option<String>,
+    /// The old broker only: the variable holding a URL of the old broker that the new broker
+    /// reaches it by, for the federation upstream (`federate`), where `amqp_url_env`'s will not
+    /// do (a private Amazon MQ broker behind a load balancer, say).
+    pub upstream_url_env: Option<String>,
     span: Range<usize>,
 }
 
@@ -552,12 +557,30 @@ impl Config {
             }
             BrokerSelector::Endpoints(endpoints.into_inner())
         };
+        let upstream_url_env = match raw.upstream_url_env {
+            Some(var) if alias == BrokerAlias::New => {
+                return Err(self.error_at(
+                    var.span(),
+                    &format!("{key}.upstream_url_env"),
+                    "only the old broker has an upstream URL: federation pulls from the old broker into the new one (move it to [brokers.old])",
+                ));
+            }
+            Some(var) if var.get_ref().trim().is_empty() => {
+                return Err(self.error_at(
+                    var.span(),
+                    &format!("{key}.upstream_url_env"),
+                    "must name an environment variable",
+                ));
+            }
+            other => other.map(Spanned::into_inner),
+        };
         Ok(BrokerSpec {
             alias,
             selector,
             aliases: raw.aliases,
             amqp_url_env: raw.amqp_url_env,
             management_url_env: raw.management_url_env,
+            upstream_url_env,
             span,
         })
     }
@@ -677,6 +700,7 @@ fn placeholder_broker(alias: BrokerAlias) -> BrokerSpec {
         aliases: Vec::new(),
         amqp_url_env: None,
         management_url_env: None,
+        upstream_url_env: None,
         span: 0..0,
     }
 }

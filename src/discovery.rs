@@ -28,6 +28,10 @@ pub struct ResolvedBroker {
     pub amqp_url_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_url_env: Option<String>,
+    /// The variable holding the URL the new broker reaches the old one by, for federation
+    /// (`upstream_url_env` of `[brokers.old]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_url_env: Option<String>,
     /// The broker's management console URL (Amazon MQ's `ConsoleURL`), where the state has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console_url: Option<String>,
@@ -45,6 +49,7 @@ impl ResolvedBroker {
             hosts: vec![host.into()],
             amqp_url_env: None,
             management_url_env: None,
+            upstream_url_env: None,
             console_url: None,
         }
     }
@@ -165,6 +170,7 @@ pub fn resolve_broker(spec: &BrokerSpec, world: &World) -> ResolvedBroker {
         hosts,
         amqp_url_env: spec.amqp_url_env.clone(),
         management_url_env: spec.management_url_env.clone(),
+        upstream_url_env: spec.upstream_url_env.clone(),
         console_url: found.and_then(|b| b.console_url.as_deref().map(mask_password)),
     }
 }
@@ -612,6 +618,7 @@ mod tests {
             endpoints,
             amqp_url_env: None,
             management_url_env: None,
+            upstream_url_env: None,
             console_url: None,
         }
     }

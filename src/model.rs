@@ -94,6 +94,10 @@ pub struct Broker {
     /// on its host belongs to this broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console_url: Option<String>,
+    /// Whether the broker can be reached from the internet (Amazon MQ's `PubliclyAccessible`);
+    /// `None` where unknown. Amazon MQ cannot federate from, or shovel to, a private broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publicly_accessible: Option<bool>,
     /// `None` marks a live broker: its topology is read from the broker itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queues: Option<Vec<Queue>>,
@@ -109,6 +113,9 @@ pub struct Broker {
     /// Shovels and federation links running on the broker.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+    /// The federation upstreams declared on a simulated broker (a live broker's stay on it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<FederationUpstream>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
     /// Whether the queues, consumers and connections here were read from the broker itself
@@ -169,6 +176,11 @@ pub struct Queue {
     /// Names of the clients (connection names) consuming the queue, where known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consumed_by: Vec<String>,
+    /// Whether clients fetch from the queue with `basic.get` (polling) rather than, or besides,
+    /// subscribing: the broker has counted gets on it. A federated queue pulls from its
+    /// upstream only for subscribed consumers, so pollers get nothing through federation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub polled: bool,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -248,6 +260,18 @@ pub struct Link {
     /// `running`, `starting`, `terminated`…, as the broker says.
     #[serde(default)]
     pub state: String,
+}
+
+/// A federation upstream declared on a simulated broker: queues of its vhost under a policy
+/// naming it pull from the broker at `from`. Never the URL, which may carry a password.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederationUpstream {
+    #[serde(default = "default_vhost")]
+    pub vhost: String,
+    pub name: String,
+    /// The hosts of its URL, lower-cased.
+    #[serde(default)]
+    pub from: Vec<String>,
 }
 
 /// A binding: what is published to `exchange` and matches `routing_key` also goes to

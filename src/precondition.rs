@@ -133,6 +133,7 @@ mod tests {
             hosts: discovery::hosts_in(endpoint),
             amqp_url_env: None,
             management_url_env: None,
+            upstream_url_env: None,
             console_url: None,
         }
     }

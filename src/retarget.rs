@@ -508,6 +508,7 @@ mod tests {
             hosts,
             amqp_url_env: None,
             management_url_env: None,
+            upstream_url_env: None,
             console_url: None,
         }
     }

@@ -1562,6 +1562,7 @@ fn left_behind() -> Scenario {
     let world = with_old(world, "worker", |s| s);
     let plan = Plan::new()
         .strategy("federate")
+        .broker_key("old", "amqp_url_env", "WARREN_OLD_AMQP_URL")
         .service(Declared::new(C, "worker").consumes(&["q"]));
     Scenario::new(&plan, &world)
 }

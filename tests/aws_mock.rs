@@ -2614,6 +2614,7 @@ fn old_broker() -> warren::discovery::ResolvedBroker {
         hosts: vec![OLD_HOST.into()],
         amqp_url_env: None,
         management_url_env: None,
+        upstream_url_env: None,
         console_url: None,
     }
 }
@@ -3561,6 +3562,7 @@ fn new_broker() -> warren::discovery::ResolvedBroker {
         hosts: vec![NEW_HOST.into()],
         amqp_url_env: None,
         management_url_env: None,
+        upstream_url_env: None,
         console_url: None,
     }
 }

@@ -446,3 +446,77 @@ async fn without_read_secrets_a_secret_is_unverifiable() {
         "not read, so not found"
     );
 }
+
+/// The seeded old broker is private (`PubliclyAccessible` false), as DescribeBroker reports:
+/// under `federate`, Amazon MQ cannot pull from it, so a plan that names only its AMQP URL is
+/// refused, naming `[brokers.old]`; one that names a URL the new broker reaches it by
+/// (`upstream_url_env`) federates through that.
+#[tokio::test]
+async fn federating_from_a_private_broker_needs_upstream_url_env() {
+    let moto = moto::shared();
+    let config = moto.sdk_config().await;
+    let seeded = seed(&config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan_file = dir.path().join("shop.toml");
+    let federate = |old_keys: &str| {
+        plan_toml(&seeded, false)
+            .replace(
+                "read_secrets = false\n",
+                "read_secrets = false\nstrategy = \"federate\"\n",
+            )
+            .replace(
+                "[brokers.new]\n",
+                &format!("{old_keys}\n[brokers.new]\nmanagement_url_env = \"WARREN_TEST_UNSET_NEW_MGMT\"\n"),
+            )
+            .replace(
+                "broker = \"new\"\n",
+                "broker = \"new\"\nconsumes = [\"orders.q\"]\n",
+            )
+    };
+    let plan_path = plan_file.to_str().unwrap();
+
+    std::fs::write(
+        &plan_file,
+        federate("amqp_url_env = \"WARREN_OLD_AMQP_URL\"\n"),
+    )
+    .unwrap();
+    let out = moto
+        .warren()
+        .env_remove("WARREN_TEST_UNSET_NEW_MGMT")
+        .args(["plan", plan_path, "--format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("shop.toml:8:1: key `brokers.old`: the old broker")
+            && stderr.contains("is not publicly accessible")
+            && stderr.contains("upstream_url_env"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &plan_file,
+        federate(
+            "amqp_url_env = \"WARREN_OLD_AMQP_URL\"\nupstream_url_env = \"WARREN_OLD_NLB_URL\"\n",
+        ),
+    )
+    .unwrap();
+    let out = moto
+        .warren()
+        .env_remove("WARREN_TEST_UNSET_NEW_MGMT")
+        .args(["plan", plan_path, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = json_of(&out);
+    assert_eq!(
+        plan["federation"]["upstreams"],
+        serde_json::json!([{ "vhost": "/", "name": "warren-shop", "url_env": "WARREN_OLD_NLB_URL" }]),
+        "{plan}"
+    );
+}

@@ -27,6 +27,8 @@ enum WorldFile {
     Missing,
     /// `world.json` with this text.
     Text(&'static str),
+    /// This world, written as `world.json`.
+    Built(fn() -> World),
 }
 
 /// Cluster `c` with services `api` (on the old broker) and `export`; cluster `batch` with none.
@@ -37,6 +39,22 @@ fn world() -> World {
         .service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
         .service_env("c", "export", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
         .cluster("batch")
+}
+
+/// [`world`] with the old broker an Amazon MQ broker that is not publicly accessible.
+fn private_old_broker() -> World {
+    World::new()
+        .broker(old_broker().field("publicly_accessible", serde_json::json!(false)))
+        .broker(new_broker())
+        .service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+}
+
+/// [`world`] with the new broker live: the world file does not list its queues.
+fn live_new_broker() -> World {
+    World::new()
+        .broker(old_broker())
+        .broker(new_broker().live())
+        .service_env("c", "api", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
 }
 
 /// A plan that is fine against [`world`]; the cases below change one thing each.
@@ -56,7 +74,7 @@ broker = "new"
 "#;
 
 fn cases() -> Vec<Case> {
-    use WorldFile::{Good, Missing, Text};
+    use WorldFile::{Built, Good, Missing, Text};
     let plan_case = |name, plan, line, key| Case {
         name,
         plan,
@@ -230,6 +248,43 @@ fn cases() -> Vec<Case> {
             8,
             Some("parameters.\"/esr/rabbit/host\""),
         ),
+        plan_case(
+            "upstream_url_env on the new broker",
+            "[migration]\nname = \"m\"\n[brokers.old]\nid = \"b-1111\"\n[brokers.new]\nid = \"b-2222\"\nupstream_url_env = \"WARREN_NEW_URL\"\n",
+            7,
+            Some("brokers.new.upstream_url_env"),
+        ),
+        plan_case(
+            "empty upstream_url_env",
+            "[migration]\nname = \"m\"\n[brokers.old]\nid = \"b-1111\"\nupstream_url_env = \" \"\n[brokers.new]\nid = \"b-2222\"\n",
+            5,
+            Some("brokers.old.upstream_url_env"),
+        ),
+        plan_case(
+            "federate without the old broker's AMQP URL",
+            "[migration]\nname = \"m\"\nstrategy = \"federate\"\n[brokers.old]\nid = \"b-1111\"\n[brokers.new]\nid = \"b-2222\"\n\
+             [[services]]\ncluster = \"c\"\nname = \"api\"\nbroker = \"new\"\nconsumes = [\"q\"]\n",
+            4,
+            Some("brokers.old"),
+        ),
+        Case {
+            name: "federate from a private Amazon MQ broker without upstream_url_env",
+            plan: "[migration]\nname = \"m\"\nstrategy = \"federate\"\n[brokers.old]\nid = \"b-1111\"\namqp_url_env = \"WARREN_OLD_AMQP_URL\"\n[brokers.new]\nid = \"b-2222\"\n\
+                   [[services]]\ncluster = \"c\"\nname = \"api\"\nbroker = \"new\"\nconsumes = [\"q\"]\n",
+            world: Built(private_old_broker),
+            file: "plan.toml",
+            line: Some(4),
+            key: Some("brokers.old"),
+        },
+        Case {
+            name: "federate to a new broker whose management API is out of reach",
+            plan: "[migration]\nname = \"m\"\nstrategy = \"federate\"\n[brokers.old]\nid = \"b-1111\"\namqp_url_env = \"WARREN_OLD_AMQP_URL\"\n[brokers.new]\nid = \"b-2222\"\n\
+                   [[services]]\ncluster = \"c\"\nname = \"api\"\nbroker = \"new\"\nconsumes = [\"q\"]\n",
+            world: Built(live_new_broker),
+            file: "plan.toml",
+            line: Some(7),
+            key: Some("brokers.new"),
+        },
         Case {
             name: "world file that does not exist",
             plan: GOOD,
@@ -273,6 +328,10 @@ fn check(case: &Case) -> String {
         WorldFile::Missing => "missing.json",
         WorldFile::Text(text) => {
             scenario.write("world.json", text);
+            "world.json"
+        }
+        WorldFile::Built(world) => {
+            scenario.write("world.json", &common::pretty(&world().to_json()));
             "world.json"
         }
     };
@@ -345,4 +404,45 @@ fn a_plan_file_that_does_not_exist_is_named() {
         .code(1)
         .stdout("")
         .stderr(predicates::str::starts_with("error: missing.toml: "));
+}
+
+#[test]
+fn a_private_old_broker_federates_through_upstream_url_env() {
+    let plan = "[migration]\nname = \"m\"\nstrategy = \"federate\"\n[brokers.old]\nid = \"b-1111\"\n\
+                upstream_url_env = \"WARREN_OLD_NLB_URL\"\n[brokers.new]\nid = \"b-2222\"\n\
+                [[services]]\ncluster = \"c\"\nname = \"api\"\nbroker = \"new\"\nconsumes = [\"q\"]\n";
+    let scenario = Scenario::with_plan_text(plan, &private_old_broker());
+    let json = scenario.plan_json();
+    assert_eq!(
+        json["federation"]["upstreams"][0]["url_env"], "WARREN_OLD_NLB_URL",
+        "{json:#}"
+    );
+}
+
+#[test]
+fn a_live_new_broker_with_a_management_url_is_not_refused_for_federation() {
+    // Its variable unset, the new broker is not read: planned, with its policies unknown.
+    let plan = "[migration]\nname = \"m\"\nstrategy = \"federate\"\n[brokers.old]\nid = \"b-1111\"\n\
+                amqp_url_env = \"WARREN_OLD_AMQP_URL\"\n[brokers.new]\nid = \"b-2222\"\n\
+                management_url_env = \"WARREN_TEST_UNSET_MGMT_URL\"\n\
+                [[services]]\ncluster = \"c\"\nname = \"api\"\nbroker = \"new\"\nconsumes = [\"q\"]\n";
+    let scenario = Scenario::with_plan_text(plan, &live_new_broker());
+    let output = scenario
+        .plan(&["--format", "json"])
+        .env_remove("WARREN_TEST_UNSET_MGMT_URL")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json["federation"]["policies"][0]["name"], "warren-federate-q",
+        "{json:#}"
+    );
+    assert!(
+        json["warnings"]
+            .to_string()
+            .contains("the new broker b-2222's policies are unknown"),
+        "{json:#}"
+    );
 }

@@ -2,7 +2,8 @@
 //! `rabbitmq_http_client` crate, and AMQP through lapin) against real RabbitMQ nodes, and
 //! `warren plan` / `warren decommission` on a rehearsal world whose brokers are live. The nodes
 //! run RabbitMQ 3.10 (Debian's package), so these tests also show rabbitmq_http_client working
-//! on RabbitMQ 3.10: reading a broker, declaring definitions and starting shovels there.
+//! on RabbitMQ 3.10: reading a broker, declaring definitions, starting shovels and declaring
+//! and removing federation upstreams and policies there.
 //!
 //! The nodes come from `support::rabbit`: one on 127.0.0.1 (the old broker) and one on
 //! 127.0.0.2 (the new), shared by every test of this binary, so every test uses names of its
@@ -22,6 +23,7 @@ use serde_json::Value;
 
 use common::{all_output, Declared, Plan, Scenario, World, NEW_ID, OLD_ID};
 use support::rabbit::{self, RabbitNode};
+use warren::backend::broker::federation::{self, Upstream};
 use warren::backend::broker::{BrokerApi, Definition, Live, Management, Shovel};
 use warren::config::BrokerAlias;
 use warren::discovery::ResolvedBroker;
@@ -194,6 +196,37 @@ fn queue_gives_the_exact_message_count_and_none_for_a_missing_queue() {
         management.queue("no-such-vhost", "live-a-orders").unwrap(),
         None
     );
+}
+
+#[test]
+fn a_queue_that_a_client_fetched_from_with_basic_get_is_read_as_polled() {
+    let node = rabbit::shared_old();
+    for queue in ["live-a-polled", "live-a-pushed"] {
+        node.declare_queue("/", queue);
+        node.publish("/", "", queue, 2);
+        node.wait_for_messages("/", queue, 2);
+    }
+    // The management API's "get messages" fetches with basic.get.
+    node.request(
+        "POST",
+        "/api/queues/%2F/live-a-polled/get",
+        Some(
+            &serde_json::json!({ "count": 1, "ackmode": "ack_requeue_false", "encoding": "auto" }),
+        ),
+    )
+    .expect("get a message");
+    let counted = node.wait_until(|n| {
+        let stats = n.queue_info("/", "live-a-polled").unwrap_or_default()["message_stats"].clone();
+        ["get", "get_no_ack", "get_empty"]
+            .iter()
+            .any(|k| stats[*k].as_u64().is_some_and(|c| c > 0))
+    });
+    assert!(counted, "{:?}", node.queue_info("/", "live-a-polled"));
+
+    let broker = read(node);
+    let polled = |name: &str| broker.queue(name).expect("the queue is read").polled;
+    assert!(polled("live-a-polled"));
+    assert!(!polled("live-a-pushed"), "published to, never fetched from");
 }
 
 #[test]
@@ -841,7 +874,7 @@ fn a_url_that_is_not_a_management_api_is_an_error_not_an_empty_broker() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The live broker seam: depth, create, shovels and links
+// The live broker seam: depth, create, shovels, links and federation
 // ---------------------------------------------------------------------------------------------
 
 /// `node` as the `alias` broker of a plan, its management and AMQP URLs in variables named
@@ -862,6 +895,7 @@ fn resolved(node: &RabbitNode, alias: BrokerAlias, tag: &str) -> ResolvedBroker 
         hosts: vec![node.ip().to_string()],
         amqp_url_env: Some(amqp),
         management_url_env: Some(management),
+        upstream_url_env: None,
         console_url: None,
     }
 }
@@ -1161,6 +1195,183 @@ fn links_lists_a_running_shovel_with_the_old_nodes_host_and_no_password() {
     assert!(!shown.contains("guest"), "{shown}");
 }
 
+/// The upstream parameter `vhost`/`name` on `node`, as the management API shows it.
+fn upstream_parameter(node: &RabbitNode, vhost: &str, name: &str) -> Option<Value> {
+    node.get(&format!(
+        "/api/parameters/federation-upstream/{}/{}",
+        rabbit::segment(vhost),
+        rabbit::segment(name)
+    ))
+}
+
+#[test]
+fn a_federated_queue_pulls_from_the_old_node_until_its_policy_and_upstream_are_removed() {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    const QUEUE: &str = "live-p-orders";
+    for node in [old, new] {
+        node.declare_queue("/", QUEUE);
+    }
+    let from = resolved(old, BrokerAlias::Old, "p");
+    let mut to = live(&resolved(new, BrokerAlias::New, "p"));
+    let upstream = Upstream {
+        vhost: "/".into(),
+        name: federation::upstream_name("live-p"),
+        url_env: from.amqp_url_env.clone().expect("resolved names one"),
+    };
+    to.create_upstream(&upstream, &from).unwrap();
+    let declared = upstream_parameter(new, "/", &upstream.name).expect("declared");
+    assert_eq!(declared["value"]["ack-mode"], "on-confirm", "{declared}");
+    assert_eq!(declared["value"]["uri"], old.amqp_url(), "{declared}");
+    // The same URL again: left as it is.
+    to.create_upstream(&upstream, &from).unwrap();
+    assert_eq!(upstream_parameter(new, "/", &upstream.name), Some(declared));
+    let policy = federation::policy_for(&[], "/", QUEUE, &upstream.name).unwrap();
+    to.create(&Definition::Policy(policy.clone())).unwrap();
+
+    let mut links = Vec::new();
+    let running = new.wait_until(|_| {
+        links = to.links().unwrap();
+        links.iter().any(|l| {
+            l.kind == LinkKind::Federation
+                && l.name == upstream.name
+                && l.queue.as_deref() == Some(QUEUE)
+                && l.state == "running"
+        })
+    });
+    assert!(running, "the queue's link never ran: {links:#?}");
+    let link = links.iter().find(|l| l.name == upstream.name).unwrap();
+    assert_eq!(link.vhost, "/");
+    assert_eq!(link.from, vec!["127.0.0.1".to_owned()]);
+    let shown = serde_json::to_string(&links).unwrap();
+    assert!(!shown.contains("guest"), "{shown}");
+
+    // What is published on the old node reaches a consumer on the new one.
+    old.publish("/", "", QUEUE, 5);
+    let mut client = Client::connect(new, "live-p-client");
+    client.consume(QUEUE, "live-p-consumer");
+    for _ in 0..5 {
+        client.ack_next();
+    }
+    let mut source = live(&from);
+    let mut left = None;
+    let drained = old.wait_until(|_| {
+        left = source.depth("/", QUEUE).unwrap();
+        left.is_some_and(|d| d.drained())
+    });
+    assert!(drained, "the old queue still holds {left:?}");
+    drop(client);
+
+    to.remove_policy("/", &policy.name).unwrap();
+    to.remove_upstream("/", &upstream.name).unwrap();
+    let gone = new.wait_until(|_| {
+        links = to.links().unwrap();
+        links.iter().all(|l| l.name != upstream.name)
+    });
+    assert!(gone, "the link is still listed: {links:#?}");
+    assert_eq!(upstream_parameter(new, "/", &upstream.name), None);
+    let policies = new.get("/api/policies/%2F").unwrap_or_default();
+    assert!(!policies.to_string().contains(&policy.name), "{policies}");
+    // Removing what is not there is no error.
+    to.remove_policy("/", &policy.name).unwrap();
+    to.remove_upstream("/", &upstream.name).unwrap();
+}
+
+#[test]
+fn an_upstream_at_another_url_is_replaced_and_one_in_another_vhost_reads_that_vhost() {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    new.declare_vhost("live-r");
+    let from = resolved(old, BrokerAlias::Old, "r");
+    let mut to = live(&resolved(new, BrokerAlias::New, "r"));
+    let mut upstream = Upstream {
+        vhost: "/".into(),
+        name: federation::upstream_name("live-r"),
+        url_env: from.amqp_url_env.clone().unwrap(),
+    };
+    to.create_upstream(&upstream, &from).unwrap();
+
+    // A load balancer's URL in a variable of its own: not the old node's host, not checked.
+    let balancer = "WARREN_TEST_R_UPSTREAM_URL";
+    std::env::set_var(
+        balancer,
+        format!(
+            "amqp://guest:guest@localhost:{}?heartbeat=10",
+            old.amqp_port()
+        ),
+    );
+    upstream.url_env = balancer.into();
+    to.create_upstream(&upstream, &from).unwrap();
+    let replaced = upstream_parameter(new, "/", &upstream.name).expect("declared");
+    assert_eq!(
+        replaced["value"]["uri"],
+        format!(
+            "amqp://guest:guest@localhost:{}/%2F?heartbeat=10",
+            old.amqp_port()
+        ),
+        "{replaced}"
+    );
+
+    upstream.vhost = "live-r".into();
+    to.create_upstream(&upstream, &from).unwrap();
+    let other = upstream_parameter(new, "live-r", &upstream.name).expect("declared");
+    assert_eq!(
+        other["value"]["uri"],
+        format!(
+            "amqp://guest:guest@localhost:{}/live-r?heartbeat=10",
+            old.amqp_port()
+        ),
+        "{other}"
+    );
+    for vhost in ["/", "live-r"] {
+        to.remove_upstream(vhost, &upstream.name).unwrap();
+        assert_eq!(upstream_parameter(new, vhost, &upstream.name), None);
+    }
+}
+
+#[test]
+fn create_upstream_is_refused_without_its_url_or_with_a_url_of_another_broker() {
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    let mut from = resolved(old, BrokerAlias::Old, "q");
+    let mut to = live(&resolved(new, BrokerAlias::New, "q"));
+    let name = federation::upstream_name("live-q");
+    let upstream = |var: &str| Upstream {
+        vhost: "/".into(),
+        name: name.clone(),
+        url_env: var.into(),
+    };
+
+    let unset = "WARREN_TEST_Q_UPSTREAM_URL_UNSET";
+    let err = to.create_upstream(&upstream(unset), &from).unwrap_err();
+    assert!(matches!(err, warren::Error::Refused(_)), "{err}");
+    assert!(err.to_string().contains(unset), "{err}");
+
+    // The old broker's own variable holding the new node's URL.
+    let var = from.amqp_url_env.clone().unwrap();
+    std::env::set_var(&var, new.amqp_url());
+    let err = to.create_upstream(&upstream(&var), &from).unwrap_err();
+    assert!(matches!(err, warren::Error::Refused(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&var) && text.contains("127.0.0.2") && !text.contains("guest:guest"),
+        "{text}"
+    );
+
+    // A variable of its own that does not hold an AMQP URL.
+    let http = "WARREN_TEST_Q_UPSTREAM_URL_HTTP";
+    std::env::set_var(http, old.management_url());
+    from.amqp_url_env = None;
+    let err = to.create_upstream(&upstream(http), &from).unwrap_err();
+    assert!(matches!(err, warren::Error::Refused(_)), "{err}");
+    assert!(
+        err.to_string().contains(http) && !err.to_string().contains("guest:guest"),
+        "{err}"
+    );
+    assert_eq!(
+        upstream_parameter(new, "/", &name),
+        None,
+        "nothing declared"
+    );
+}
+
 #[test]
 fn an_unreachable_management_url_is_a_backend_error_naming_it_with_the_password_masked() {
     let closed = {
@@ -1180,6 +1391,7 @@ fn an_unreachable_management_url_is_a_backend_error_naming_it_with_the_password_
         hosts: vec!["127.0.0.1".into()],
         amqp_url_env: None,
         management_url_env: Some(var.into()),
+        upstream_url_env: None,
         console_url: None,
     };
     let err = live(&broker).read_into(&mut Broker::default()).unwrap_err();

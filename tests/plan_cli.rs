@@ -858,6 +858,7 @@ fn federate_moves_consumers_first_and_waits_after_the_last_wave() {
         .service_env("c", "shop", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
     let plan = Plan::new()
         .strategy("federate")
+        .broker_key("old", "amqp_url_env", "WARREN_OLD_AMQP_URL")
         .service(Declared::new("c", "billing").consumes(&["orders.q"]))
         .service(Declared::new("c", "shop").publishes(&["orders.ex"]));
     let scenario = Scenario::new(&plan, &world);
@@ -868,7 +869,7 @@ fn federate_moves_consumers_first_and_waits_after_the_last_wave() {
     let human = scenario.plan_human();
     assert!(
         human.contains(
-            "After the last wave, warren waits until orders.q on the old broker is drained."
+            "After the last wave, warren waits until orders.q on the old broker is empty (a queue that stalls is shovelled to the new broker), then removes the federation policies and upstreams."
         ),
         "{human}"
     );
@@ -1707,5 +1708,206 @@ fn what_apply_creates_on_the_new_broker_is_not_warned_about_as_missing() {
     assert!(
         !warnings.contains("does not exist on the new broker"),
         "{warnings}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The federate strategy: upstreams and policies on the new broker
+// ---------------------------------------------------------------------------------------------
+
+/// shop → orders.ex → orders.q → billing, and invoices.q in vhost `billing` → mailer, on the old
+/// broker, under a TTL policy (priority 5) that the new broker gets before the first wave; the
+/// new broker is simulated and empty.
+fn federate_world() -> World {
+    World::new()
+        .broker(
+            old_broker()
+                .exchange("orders.ex", "topic")
+                .queue(Queue::new("orders.q").messages(5).consumed_by("billing"))
+                .queue(
+                    Queue::new("invoices.q")
+                        .vhost("billing")
+                        .consumed_by("mailer"),
+                )
+                .binding("orders.ex", "orders.q")
+                .field(
+                    "policies",
+                    serde_json::json!([{
+                        "vhost": "/", "name": "ttl", "pattern": "^orders\\.", "apply-to": "queues",
+                        "priority": 5, "definition": { "message-ttl": 60000 }
+                    }]),
+                ),
+        )
+        .broker(new_broker())
+        .service_env("c", "billing", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "mailer", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("c", "shop", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+}
+
+/// [`federate_world`]'s three services, under `federate`, with the old broker's AMQP URL in
+/// `WARREN_OLD_AMQP_URL`.
+fn federate_plan() -> Plan {
+    Plan::new()
+        .strategy("federate")
+        .broker_key("old", "amqp_url_env", "WARREN_OLD_AMQP_URL")
+        .service(Declared::new("c", "billing").consumes(&["orders.q"]))
+        .service(Declared::new("c", "mailer").consumes(&["invoices.q"]))
+        .service(Declared::new("c", "shop").publishes(&["orders.ex"]))
+}
+
+#[test]
+fn federate_declares_an_upstream_per_vhost_and_a_policy_per_consumed_queue() {
+    let json = Scenario::new(&federate_plan(), &federate_world()).plan_json();
+    assert_eq!(
+        json["federation"],
+        serde_json::json!({
+            "upstreams": [
+                { "vhost": "/", "name": "warren-test-migration", "url_env": "WARREN_OLD_AMQP_URL" },
+                { "vhost": "billing", "name": "warren-test-migration", "url_env": "WARREN_OLD_AMQP_URL" },
+            ],
+            "policies": [
+                {
+                    "vhost": "/", "name": "warren-federate-orders.q", "pattern": "^orders\\.q$",
+                    "apply-to": "queues", "priority": 6,
+                    "definition": { "message-ttl": 60000, "federation-upstream": "warren-test-migration" }
+                },
+                {
+                    "vhost": "billing", "name": "warren-federate-invoices.q",
+                    "pattern": "^invoices\\.q$", "apply-to": "queues", "priority": 0,
+                    "definition": { "federation-upstream": "warren-test-migration" }
+                },
+            ],
+        }),
+        "the TTL policy copied before the first wave is kept, one priority above it"
+    );
+}
+
+#[test]
+fn federate_output_shows_what_apply_declares_and_removes() {
+    let s = Scenario::new(&federate_plan(), &federate_world());
+    let human = s.plan_human();
+    let markdown = String::from_utf8(
+        s.plan(&["--format", "markdown"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    snapshot_settings("warren plan plan.toml --world world.json (federate_world, federate_plan)")
+        .bind(|| insta::assert_snapshot!("federate_human", human));
+    snapshot_settings(
+        "warren plan plan.toml --world world.json --format markdown (federate_world, federate_plan)",
+    )
+    .bind(|| insta::assert_snapshot!("federate_markdown", markdown));
+}
+
+#[test]
+fn upstream_url_env_names_the_url_the_upstream_uses() {
+    let plan = federate_plan().broker_key("old", "upstream_url_env", "WARREN_OLD_NLB_URL");
+    let json = Scenario::new(&plan, &federate_world()).plan_json();
+    assert_eq!(
+        json["brokers"]["old"]["upstream_url_env"],
+        "WARREN_OLD_NLB_URL"
+    );
+    for upstream in json["federation"]["upstreams"].as_array().unwrap() {
+        assert_eq!(upstream["url_env"], "WARREN_OLD_NLB_URL", "{upstream}");
+    }
+}
+
+#[test]
+fn the_new_brokers_own_policy_is_what_federation_keeps() {
+    let policy = serde_json::json!([{
+        "vhost": "/", "name": "dlx", "pattern": ".*", "apply-to": "all", "priority": 9,
+        "definition": { "dead-letter-exchange": "dlx" }
+    }]);
+    let world = World::new()
+        .broker(old_broker().queue(Queue::new("orders.q")))
+        .broker(
+            new_broker()
+                .queue(Queue::new("orders.q"))
+                .field("policies", policy),
+        )
+        .service_env("c", "billing", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = Plan::new()
+        .strategy("federate")
+        .broker_key("old", "amqp_url_env", "WARREN_OLD_AMQP_URL")
+        .service(Declared::new("c", "billing").consumes(&["orders.q"]));
+    let json = Scenario::new(&plan, &world).plan_json();
+    let policy = &json["federation"]["policies"][0];
+    assert_eq!(policy["priority"], 10, "{policy}");
+    assert_eq!(
+        policy["definition"]["dead-letter-exchange"], "dlx",
+        "{policy}"
+    );
+}
+
+#[test]
+fn drain_and_plans_that_move_no_consumer_have_no_federation() {
+    let drain = Plan::new()
+        .broker_key("old", "amqp_url_env", "WARREN_OLD_AMQP_URL")
+        .service(Declared::new("c", "billing").consumes(&["orders.q"]));
+    let json = Scenario::new(&drain, &federate_world()).plan_json();
+    assert!(json.get("federation").is_none(), "{json:#}");
+
+    // Under federate, moving only a publisher federates nothing: no URL is needed either.
+    let publisher_only = Plan::new()
+        .strategy("federate")
+        .service(Declared::new("c", "shop").publishes(&["orders.ex"]));
+    let json = Scenario::new(&publisher_only, &federate_world()).plan_json();
+    assert!(json.get("federation").is_none(), "{json:#}");
+}
+
+#[test]
+fn a_federated_queue_that_clients_poll_is_warned_about() {
+    let world = World::new()
+        .broker(old_broker().queue(Queue::new("orders.q").polled()))
+        .broker(
+            new_broker()
+                .queue(Queue::new("orders.q"))
+                .queue(Queue::new("jobs.q")),
+        )
+        .service_env("c", "billing", &[("SPRING_RABBITMQ_HOST", OLD_HOST)]);
+    let plan = |queues: &[&str]| {
+        Plan::new()
+            .strategy("federate")
+            .broker_key("old", "amqp_url_env", "WARREN_OLD_AMQP_URL")
+            .service(Declared::new("c", "billing").consumes(queues))
+    };
+    let json = Scenario::new(&plan(&["orders.q"]), &world).plan_json();
+    let polled: Vec<String> = warnings(&json)
+        .into_iter()
+        .filter(|w| w.contains("polled"))
+        .collect();
+    assert_eq!(
+        polled,
+        vec!["queue orders.q is polled (basic.get): a federated queue pulls from the old broker only for consumers attached to it, so a client that polls it on the new broker gets nothing through federation until its publishers move too"]
+    );
+
+    // A queue nobody polls, or a polled queue under drain, is not warned about.
+    let json = Scenario::new(&plan(&["jobs.q"]), &world).plan_json();
+    assert!(!json["warnings"].to_string().contains("polled"), "{json:#}");
+    let drain = Plan::new().service(Declared::new("c", "billing").consumes(&["orders.q"]));
+    let json = Scenario::new(&drain, &world).plan_json();
+    assert!(!json["warnings"].to_string().contains("polled"), "{json:#}");
+}
+
+#[test]
+fn a_saved_federate_plan_reads_back_as_it_was_saved() {
+    let s = Scenario::new(&federate_plan(), &federate_world());
+    s.plan(&["--out", "saved.json"]).assert().success();
+    let saved: Value = serde_json::from_str(&s.read("saved.json")).unwrap();
+    assert_eq!(
+        saved["plan"]["federation"]["upstreams"][0]["name"],
+        "warren-test-migration"
+    );
+    let plan: warren::plan::SavedPlan =
+        warren::plan::SavedPlan::parse(&s.path("saved.json"), &s.read("saved.json"))
+            .expect("a saved federate plan reads back intact");
+    assert_eq!(
+        serde_json::to_value(&plan.plan).unwrap(),
+        saved["plan"],
+        "nothing lost or added on the way back"
     );
 }

@@ -35,6 +35,10 @@ pub enum Verb {
     Shovel,
     /// A broker's shovels and federation links read.
     Links,
+    /// A federation upstream declared on a broker.
+    Federate,
+    /// A federation upstream or a policy deleted from a broker.
+    Remove,
     DeleteBroker,
     UpdateSchedule,
 }
@@ -51,6 +55,8 @@ impl fmt::Display for Verb {
             Verb::Create => "create",
             Verb::Shovel => "shovel",
             Verb::Links => "links",
+            Verb::Federate => "federate",
+            Verb::Remove => "remove",
             Verb::DeleteBroker => "delete_broker",
             Verb::UpdateSchedule => "update_schedule",
         })
@@ -281,6 +287,8 @@ impl WorldStore for MemoryBackend {
             Op::Create => Verb::Create,
             Op::Shovel => Verb::Shovel,
             Op::Links => Verb::Links,
+            Op::Federate => Verb::Federate,
+            Op::Remove => Verb::Remove,
         };
         self.call(verb, |b| op(&mut b.world))
     }
@@ -490,6 +498,76 @@ mod tests {
             b.running_task_definition("c", "s").unwrap().as_deref(),
             Some("s:2"),
             "a lost reply's change was made"
+        );
+    }
+
+    #[test]
+    fn faults_fire_in_federation_upstream_and_policy_changes() {
+        use crate::backend::broker::federation::Upstream;
+        use crate::config::BrokerAlias;
+        use crate::model::{Broker, Policy};
+
+        let mut b = one_service();
+        for (id, host) in [("b-1", "old.example.com"), ("b-2", "new.example.com")] {
+            b.world.brokers.push(Broker {
+                id: id.into(),
+                endpoints: vec![format!("amqps://{host}:5671")],
+                queues: Some(Vec::new()),
+                policies: vec![Policy {
+                    vhost: "/".into(),
+                    name: "warren-federate-q".into(),
+                    pattern: "^q$".into(),
+                    ..Policy::default()
+                }],
+                ..Broker::default()
+            });
+        }
+        let old = ResolvedBroker::at(BrokerAlias::Old, "b-1", "old.example.com");
+        let new = ResolvedBroker::at(BrokerAlias::New, "b-2", "new.example.com");
+        let upstream = Upstream {
+            vhost: "/".into(),
+            name: "warren-m".into(),
+            url_env: "WARREN_MEMORY_TEST_UNSET_URL".into(),
+        };
+
+        b.inject(Verb::Federate, 1, Fault::Fail);
+        let err = b.broker(&new).unwrap().create_upstream(&upstream, &old);
+        assert!(err.unwrap_err().to_string().contains("federate call 1"));
+        assert!(
+            b.world().brokers[1].upstreams.is_empty(),
+            "nothing declared"
+        );
+        b.broker(&new)
+            .unwrap()
+            .create_upstream(&upstream, &old)
+            .unwrap();
+        assert_eq!(b.world().brokers[1].upstreams.len(), 1);
+
+        b.inject(Verb::Remove, 2, Fault::LostReply);
+        b.broker(&new)
+            .unwrap()
+            .remove_upstream("/", "warren-m")
+            .unwrap();
+        let err = b
+            .broker(&new)
+            .unwrap()
+            .remove_policy("/", "warren-federate-q");
+        assert!(err.unwrap_err().to_string().contains("remove call 2"));
+        assert!(
+            b.world().brokers[1].policies.is_empty(),
+            "removed all the same"
+        );
+        assert_eq!(
+            b.world().brokers[0].policies.len(),
+            1,
+            "the old broker's stays"
+        );
+        assert_eq!(
+            b.calls()
+                .iter()
+                .filter(|(v, _)| matches!(v, Verb::Federate | Verb::Remove))
+                .count(),
+            4
         );
     }
 

@@ -484,6 +484,7 @@ mod stale_copies {
             hosts: vec!["old.mq".into()],
             amqp_url_env: None,
             management_url_env: None,
+            upstream_url_env: None,
             console_url: None,
         };
         rehearsal.delete_broker(&old).unwrap();

@@ -20,12 +20,15 @@ use crate::graph::{Flow, Participant, Route};
 use crate::model::{Broker, DestinationType, Schedule, World};
 use crate::resources::{self, UnmanagedResource};
 
+mod federation;
 mod fingerprint;
 mod saved;
 mod topology;
 mod unmanaged;
 mod warnings;
 
+pub use federation::Federation;
+use federation::{federation_of, polled_warnings};
 use fingerprint::fingerprint_resources;
 pub use fingerprint::{fingerprint, fingerprint_now, Fingerprint};
 pub(crate) use saved::digest;
@@ -82,6 +85,10 @@ pub struct Plan {
     /// vhosts the moving services use: apply creates them before the first wave.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topology: Vec<TopologyItem>,
+    /// Under `federate`: what apply declares on the new broker before the first wave and removes
+    /// once the federated queues on the old broker are empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<Federation>,
 }
 
 /// Under `drain`, the queues the members of a cycle consume, drained before their wave while
@@ -533,6 +540,8 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     let drains = drains(&changes, &topology, config.migration.strategy);
     let leftovers = cycle_leftovers(&drains, &order.cycles, &changes, config.migration.strategy);
     let to_create = topology_of(world, &brokers, &changes, &mut warnings);
+    let federation = federation_of(config, world, &brokers, &changes, &to_create, &mut warnings)?;
+    polled_warnings(federation.as_ref(), world, &brokers, &mut warnings);
     end_state_warnings(
         &changes,
         &unmanaged,
@@ -598,6 +607,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         retargets,
         notes,
         topology: to_create,
+        federation,
     })
 }
 

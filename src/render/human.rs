@@ -85,6 +85,7 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
 
     unmanaged_resources(&mut out, plan, p);
     topology_lines(&mut out, plan, p);
+    federation_lines(&mut out, plan, p);
 
     if plan.waves.is_empty() {
         let _ = writeln!(out, "No service needs to move.");
@@ -128,12 +129,30 @@ pub fn plan(plan: &Plan, plan_file: &str, palette: Palette) -> String {
         }
         retarget_lines(&mut out, plan, Some(number), p);
     }
-    let after = drains_of(&plan.drains, None);
+    let federated = plan
+        .federation
+        .as_ref()
+        .map(crate::plan::Federation::queues)
+        .unwrap_or_default();
+    // The queues federation empties are told with it, below.
+    let unfederated: Vec<Drain> = plan
+        .drains
+        .iter()
+        .filter(|d| {
+            !(d.broker == BrokerAlias::Old
+                && federated.contains(&(d.vhost.as_str(), d.queue.as_str())))
+        })
+        .cloned()
+        .collect();
+    let after = drains_of(&unfederated, None);
     if !after.is_empty() {
         let _ = writeln!(
             out,
             "\nAfter the last wave, warren waits until {after} drained."
         );
+    }
+    if let Some(after) = federation_after(plan) {
+        let _ = writeln!(out, "\n{after}");
     }
 
     let noops: Vec<&Change> = plan
@@ -220,6 +239,75 @@ fn topology_lines(out: &mut String, plan: &Plan, p: Palette) {
         );
     }
     out.push('\n');
+}
+
+/// Under `federate`, what apply declares on the new broker before the first wave.
+fn federation_lines(out: &mut String, plan: &Plan, p: Palette) {
+    let Some(federation) = &plan.federation else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "{}",
+        p.paint(
+            Tone::Heading,
+            "New broker: federation from the old broker, declared before the first wave"
+        )
+    );
+    for line in federation_steps(federation) {
+        let _ = writeln!(out, "  {} {line}", p.paint(Tone::Update, "+"));
+    }
+    let _ = writeln!(out, "  then checks that every federation link is running");
+    out.push('\n');
+}
+
+/// One line per upstream, then one for the policies: `upstream warren-m in vhost / (URL from
+/// $VAR)`, `2 policies federating: q1 (priority 0), q2 (priority 8)`.
+#[must_use]
+pub fn federation_steps(federation: &crate::plan::Federation) -> Vec<String> {
+    let mut lines: Vec<String> = federation
+        .upstreams
+        .iter()
+        .map(|u| {
+            format!(
+                "upstream {} in vhost {} (URL from ${})",
+                u.name, u.vhost, u.url_env
+            )
+        })
+        .collect();
+    let queues = federation.queues();
+    let several_vhosts = federation.upstreams.len() > 1;
+    let policies: Vec<String> = federation
+        .policies
+        .iter()
+        .zip(&queues)
+        .map(|(policy, (vhost, queue))| {
+            if several_vhosts {
+                format!("{queue} in {vhost} (priority {})", policy.priority)
+            } else {
+                format!("{queue} (priority {})", policy.priority)
+            }
+        })
+        .collect();
+    let n = federation.policies.len();
+    lines.push(format!(
+        "{n} polic{} federating: {}",
+        if n == 1 { "y" } else { "ies" },
+        policies.join(", ")
+    ));
+    lines
+}
+
+/// Under `federate`, what apply does once the last wave moved.
+#[must_use]
+pub fn federation_after(plan: &Plan) -> Option<String> {
+    let federation = plan.federation.as_ref()?;
+    let queues: Vec<&str> = federation.queues().into_iter().map(|(_, q)| q).collect();
+    Some(format!(
+        "After the last wave, warren waits until {} on the old broker {} empty (a queue that stalls is shovelled to the new broker), then removes the federation policies and upstreams.",
+        queues.join(", "),
+        if queues.len() == 1 { "is" } else { "are" }
+    ))
 }
 
 /// Resources that are not ECS services and point at the old broker: each with what to do.

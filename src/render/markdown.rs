@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::plan::{Action, Plan};
+use crate::config::BrokerAlias;
+use crate::plan::{Action, Drain, Plan};
+use crate::render::human;
 
 /// The plan as GitHub-flavoured Markdown.
 #[must_use]
@@ -78,6 +80,16 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
         }
         out.push('\n');
     }
+    if let Some(federation) = &plan.federation {
+        let _ = writeln!(
+            out,
+            "#### New broker: federation from the old broker, declared before the first wave\n"
+        );
+        for line in human::federation_steps(federation) {
+            let _ = writeln!(out, "- {}", escape(&line));
+        }
+        let _ = writeln!(out, "- then checks that every federation link is running\n");
+    }
     if !plan.waves.is_empty() {
         let _ = writeln!(out, "| Wave | Service | From | To | Rewrites | Waits for |");
         let _ = writeln!(out, "|---:|---|---|---|---|---|");
@@ -133,6 +145,7 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
         }
         out.push('\n');
     }
+    broker_steps_after_waves(&mut out, plan);
     let noops: Vec<String> = plan
         .changes
         .iter()
@@ -167,6 +180,53 @@ pub fn plan(plan: &Plan, plan_file: &str) -> String {
         let _ = writeln!(out, "```");
     }
     out
+}
+
+/// What apply does on the brokers after a wave: the leftovers it shovels (`drain`, a cycle's
+/// queues), the queues it waits for after the last wave, and federation's end (`federate`).
+fn broker_steps_after_waves(out: &mut String, plan: &Plan) {
+    let mut lines = Vec::new();
+    for wave in 1..=plan.waves.len() {
+        let left: Vec<&Drain> = plan
+            .leftovers
+            .iter()
+            .filter(|l| l.wave == Some(wave))
+            .collect();
+        if let Some(first) = left.first() {
+            lines.push(format!(
+                "After wave {wave}, warren shovels what is left in {} on the {} broker to the {} broker.",
+                left.iter().map(|l| format!("`{}`", l.queue)).collect::<Vec<_>>().join(", "),
+                first.broker,
+                first.broker.other()
+            ));
+        }
+    }
+    let federated = plan
+        .federation
+        .as_ref()
+        .map(crate::plan::Federation::queues)
+        .unwrap_or_default();
+    let waits: Vec<String> = plan
+        .drains
+        .iter()
+        .filter(|d| {
+            d.wave.is_none()
+                && !(d.broker == BrokerAlias::Old
+                    && federated.contains(&(d.vhost.as_str(), d.queue.as_str())))
+        })
+        .map(|d| format!("`{}` ({})", d.queue, d.broker))
+        .collect();
+    if !waits.is_empty() {
+        lines.push(format!(
+            "After the last wave, warren waits until {} {} drained.",
+            waits.join(", "),
+            if waits.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    lines.extend(human::federation_after(plan).map(|l| escape(&l)));
+    for line in &lines {
+        let _ = writeln!(out, "{line}\n");
+    }
 }
 
 /// The scheduled tasks apply retargets, and the notes on those it leaves alone.

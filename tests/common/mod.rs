@@ -194,6 +194,8 @@ pub struct Broker {
     exchanges: Vec<Value>,
     bindings: Vec<Value>,
     connections: Vec<Value>,
+    /// Other keys of the broker (`policies`, `publicly_accessible`…), as written.
+    extra: Map<String, Value>,
 }
 
 impl Broker {
@@ -208,7 +210,14 @@ impl Broker {
             exchanges: Vec::new(),
             bindings: Vec::new(),
             connections: Vec::new(),
+            extra: Map::new(),
         }
+    }
+
+    /// Another key of the broker's entry (`policies`, `publicly_accessible`…), as written.
+    pub fn field(mut self, key: &str, value: Value) -> Broker {
+        self.extra.insert(key.to_owned(), value);
+        self
     }
 
     pub fn name(mut self, name: &str) -> Broker {
@@ -292,6 +301,7 @@ impl Broker {
         if !self.connections.is_empty() {
             broker.insert("connections".into(), Value::Array(self.connections.clone()));
         }
+        broker.extend(self.extra.clone());
         Value::Object(broker)
     }
 }
@@ -304,6 +314,7 @@ pub struct Queue {
     messages: u64,
     consumers: u64,
     consumed_by: Vec<String>,
+    polled: bool,
 }
 
 impl Queue {
@@ -314,7 +325,14 @@ impl Queue {
             messages: 0,
             consumers: 0,
             consumed_by: Vec::new(),
+            polled: false,
         }
+    }
+
+    /// Clients fetch from the queue with `basic.get`.
+    pub fn polled(mut self) -> Queue {
+        self.polled = true;
+        self
     }
 
     pub fn vhost(mut self, vhost: &str) -> Queue {
@@ -348,6 +366,9 @@ impl Queue {
         });
         if !self.consumed_by.is_empty() {
             queue["consumed_by"] = json!(self.consumed_by);
+        }
+        if self.polled {
+            queue["polled"] = json!(true);
         }
         queue
     }
@@ -566,6 +587,8 @@ pub struct Plan {
     strategy: Option<String>,
     old: By,
     new: By,
+    /// More keys of `[brokers.old]` / `[brokers.new]`: alias, key, value (a string).
+    broker_keys: Vec<(String, String, String)>,
     services: Vec<Declared>,
     parameters: Vec<(String, String)>,
 }
@@ -579,6 +602,7 @@ impl Plan {
             strategy: None,
             old: By::Id(OLD_ID),
             new: By::Id(NEW_ID),
+            broker_keys: Vec::new(),
             services: Vec::new(),
             parameters: Vec::new(),
         }
@@ -609,6 +633,13 @@ impl Plan {
 
     pub fn new_broker(mut self, by: By) -> Plan {
         self.new = by;
+        self
+    }
+
+    /// One more string key of `[brokers.<alias>]` (`amqp_url_env`, `upstream_url_env`…).
+    pub fn broker_key(mut self, alias: &str, key: &str, value: &str) -> Plan {
+        self.broker_keys
+            .push((alias.to_owned(), key.to_owned(), value.to_owned()));
         self
     }
 
@@ -645,6 +676,9 @@ impl Plan {
                 By::Endpoints(endpoints) => {
                     out.push_str(&format!("endpoints = {}\n", list(endpoints)));
                 }
+            }
+            for (_, key, value) in self.broker_keys.iter().filter(|(a, _, _)| a == alias) {
+                out.push_str(&format!("{key} = {}\n", quote(value)));
             }
         }
         for service in &self.services {

@@ -1,6 +1,8 @@
 //! Fixtures for tests that run against real components: the local AWS emulator ([`moto`]), the
 //! incident example seeded into it ([`seed`]) and the other resources that can point at a broker
-//! ([`resources`]); and the AWS calls the source makes ([`calls`]). Include with
+//! ([`resources`]); the AWS calls the source makes ([`calls`]); real RabbitMQ nodes
+//! ([`rabbit`]), clients that follow the world file ([`worker`]) and numbered traffic through
+//! them with a summary of what arrived ([`traffic`]). Include with
 //! `mod support;`, or one module alone with `#[path = "support/moto.rs"] mod moto;` (each stands
 //! on its own).
 #![allow(dead_code)]
@@ -10,4 +12,5 @@ pub mod moto;
 pub mod rabbit;
 pub mod resources;
 pub mod seed;
+pub mod traffic;
 pub mod worker;

@@ -10,10 +10,15 @@
 //! ```
 //!
 //! Its connection is named after the service (the management API's `user_provided_name`), so
-//! warren maps it to the service. A consumer acknowledges every message and counts them; a
-//! publisher sends numbered persistent messages with publisher confirms and counts the confirmed
-//! ones. Everything runs on a thread of its own; dropping the worker stops it and closes its
-//! connection.
+//! warren maps it to the service. A consumer records every delivery (its body and arrival time,
+//! in [`Log::receipts`]), then acknowledges it, with a prefetch of 20; a publisher sends
+//! persistent messages numbered from 1, whose body names the service and the number
+//! (`apprecord:17`), with publisher confirms, one every `every` (a steady rate: a late message
+//! is not followed by a burst), and records the numbers the broker confirmed
+//! ([`Log::confirmed`]). A message that was not confirmed is not sent again: the next one has the
+//! next number. A publish that fails closes the connection, and the worker connects again.
+//! Everything runs on a thread of its own; dropping the worker (or [`Worker::stop`]) stops it and
+//! closes its connection.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,10 +80,32 @@ pub struct State {
     pub error: Option<String>,
 }
 
+/// What the worker recorded, message by message.
+#[derive(Debug, Clone, Default)]
+pub struct Log {
+    /// A publisher's messages that the broker confirmed, by number, in the order sent.
+    pub confirmed: Vec<u64>,
+    /// A consumer's deliveries in the order they arrived, redeliveries included.
+    pub receipts: Vec<Receipt>,
+}
+
+/// One delivery to a consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The message's body as text (`apprecord:17` from this module's publishers).
+    pub body: String,
+    /// When it arrived, before it was acknowledged.
+    pub at: Instant,
+}
+
+/// How often a worker reads the world file to see whether its service moved.
+const LOOK_EVERY: Duration = Duration::from_millis(50);
+
 /// A service's client, following the world file.
 pub struct Worker {
     stop: Arc<AtomicBool>,
     state: Arc<Mutex<State>>,
+    log: Arc<Mutex<Log>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -94,6 +121,7 @@ impl Worker {
     ) -> Worker {
         let stop = Arc::new(AtomicBool::new(false));
         let state = Arc::new(Mutex::new(State::default()));
+        let log = Arc::new(Mutex::new(Log::default()));
         let follow = Follow {
             world: world.to_owned(),
             cluster: cluster.to_owned(),
@@ -102,6 +130,7 @@ impl Worker {
             nodes,
             stop: Arc::clone(&stop),
             state: Arc::clone(&state),
+            log: Arc::clone(&log),
         };
         let thread = thread::Builder::new()
             .name(format!("worker {service}"))
@@ -110,7 +139,27 @@ impl Worker {
         Worker {
             stop,
             state,
+            log,
             thread: Some(thread),
+        }
+    }
+
+    /// What it has recorded so far, message by message.
+    pub fn log(&self) -> Log {
+        self.log.lock().expect("worker log").clone()
+    }
+
+    /// Stops it (a publish under way is finished and its confirm awaited first), closes its
+    /// connection, and returns what it recorded.
+    pub fn stop(mut self) -> Log {
+        self.halt();
+        self.log()
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 
@@ -136,10 +185,7 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.halt();
     }
 }
 
@@ -152,6 +198,7 @@ struct Follow {
     nodes: [&'static RabbitNode; 2],
     stop: Arc<AtomicBool>,
     state: Arc<Mutex<State>>,
+    log: Arc<Mutex<Log>>,
 }
 
 /// An open connection to one node.
@@ -178,27 +225,13 @@ impl Follow {
         let mut session: Option<Session> = None;
         let mut sequence = 0u64;
         let mut next_publish = Instant::now();
+        let mut next_look = Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
-            let wanted = self.pointed_at();
-            if session.as_ref().map(|s| s.node) != wanted {
-                if let Some(old) = session.take() {
-                    // As a task that is replaced: its connection closes.
-                    let _ = old.connection.close(200, "moved".into()).await;
-                    self.set(|s| s.node = None);
-                }
-                if let Some(node) = wanted {
-                    match self.connect(node).await {
-                        Ok(s) => {
-                            self.set(|st| {
-                                st.node = Some(node);
-                                st.connects += 1;
-                            });
-                            session = Some(s);
-                        }
-                        Err(e) => self.set(|s| s.error = Some(e.to_string())),
-                    }
-                }
+            if Instant::now() >= next_look {
+                next_look = Instant::now() + LOOK_EVERY;
+                self.follow_the_world(&mut session).await;
             }
+            let mut wake = next_look;
             if let (
                 Some(s),
                 Role::Publish {
@@ -208,22 +241,69 @@ impl Follow {
                 },
             ) = (&session, &self.role)
             {
-                if Instant::now() >= next_publish {
-                    next_publish = Instant::now() + *every;
+                let now = Instant::now();
+                if now >= next_publish {
+                    // Steady: the next one is due `every` after this one was, or now if that
+                    // is past already.
+                    next_publish = (next_publish + *every).max(now);
                     sequence += 1;
-                    match publish(&s.channel, exchange, routing_key, sequence).await {
-                        Ok(true) => self.set(|st| st.confirmed += 1),
+                    let body = format!("{}:{sequence}", self.service);
+                    match publish(&s.channel, exchange, routing_key, &body).await {
+                        Ok(true) => {
+                            self.log
+                                .lock()
+                                .expect("worker log")
+                                .confirmed
+                                .push(sequence);
+                            self.set(|st| st.confirmed += 1);
+                        }
                         Ok(false) => self.set(|st| {
-                            st.error = Some(format!("message {sequence} was not confirmed"));
+                            st.error = Some(format!("message {body} was not confirmed"));
                         }),
-                        Err(e) => self.set(|st| st.error = Some(e.to_string())),
+                        Err(e) => {
+                            self.set(|st| {
+                                st.error = Some(format!("message {body}: {e}"));
+                                st.node = None;
+                            });
+                            // A broken channel stays broken: connect again.
+                            if let Some(broken) = session.take() {
+                                let _ = broken.connection.close(200, "failed".into()).await;
+                            }
+                            next_look = Instant::now();
+                        }
                     }
                 }
+                wake = wake.min(next_publish);
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep_until(wake.into()).await;
         }
         if let Some(s) = session {
             let _ = s.connection.close(200, "stopped".into()).await;
+        }
+    }
+
+    /// Connects to the node the world file points the service at, leaving the one it was on.
+    async fn follow_the_world(&self, session: &mut Option<Session>) {
+        let wanted = self.pointed_at();
+        if session.as_ref().map(|s| s.node) == wanted {
+            return;
+        }
+        if let Some(old) = session.take() {
+            // As a task that is replaced: its connection closes.
+            let _ = old.connection.close(200, "moved".into()).await;
+            self.set(|s| s.node = None);
+        }
+        if let Some(node) = wanted {
+            match self.connect(node).await {
+                Ok(s) => {
+                    self.set(|st| {
+                        st.node = Some(node);
+                        st.connects += 1;
+                    });
+                    *session = Some(s);
+                }
+                Err(e) => self.set(|s| s.error = Some(e.to_string())),
+            }
         }
     }
 
@@ -251,10 +331,16 @@ impl Follow {
                     )
                     .await?;
                 let state = Arc::clone(&self.state);
+                let log = Arc::clone(&self.log);
                 consumer.set_delegate(move |delivery: lapin::message::DeliveryResult| {
                     let state = Arc::clone(&state);
+                    let log = Arc::clone(&log);
                     async move {
                         if let Ok(Some(delivery)) = delivery {
+                            log.lock().expect("worker log").receipts.push(Receipt {
+                                body: String::from_utf8_lossy(&delivery.data).into_owned(),
+                                at: Instant::now(),
+                            });
                             if delivery.ack(BasicAckOptions::default()).await.is_ok() {
                                 state.lock().expect("worker state").received += 1;
                             }
@@ -300,19 +386,19 @@ impl Follow {
     }
 }
 
-/// Publishes message `sequence` (persistent) and waits for the broker's confirm.
+/// Publishes `body` (persistent) and waits for the broker's confirm.
 async fn publish(
     channel: &Channel,
     exchange: &str,
     routing_key: &str,
-    sequence: u64,
+    body: &str,
 ) -> Result<bool, lapin::Error> {
     let confirm = channel
         .basic_publish(
             exchange.into(),
             routing_key.into(),
             BasicPublishOptions::default(),
-            sequence.to_string().as_bytes(),
+            body.as_bytes(),
             BasicProperties::default().with_delivery_mode(2),
         )
         .await?

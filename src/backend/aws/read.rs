@@ -455,6 +455,7 @@ async fn read_brokers(aws: &Aws) -> Result<Vec<Broker>> {
             endpoints,
             arn: out.broker_arn().or(summary.broker_arn()).map(str::to_owned),
             console_url,
+            publicly_accessible: out.publicly_accessible(),
             ..Broker::default()
         });
     }

@@ -63,11 +63,37 @@ pub fn applying<'p>(
     vhost: &str,
     queue: &str,
 ) -> Result<Option<&'p Policy>, String> {
+    highest(
+        policies
+            .iter()
+            .filter(|p| !p.name.starts_with(POLICY_PREFIX)),
+        vhost,
+        queue,
+    )
+}
+
+/// The policy among `policies` that the broker applies to queue `vhost`/`queue`, warren's own
+/// federation policies included (as [`applying`] otherwise): what a simulated broker does.
+///
+/// # Errors
+/// As [`applying`].
+pub fn in_force<'p>(
+    policies: &'p [Policy],
+    vhost: &str,
+    queue: &str,
+) -> Result<Option<&'p Policy>, String> {
+    highest(policies.iter(), vhost, queue)
+}
+
+/// Of `policies`, the one of highest priority that applies to queue `vhost`/`queue` (see
+/// [`applying`] for the tie rule).
+fn highest<'p>(
+    policies: impl Iterator<Item = &'p Policy>,
+    vhost: &str,
+    queue: &str,
+) -> Result<Option<&'p Policy>, String> {
     let mut best: Option<&Policy> = None;
-    for policy in policies
-        .iter()
-        .filter(|p| p.vhost == vhost && covers_queues(p) && !p.name.starts_with(POLICY_PREFIX))
-    {
+    for policy in policies.filter(|p| p.vhost == vhost && covers_queues(p)) {
         let pattern = Regex::new(&policy.pattern).map_err(|e| {
             format!(
                 "policy {} in vhost {vhost}: its pattern {:?} cannot be read as a regular expression here: {e}",
@@ -190,6 +216,16 @@ mod tests {
         let first = policy_for(&existing, "/", "q", "up").unwrap();
         let again = policy_for(&[existing[0].clone(), first.clone()], "/", "q", "up").unwrap();
         assert_eq!(first, again);
+    }
+
+    #[test]
+    fn warrens_own_policy_is_in_force_above_the_one_it_copies() {
+        let existing = [policy("ttl", ".*", 3, json!({ "message-ttl": 1000 }))];
+        let own = policy_for(&existing, "/", "q", "up").unwrap();
+        let all = [existing[0].clone(), own.clone()];
+        assert_eq!(in_force(&all, "/", "q").unwrap(), Some(&own));
+        assert_eq!(in_force(&all, "/", "other").unwrap(), Some(&all[0]));
+        assert_eq!(applying(&all, "/", "q").unwrap(), Some(&all[0]));
     }
 
     #[test]

@@ -7,11 +7,12 @@ use rabbitmq_http_client::commons::{
 use rabbitmq_http_client::error::Error as ApiError;
 use rabbitmq_http_client::requests::{
     Amqp091ShovelDestinationParams, Amqp091ShovelParams, Amqp091ShovelSourceParams, ExchangeParams,
-    PolicyParams, QueueParams, RuntimeParameterDefinition,
+    PolicyParams, QueueParams, RuntimeParameterDefinition, FEDERATION_UPSTREAM_COMPONENT,
 };
 use serde_json::{json, Map, Value};
 
 use super::amqp::{normalized, scrub, Amqp};
+use super::federation::Upstream;
 use super::management::percent_decode;
 use super::{BrokerApi, Definition, Depth, Management, Shovel};
 use crate::discovery::ResolvedBroker;
@@ -210,9 +211,59 @@ fn shovel_uri(broker: (&str, &str), var: Option<&str>, shovel: &Shovel<'_>) -> R
             },
         )));
     };
-    normalized(&url)
-        .and_then(|url| with_vhost(&url, &shovel.vhost))
+    in_vhost(&url, &shovel.vhost)
         .ok_or_else(|| refused(format!("{} is not an AMQP URL", var.unwrap_or_default())))
+}
+
+/// The URL federation upstream `upstream` reads from: the one its variable (`url_env`) holds,
+/// set to the upstream's vhost (its user and password percent-encoded, as for a shovel);
+/// `None` when the variable is unset or blank.
+///
+/// # Errors
+/// [`Error::Refused`] naming the variable, never the URL's password: when the URL is not an
+/// `amqp://` or `amqps://` URL, or when the variable is `from`'s `amqp_url_env` and its URL does
+/// not belong to `from` (a load balancer's URL, in a variable of its own, is not checked).
+pub(super) fn upstream_uri(upstream: &Upstream, from: &ResolvedBroker) -> Result<Option<String>> {
+    let var = upstream.url_env.as_str();
+    let Some(url) = super::url_in(var) else {
+        return Ok(None);
+    };
+    let not_amqp = || {
+        Error::Refused(format!(
+            "federation upstream {} in vhost {} cannot be declared: {var} is not an AMQP URL (expected amqp(s)://user:password@host:port/vhost)",
+            upstream.name, upstream.vhost
+        ))
+    };
+    let amqp = HostRef::parse(&url)
+        .and_then(|parts| parts.scheme)
+        .is_some_and(|scheme| {
+            matches!(url[scheme].to_ascii_lowercase().as_str(), "amqp" | "amqps")
+        });
+    if !amqp {
+        return Err(not_amqp());
+    }
+    if from.amqp_url_env.as_deref() == Some(var) {
+        super::management::amqp_url_belongs(from, var, &url, None)?;
+    }
+    in_vhost(&url, &upstream.vhost)
+        .map(Some)
+        .ok_or_else(not_amqp)
+}
+
+/// `url`, an AMQP URL, with its user and password percent-encoded and its vhost set to
+/// `vhost`; `None` when it is not a URL with a host.
+fn in_vhost(url: &str, vhost: &str) -> Option<String> {
+    normalized(url).and_then(|url| with_vhost(&url, vhost))
+}
+
+/// `message` with every password of `urls` (as written, and percent-decoded) and any URL's
+/// password masked as `****`: a broker's answer may quote a URI back.
+fn without_passwords(message: &str, urls: &[&str]) -> String {
+    urls.iter()
+        .filter_map(|u| HostRef::parse(u).and_then(|p| p.password.map(|r| u[r].to_owned())))
+        .fold(mask_password(message), |m, pw| {
+            scrub(&scrub(&m, &pw), &percent_decode(&pw))
+        })
 }
 
 /// The crate's form of `x-` arguments: `None` for none.
@@ -359,21 +410,75 @@ impl BrokerApi for Live {
             .map_err(|err| {
                 let what = format!("starting shovel {} in vhost {}", shovel.name, shovel.vhost);
                 let message = self.management.api_error(&what, err).to_string();
-                // The broker's answer may quote a URI back: keep both passwords out.
-                let message = [&source, &destination]
-                    .iter()
-                    .filter_map(|u| {
-                        HostRef::parse(u).and_then(|p| p.password.map(|r| u[r].to_owned()))
-                    })
-                    .fold(mask_password(&message), |m, pw| {
-                        scrub(&scrub(&m, &pw), &percent_decode(&pw))
-                    });
-                Error::Backend(message)
+                Error::Backend(without_passwords(&message, &[&source, &destination]))
             })
     }
 
     fn links(&mut self) -> Result<Vec<Link>> {
         self.management.links()
+    }
+
+    /// `PUT /api/parameters/federation-upstream/{vhost}/{name}` with `uri` and `ack-mode`
+    /// alone, through the crate's runtime parameters: its `FederationUpstreamParams` writes
+    /// `"queue": null` for a queue upstream, which RabbitMQ 3.10 refuses ("queue should be
+    /// binary"). The URL, with its password, goes only into the broker's parameter.
+    fn create_upstream(&mut self, upstream: &Upstream, from: &ResolvedBroker) -> Result<()> {
+        let uri = upstream_uri(upstream, from)?.ok_or_else(|| {
+            Error::Refused(format!(
+                "federation upstream {} in vhost {} cannot be declared: it reads from the {} broker {} at the URL in {}, which is not set (it should hold amqp(s)://user:password@host:port)",
+                upstream.name, upstream.vhost, from.alias, from.id, upstream.url_env
+            ))
+        })?;
+        let what = format!(
+            "declaring federation upstream {} in vhost {}",
+            upstream.name, upstream.vhost
+        );
+        let failed = |err| {
+            let message = self.management.api_error(&what, err).to_string();
+            Error::Backend(without_passwords(&message, &[&uri]))
+        };
+        let api = self.management.api();
+        match api.get_runtime_parameter(
+            FEDERATION_UPSTREAM_COMPONENT,
+            &upstream.vhost,
+            &upstream.name,
+        ) {
+            Ok(existing) if existing.value.get("uri").and_then(Value::as_str) == Some(&uri) => {
+                return Ok(());
+            }
+            Ok(_) | Err(ApiError::NotFound) => {}
+            Err(err) => return Err(failed(err)),
+        }
+        let mut value = Map::new();
+        value.insert("uri".to_owned(), json!(uri));
+        value.insert("ack-mode".to_owned(), json!("on-confirm"));
+        api.upsert_runtime_parameter(&RuntimeParameterDefinition {
+            name: &upstream.name,
+            vhost: &upstream.vhost,
+            component: FEDERATION_UPSTREAM_COMPONENT,
+            value,
+        })
+        .map_err(failed)
+    }
+
+    fn remove_upstream(&mut self, vhost: &str, name: &str) -> Result<()> {
+        self.management
+            .api()
+            .delete_federation_upstream(vhost, name, true)
+            .map_err(|err| {
+                let what = format!("deleting federation upstream {name} in vhost {vhost}");
+                self.management.api_error(&what, err)
+            })
+    }
+
+    fn remove_policy(&mut self, vhost: &str, name: &str) -> Result<()> {
+        self.management
+            .api()
+            .delete_policy(vhost, name, true)
+            .map_err(|err| {
+                let what = format!("deleting policy {name} in vhost {vhost}");
+                self.management.api_error(&what, err)
+            })
     }
 }
 

@@ -81,6 +81,29 @@ struct ApiQueue {
     auto_delete: Option<bool>,
     #[serde(default)]
     arguments: Option<Map<String, Value>>,
+    /// Counts of what the queue's clients did since the statistics began; absent on a queue
+    /// nothing has happened on yet.
+    #[serde(default)]
+    message_stats: Option<ApiMessageStats>,
+}
+
+/// Of a queue's `message_stats`, the counts of `basic.get`: with acknowledgement (`get`),
+/// without (`get_no_ack`), and on an empty queue (`get_empty`).
+#[derive(Deserialize, Default)]
+struct ApiMessageStats {
+    #[serde(default)]
+    get: u64,
+    #[serde(default)]
+    get_no_ack: u64,
+    #[serde(default)]
+    get_empty: u64,
+}
+
+impl ApiMessageStats {
+    /// Whether any client fetched from the queue with `basic.get`.
+    fn polled(&self) -> bool {
+        self.get > 0 || self.get_no_ack > 0 || self.get_empty > 0
+    }
 }
 
 impl ApiQueue {
@@ -100,6 +123,10 @@ impl ApiQueue {
             durable: self.durable,
             auto_delete: self.auto_delete,
             arguments: self.arguments.unwrap_or_default(),
+            polled: self
+                .message_stats
+                .as_ref()
+                .is_some_and(ApiMessageStats::polled),
             ..Queue::default()
         }
     }
@@ -121,6 +148,25 @@ struct ApiExchange {
     internal: Option<bool>,
     #[serde(default)]
     arguments: Option<Map<String, Value>>,
+}
+
+/// A federation link as `GET /api/federation-links` gives it. Read raw: the crate's
+/// `FederationLink` leaves out the queue (or exchange) the link feeds, which tells whose link is
+/// `running`.
+#[derive(Deserialize)]
+struct ApiFederationLink {
+    vhost: String,
+    upstream: String,
+    #[serde(default)]
+    uri: Option<String>,
+    #[serde(default)]
+    status: String,
+    /// The federated queue, for a queue's link.
+    #[serde(default)]
+    queue: Option<String>,
+    /// The federated exchange, for an exchange's link.
+    #[serde(default)]
+    exchange: Option<String>,
 }
 
 /// How long to wait for a queue's statistics: a queue's message and consumer counts appear in the
@@ -636,7 +682,8 @@ impl Management {
     }
 
     /// The shovels and federation links running on the broker, each kind an empty list where
-    /// its plugin is not enabled (the API answers 404). Hosts only, never a URL's credentials.
+    /// its plugin is not enabled (the API answers 404). Hosts only, never a URL's credentials; a
+    /// federation link names the queue (or exchange) it feeds.
     ///
     /// # Errors
     /// [`Error::Backend`] when the API cannot be reached or refuses.
@@ -646,11 +693,8 @@ impl Management {
             Err(ApiError::NotFound) => Vec::new(),
             Err(e) => return Err(self.api_error("GET /api/shovels", e)),
         };
-        let federation = match self.api.list_federation_links() {
-            Ok(links) => links,
-            Err(ApiError::NotFound) => Vec::new(),
-            Err(e) => return Err(self.api_error("GET /api/federation-links", e)),
-        };
+        let federation: Vec<ApiFederationLink> =
+            self.get("/api/federation-links")?.unwrap_or_default();
         let mut links: Vec<Link> = shovels
             .into_iter()
             .map(|s| Link {
@@ -671,9 +715,9 @@ impl Management {
             kind: LinkKind::Federation,
             vhost: l.vhost,
             name: l.upstream,
-            from: link_hosts(&l.uri),
+            from: l.uri.as_deref().map(link_hosts).unwrap_or_default(),
             to: Vec::new(),
-            queue: None,
+            queue: l.queue.or(l.exchange),
             state: l.status,
         }));
         Ok(links)
@@ -748,7 +792,7 @@ pub fn check_amqp_url(broker: &ResolvedBroker, management_host: Option<&str>) ->
 }
 
 /// As [`check_amqp_url`], for `url` read from `var`.
-fn amqp_url_belongs(
+pub(super) fn amqp_url_belongs(
     broker: &ResolvedBroker,
     var: &str,
     url: &str,
@@ -838,6 +882,7 @@ mod tests {
             hosts: vec!["b-1.mq.example.com".into(), "rabbit.internal".into()],
             amqp_url_env: None,
             management_url_env: None,
+            upstream_url_env: None,
             console_url: Some("https://b-1-console.mq.example.com".into()),
         }
     }
@@ -894,5 +939,29 @@ mod tests {
             "%aé%+1%4",
             "not escapes, and no panic"
         );
+    }
+
+    #[test]
+    fn a_queue_is_polled_when_its_statistics_count_a_basic_get() {
+        let read = |stats: serde_json::Value| {
+            let mut q = serde_json::json!({ "name": "q", "vhost": "/", "messages": 0, "messages_unacknowledged": 0 });
+            if !stats.is_null() {
+                q["message_stats"] = stats;
+            }
+            serde_json::from_value::<ApiQueue>(q)
+                .unwrap()
+                .into_queue()
+                .polled
+        };
+        assert!(!read(serde_json::Value::Null), "no statistics yet");
+        assert!(!read(
+            serde_json::json!({ "publish": 4, "deliver": 4, "get": 0 })
+        ));
+        for field in ["get", "get_no_ack", "get_empty"] {
+            assert!(
+                read(serde_json::json!({ field: 1, "deliver": 3 })),
+                "{field}"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The seam to a RabbitMQ broker: what warren reads from one (its queues with exact depths,
 //! exchanges, bindings, policies, connections, shovels and federation links) and does to one
-//! (creates definitions the other broker had, starts a shovel).
+//! (creates definitions the other broker had, starts a shovel, declares and removes the
+//! federation upstreams and policies of the `federate` strategy).
 //!
 //! Two implementations: [`live::Live`], a real broker through its management API and AMQP, and
 //! the world file's brokers (a rehearsal, or the in-memory backend of the unit tests), in
@@ -208,6 +209,33 @@ pub trait BrokerApi {
     /// # Errors
     /// [`crate::Error::Backend`] when the broker cannot be read.
     fn links(&mut self) -> Result<Vec<Link>>;
+
+    /// Declares federation upstream `upstream` on this broker, reading from the broker `from`
+    /// at the URL the variable `upstream.url_env` holds, with its vhost set to `upstream.vhost`,
+    /// `ack-mode: on-confirm`. An upstream of that name that exists already is left as it is
+    /// when it points at the same URL, and replaced otherwise (it is warren's own).
+    ///
+    /// # Errors
+    /// [`crate::Error::Refused`] when the variable is unset or blank, or (when `url_env` is
+    /// `from`'s `amqp_url_env`) its URL does not belong to `from`; [`crate::Error::Backend`]
+    /// when the broker refuses or cannot be reached.
+    fn create_upstream(
+        &mut self,
+        upstream: &federation::Upstream,
+        from: &ResolvedBroker,
+    ) -> Result<()>;
+
+    /// Deletes upstream `vhost`/`name`; one that is not there is no error.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when the broker refuses or cannot be reached.
+    fn remove_upstream(&mut self, vhost: &str, name: &str) -> Result<()>;
+
+    /// Deletes policy `vhost`/`name`; one that is not there is no error.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when the broker refuses or cannot be reached.
+    fn remove_policy(&mut self, vhost: &str, name: &str) -> Result<()>;
 }
 
 impl<T: BrokerApi + ?Sized> BrokerApi for &mut T {
@@ -228,5 +256,18 @@ impl<T: BrokerApi + ?Sized> BrokerApi for &mut T {
     }
     fn links(&mut self) -> Result<Vec<Link>> {
         (**self).links()
+    }
+    fn create_upstream(
+        &mut self,
+        upstream: &federation::Upstream,
+        from: &ResolvedBroker,
+    ) -> Result<()> {
+        (**self).create_upstream(upstream, from)
+    }
+    fn remove_upstream(&mut self, vhost: &str, name: &str) -> Result<()> {
+        (**self).remove_upstream(vhost, name)
+    }
+    fn remove_policy(&mut self, vhost: &str, name: &str) -> Result<()> {
+        (**self).remove_policy(vhost, name)
     }
 }
