@@ -25,8 +25,8 @@ mod federation;
 mod schedules;
 
 pub use brokers::Check;
-pub use federation::declared_by_apply;
 use brokers::{checks_of, publishers_of};
+pub use federation::declared_by_apply;
 
 pub use schedules::{Retargeted, ScheduleMove};
 
@@ -112,9 +112,10 @@ pub struct Schedule {
     /// the first wave, and removed after the last once the federated queues on the old broker
     /// are empty.
     pub federation: Option<crate::plan::Federation>,
-    /// On rollback: what apply declared for federation and nothing removed since, with the
-    /// queue each policy federates. A policy is removed before its queue drains on the new
-    /// broker; the rest after the last wave.
+    /// What an earlier apply declared for federation and nothing removed since, per the
+    /// journal, with the queue each policy federates. Apply waits for those queues on the old
+    /// broker too and removes them with its own; rollback removes a policy before its queue
+    /// drains on the new broker, the rest after the last wave.
     pub undeclare: Vec<(crate::journal::Declared, Option<String>)>,
 }
 
@@ -128,6 +129,11 @@ impl Schedule {
             .into_iter()
             .filter(|m| !self.waves.iter().flatten().any(|w| w.id() == m.id()))
             .collect();
+        if self.step == Step::Update {
+            // What an earlier run declared for federation is finished and removed by this one,
+            // even where this run's plan no longer federates it (its consumers moved then).
+            self.undeclare = federation::declared_by_apply(entries);
+        }
         self
     }
 }
@@ -509,8 +515,10 @@ impl Run<'_> {
             report.stopped = Some(why);
             return Ok(report);
         }
-        if let (Step::Update, Some(federation)) = (schedule.step, &schedule.federation) {
-            if let Some(why) = self.finish_federation(schedule, federation, &mut report)? {
+        if schedule.step == Step::Update
+            && (schedule.federation.is_some() || !schedule.undeclare.is_empty())
+        {
+            if let Some(why) = self.finish_federation(schedule, &mut report)? {
                 report.stopped = Some(why);
                 return Ok(report);
             }

@@ -94,7 +94,8 @@ fn apply_plan(
     let schedule = schedule.resuming(&entries.list, world);
     let moves: usize = schedule.waves.iter().map(Vec::len).sum::<usize>()
         + schedule.in_flight.len()
-        + schedule.retargets.len();
+        + schedule.retargets.len()
+        + schedule.undeclare.len();
     if moves == 0 {
         print!("{}", render::report::nothing_to_do(plan, &skipped));
         return Ok(0);

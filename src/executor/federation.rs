@@ -73,7 +73,10 @@ impl Run<'_> {
                 vhost: upstream.vhost.clone(),
                 name: upstream.name.clone(),
             };
-            let detail = format!("{declared} -> the old broker (URL from ${})", upstream.url_env);
+            let detail = format!(
+                "{declared} -> the old broker (URL from ${})",
+                upstream.url_env
+            );
             let brokers = self.brokers;
             self.declaring(&declared, None, &detail, |run| {
                 run.backend
@@ -89,9 +92,7 @@ impl Run<'_> {
             );
             let definition = Definition::Policy(policy.clone());
             self.declaring(&declared, Some(queue_of(policy)), &detail, |run| {
-                run.backend
-                    .broker(&run.brokers.new)?
-                    .create(&definition)
+                run.backend.broker(&run.brokers.new)?.create(&definition)
             })?;
         }
         self.links_running(federation)
@@ -221,42 +222,82 @@ impl Run<'_> {
     }
 
     /// After the last wave of a `federate` apply: waits until each federated queue on the old
-    /// broker is empty, then removes the policies and the upstreams. Returns why the run
+    /// broker is empty (those of the plan's `federation`, and those an earlier run declared
+    /// and did not remove), then removes the policies and the upstreams. Returns why the run
     /// stops, if it does (what was declared then stays, so the moved consumers keep receiving
     /// what is left on the old broker).
     pub(super) fn finish_federation(
         &mut self,
         schedule: &Schedule,
-        federation: &Federation,
         report: &mut Report,
     ) -> Result<Option<String>> {
+        let mut policies: Vec<(Declared, String)> = Vec::new();
+        let mut upstreams: Vec<Declared> = Vec::new();
+        if let Some(federation) = &schedule.federation {
+            for policy in &federation.policies {
+                policies.push((declared_policy(policy), queue_of(policy).to_owned()));
+            }
+            for upstream in &federation.upstreams {
+                upstreams.push(Declared {
+                    kind: DeclaredKind::Upstream,
+                    vhost: upstream.vhost.clone(),
+                    name: upstream.name.clone(),
+                });
+            }
+        }
+        for (declared, queue) in &schedule.undeclare {
+            match (declared.kind, queue) {
+                (DeclaredKind::Policy, Some(queue)) => {
+                    if !policies.iter().any(|(d, _)| d == declared) {
+                        policies.push((declared.clone(), queue.clone()));
+                    }
+                }
+                _ => {
+                    if !upstreams.contains(declared) {
+                        upstreams.push(declared.clone());
+                    }
+                }
+            }
+        }
         for drain in schedule.drains.iter().filter(|d| d.wave.is_none()) {
-            let policy = federation
-                .policies
+            let policy = policies
                 .iter()
-                .find(|p| p.vhost == drain.vhost && queue_of(p) == drain.queue);
+                .find(|(d, queue)| d.vhost == drain.vhost && *queue == drain.queue);
             let stopped = match policy {
-                Some(policy) => self.wait_federated(drain, &declared_policy(policy), report)?,
+                Some((declared, _)) => self.wait_federated(drain, &declared.clone(), report)?,
                 None => self.wait_drained(drain)?,
             };
             if stopped.is_some() {
                 return Ok(stopped);
             }
         }
-        for policy in &federation.policies {
+        for (declared, queue) in &policies {
+            let drained = schedule
+                .drains
+                .iter()
+                .any(|d| d.wave.is_none() && d.vhost == declared.vhost && d.queue == *queue);
+            if drained {
+                continue;
+            }
+            let drain = Drain {
+                wave: None,
+                broker: crate::config::BrokerAlias::Old,
+                vhost: declared.vhost.clone(),
+                queue: queue.clone(),
+            };
+            if let Some(why) = self.wait_federated(&drain, declared, report)? {
+                return Ok(Some(why));
+            }
+        }
+        for (declared, queue) in &policies {
             self.remove(
-                &declared_policy(policy),
-                Some(queue_of(policy)),
+                declared,
+                Some(queue),
                 "its queue on the old broker is empty",
             )?;
         }
-        for upstream in &federation.upstreams {
-            let declared = Declared {
-                kind: DeclaredKind::Upstream,
-                vhost: upstream.vhost.clone(),
-                name: upstream.name.clone(),
-            };
-            self.remove(&declared, None, "every federated queue is empty")?;
+        for declared in &upstreams {
+            self.remove(declared, None, "every federated queue is empty")?;
         }
         Ok(None)
     }
@@ -427,5 +468,271 @@ impl Run<'_> {
             self.remove(declared, queue.as_deref(), "rollback")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::backend::memory::chain::{self, Start, MOVING};
+    use crate::backend::memory::MemoryBackend;
+    use crate::journal::{DeclaredKind, Entry, Journal, Outcome, Step};
+    use std::time::Duration;
+
+    fn entries(journal: &str) -> Vec<Entry> {
+        journal
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// What the new broker of `backend` holds of warren's federation: its policies' names and
+    /// its upstreams' names.
+    fn federation_left(backend: &MemoryBackend) -> (Vec<String>, Vec<String>) {
+        let new = &backend.world().brokers[1];
+        (
+            new.policies.iter().map(|p| p.name.clone()).collect(),
+            new.upstreams.iter().map(|u| u.name.clone()).collect(),
+        )
+    }
+
+    #[test]
+    fn a_federate_apply_declares_checks_moves_consumers_first_and_removes_what_it_declared() {
+        let end = Start::fresh().after(chain::apply_federated);
+        let placement = chain::placement(end.backend.world());
+        for name in MOVING {
+            assert_eq!(placement[&format!("c/{name}")], format!("{name}:2"));
+        }
+        let entries = entries(&end.journal);
+        let first_update = entries.iter().position(|e| e.step == Step::Update).unwrap();
+        let declared: Vec<String> = entries[..first_update]
+            .iter()
+            .filter(|e| e.step == Step::Federation && e.result == Outcome::Ok)
+            .filter_map(|e| e.declared.as_ref().map(ToString::to_string))
+            .collect();
+        assert_eq!(
+            declared,
+            [
+                "upstream warren-chain",
+                "policy warren-federate-q1",
+                "policy warren-federate-q2"
+            ],
+            "declared before any service moves"
+        );
+        assert!(
+            entries[..first_update]
+                .iter()
+                .any(|e| e.step == Step::Federation
+                    && e.result == Outcome::Ok
+                    && e.detail.as_deref() == Some("2 federation links running")),
+            "the links are checked before the first wave"
+        );
+        let waves: Vec<(usize, String)> = entries
+            .iter()
+            .filter(|e| e.step == Step::Update && e.result == Outcome::Ok)
+            .map(|e| (e.wave.unwrap(), e.service.clone().unwrap()))
+            .collect();
+        assert_eq!(waves[0].0, 1);
+        assert!(
+            waves
+                .iter()
+                .filter(|(_, s)| s.starts_with('s'))
+                .all(|(w, _)| *w == 1),
+            "consumers of q2 first: {waves:?}"
+        );
+        assert!(
+            waves
+                .iter()
+                .filter(|(_, s)| s.starts_with('p'))
+                .all(|(w, _)| *w == 3),
+            "publishers last: {waves:?}"
+        );
+        let last_update = entries
+            .iter()
+            .rposition(|e| e.step == Step::Update)
+            .unwrap();
+        let removed: Vec<String> = entries[last_update..]
+            .iter()
+            .filter(|e| e.step == Step::Federation && e.result == Outcome::Ok)
+            .filter_map(|e| e.removed.as_ref().map(ToString::to_string))
+            .collect();
+        assert_eq!(
+            removed,
+            [
+                "policy warren-federate-q1",
+                "policy warren-federate-q2",
+                "upstream warren-chain"
+            ],
+            "removed after the last wave, policies first"
+        );
+        let drains = entries[last_update..]
+            .iter()
+            .filter(|e| e.step == Step::Drain && e.result == Outcome::Ok)
+            .count();
+        assert_eq!(drains, 2, "q1 and q2 emptied on the old broker at the end");
+        assert_eq!(
+            federation_left(&end.backend),
+            (vec![], vec![]),
+            "nothing of warren's is left on the new broker"
+        );
+        for queue in end.backend.world().brokers[0].queues.as_ref().unwrap() {
+            assert_eq!(
+                queue.messages, 0,
+                "{} emptied on the old broker",
+                queue.name
+            );
+        }
+    }
+
+    /// A federated queue whose old copy stops shrinking (here: nothing consumes the new copy,
+    /// so federation never pulls) is finished with a shovel once the stall timeout passes.
+    #[test]
+    fn an_old_queue_that_stops_shrinking_is_shovelled_after_its_policy_is_removed() {
+        let mut world = chain::world();
+        for broker in &mut world.brokers {
+            for q in broker.queues.as_mut().unwrap() {
+                q.consumers = 0;
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(&dir.path().join("j.jsonl"));
+        let mut backend = MemoryBackend::new(world);
+        let options = super::super::Options {
+            drain_timeout: Duration::from_secs(3600),
+            rollout_timeout: Duration::from_secs(3600),
+            wave_check: None,
+            link_check: Duration::ZERO,
+            stall: Duration::ZERO,
+        };
+        let report =
+            chain::apply_config(&chain::federate_config(), &mut backend, &journal, options)
+                .unwrap();
+        assert!(report.succeeded(), "{report:?}");
+        let shovelled: Vec<(&str, u64)> = report
+            .shovelled
+            .iter()
+            .map(|s| (s.queue.as_str(), s.messages))
+            .collect();
+        assert_eq!(shovelled, [("q1", 4), ("q2", 3)]);
+        let old = backend.world().brokers[0].queues.clone().unwrap();
+        let new = backend.world().brokers[1].queues.clone().unwrap();
+        assert!(old.iter().all(|q| q.messages == 0), "{old:?}");
+        let total: u64 = new.iter().map(|q| q.messages).sum();
+        assert_eq!(total, 2 + 5 + 4 + 3, "every message is on the new broker");
+        let entries = journal.entries("chain").unwrap().list;
+        let stalled = entries
+            .iter()
+            .filter(|e| {
+                e.step == Step::Federation
+                    && e.result == Outcome::Ok
+                    && e.removed.is_some()
+                    && e.detail.as_deref().is_some_and(|d| d.contains("stalled"))
+            })
+            .count();
+        assert_eq!(stalled, 2, "each queue's policy removed before its shovel");
+        assert_eq!(federation_left(&backend), (vec![], vec![]));
+    }
+
+    /// Links that do not run stop apply before the first wave; what was declared stays for
+    /// rollback, which removes it.
+    #[test]
+    fn links_that_do_not_run_stop_apply_before_any_move_and_rollback_removes_the_declarations() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::new(&dir.path().join("j.jsonl"));
+        let mut backend = MemoryBackend::new(chain::world());
+        let options = super::super::Options {
+            drain_timeout: Duration::from_secs(3600),
+            rollout_timeout: Duration::from_secs(3600),
+            wave_check: None,
+            link_check: Duration::ZERO,
+            stall: Duration::ZERO,
+        };
+        // The policies name an upstream that is never declared: no link runs.
+        let config = chain::federate_config();
+        let world =
+            crate::backend::Backend::read(&mut backend, &crate::backend::ReadScope::default())
+                .unwrap();
+        let plan = crate::plan::make(&config, &world).unwrap();
+        let (mut schedule, _) = crate::executor::schedule(&plan, &world).unwrap();
+        schedule.federation.as_mut().unwrap().upstreams.clear();
+        let stopped = crate::executor::execute(
+            &schedule,
+            &plan.brokers,
+            &mut backend,
+            &journal,
+            options,
+            &mut crate::progress::Progress::quiet(),
+        )
+        .unwrap();
+        let why = stopped.stopped.as_deref().unwrap_or_default();
+        assert!(
+            why.contains("the federation links of q1 (no link), q2 (no link) are not running")
+                && why.contains("no service was moved"),
+            "{why}"
+        );
+        assert_eq!(stopped.not_started.len(), MOVING.len());
+        assert!(stopped.moved.is_empty());
+        let (policies, _) = federation_left(&backend);
+        assert_eq!(policies, ["warren-federate-q1", "warren-federate-q2"]);
+
+        let back = chain::rollback_federated(&mut backend, &journal).unwrap();
+        assert!(back.succeeded(), "{back:?}");
+        assert_eq!(federation_left(&backend), (vec![], vec![]));
+        let removed: Vec<DeclaredKind> = journal
+            .entries("chain")
+            .unwrap()
+            .list
+            .iter()
+            .filter(|e| e.result == Outcome::Ok)
+            .filter_map(|e| e.removed.as_ref().map(|d| d.kind))
+            .collect();
+        assert_eq!(removed, [DeclaredKind::Policy, DeclaredKind::Policy]);
+    }
+
+    /// Rollback of a finished federate apply: publishers back first; a queue's consumers go
+    /// back once it drained on the new broker; nothing of the federation is left (apply
+    /// removed it already, so rollback removes nothing).
+    #[test]
+    fn rollback_after_a_federate_apply_puts_publishers_back_first_and_declares_nothing() {
+        let end = Start::fresh()
+            .after(chain::apply_federated)
+            .after(chain::rollback_federated);
+        for name in MOVING {
+            assert_eq!(
+                chain::placement(end.backend.world())[&format!("c/{name}")],
+                format!("{name}:1")
+            );
+        }
+        let entries = entries(&end.journal);
+        let back: Vec<(usize, String)> = entries
+            .iter()
+            .filter(|e| e.step == Step::Rollback && e.result == Outcome::Ok)
+            .map(|e| (e.wave.unwrap(), e.service.clone().unwrap()))
+            .collect();
+        assert!(
+            back.iter()
+                .filter(|(_, s)| s.starts_with('p'))
+                .all(|(w, _)| *w == 1),
+            "publishers back first: {back:?}"
+        );
+        let removals_in_rollback = entries
+            .iter()
+            .skip_while(|e| e.step != Step::Rollback)
+            .filter(|e| e.step == Step::Federation)
+            .count();
+        assert_eq!(removals_in_rollback, 0);
+        assert_eq!(federation_left(&end.backend), (vec![], vec![]));
+    }
+
+    /// Every kind of fault at every backend call of a federate apply; each re-run converges to
+    /// the end of an uninterrupted apply (the federation removed), and a rollback after it to
+    /// the end of an uninterrupted rollback.
+    #[test]
+    fn a_fault_at_any_call_of_a_federate_apply_is_repaired_by_a_rerun() {
+        let sweep = chain::sweep(
+            &Start::fresh(),
+            chain::apply_federated,
+            Some(chain::rollback_federated),
+        );
+        sweep.assert_converged("federate apply");
     }
 }
