@@ -252,7 +252,7 @@ fn rollback_config(
     let entries = journal.entries(&config.migration.name)?;
     let world = backend.read(&ReadScope::default())?;
     config.check_against(&world)?;
-    let [old, new] = crate::discovery::resolve_brokers(&config, &world);
+    let [old, new] = crate::discovery::resolve_brokers(config, &world);
     let brokers = Brokers { old, new };
     let (schedule, _) = crate::rollback::schedule(config, &world, &brokers, &entries.list)?;
     let schedule = schedule.resuming(&entries.list, &world);
