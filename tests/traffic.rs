@@ -512,7 +512,7 @@ fn rollback_in_the_middle_of_a_federate_apply_removes_the_federation_and_loses_n
 
     // The order: a queue's policy goes before its consumers go back, after its publishers.
     let journal = incident.s.journal();
-    let position = |check: &dyn Fn(&Value) -> bool| journal.iter().position(|e| check(e));
+    let position = |check: &dyn Fn(&Value) -> bool| journal.iter().position(check);
     let back = |service: &str| {
         position(&|e: &Value| {
             e["step"] == "rollback" && e["result"] == "ok" && e["service"] == service
