@@ -87,6 +87,15 @@ pub struct ApplyArgs {
     /// there any more to the same queues on the new broker, with a shovel per queue.
     #[arg(long)]
     pub shovel: bool,
+    /// Under the federate strategy: seconds to wait, before the first wave, for every
+    /// federation link to be running on the new broker (at most 604800, 7 days).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::executor::Options::LINK_CHECK.as_secs(), value_parser = wait_seconds())]
+    pub link_check_timeout: u64,
+    /// Under the federate strategy: seconds a federated queue on the old broker may stop
+    /// shrinking after the last wave before warren shovels what is left in it (at most
+    /// 604800, 7 days).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::executor::Options::STALL.as_secs(), value_parser = wait_seconds())]
+    pub stall_timeout: u64,
     #[command(flatten)]
     pub record: RecordArgs,
 }

@@ -21,10 +21,12 @@ use crate::plan::{Action, Brokers, Drain, Plan};
 use crate::progress::Progress;
 
 mod brokers;
+mod federation;
 mod schedules;
 
 pub use brokers::Check;
 use brokers::{checks_of, publishers_of};
+pub use federation::declared_by_apply;
 
 pub use schedules::{Retargeted, ScheduleMove};
 
@@ -36,6 +38,19 @@ pub struct Options {
     /// How long the check after a wave waits for each moved consumer's queues to have
     /// consumers on the new broker; `None`: no check (`--no-wave-check`, and rollback).
     pub wave_check: Option<Duration>,
+    /// Under `federate`: how long apply waits, before the first wave, for every federation
+    /// link to be running.
+    pub link_check: Duration,
+    /// Under `federate`: how long a federated queue on the old broker may stop shrinking after
+    /// the last wave before warren shovels what is left in it.
+    pub stall: Duration,
+}
+
+impl Options {
+    /// How long apply waits for the federation links by default (`--link-check-timeout`).
+    pub const LINK_CHECK: Duration = Duration::from_secs(60);
+    /// How long an old federated queue may stop shrinking by default (`--stall-timeout`).
+    pub const STALL: Duration = Duration::from_secs(30);
 }
 
 /// What a service is moved onto.
@@ -93,6 +108,15 @@ pub struct Schedule {
     /// What each service needs on the new broker before it moves there, by `cluster/service`:
     /// the gate. A service without an entry has nothing to check.
     pub gates: BTreeMap<String, Vec<Definition>>,
+    /// Under `federate` (apply): the upstreams and policies declared on the new broker before
+    /// the first wave, and removed after the last once the federated queues on the old broker
+    /// are empty.
+    pub federation: Option<crate::plan::Federation>,
+    /// What an earlier apply declared for federation and nothing removed since, per the
+    /// journal, with the queue each policy federates. Apply waits for those queues on the old
+    /// broker too and removes them with its own; rollback removes a policy before its queue
+    /// drains on the new broker, the rest after the last wave.
+    pub undeclare: Vec<(crate::journal::Declared, Option<String>)>,
 }
 
 impl Schedule {
@@ -105,6 +129,11 @@ impl Schedule {
             .into_iter()
             .filter(|m| !self.waves.iter().flatten().any(|w| w.id() == m.id()))
             .collect();
+        if self.step == Step::Update {
+            // What an earlier run declared for federation is finished and removed by this one,
+            // even where this run's plan no longer federates it (its consumers moved then).
+            self.undeclare = federation::declared_by_apply(entries);
+        }
         self
     }
 }
@@ -280,6 +309,8 @@ pub fn schedule(plan: &Plan, world: &World) -> Result<(Schedule, Vec<Skipped>)> 
             } else {
                 BTreeMap::new()
             },
+            federation: plan.federation.clone(),
+            undeclare: Vec::new(),
         },
         skipped,
     ))
@@ -358,6 +389,13 @@ impl Run<'_> {
         if !schedule.topology.is_empty() {
             self.prepare(&schedule.topology)?;
         }
+        if let (Step::Update, Some(federation)) = (schedule.step, &schedule.federation) {
+            if let Some(why) = self.declare(federation)? {
+                report.stopped = Some(why);
+                report.not_started = schedule.waves.iter().flatten().map(Move::id).collect();
+                return Ok(report);
+            }
+        }
         // Scheduled tasks whose services need no move in this run.
         for sm in schedule.retargets.iter().filter(|r| r.wave.is_none()) {
             if let Some(to) = &sm.to {
@@ -373,6 +411,9 @@ impl Run<'_> {
                     .map(Move::id)
                     .collect();
             };
+            if schedule.step != Step::Update {
+                self.unfederate_wave(schedule, number)?;
+            }
             for drain in schedule.drains.iter().filter(|d| d.wave == Some(number)) {
                 if let Some(left) = self.wait_drained(drain)? {
                     report.stopped = Some(left);
@@ -474,11 +515,23 @@ impl Run<'_> {
             report.stopped = Some(why);
             return Ok(report);
         }
-        for drain in schedule.drains.iter().filter(|d| d.wave.is_none()) {
-            if let Some(left) = self.wait_drained(drain)? {
-                report.stopped = Some(left);
+        if schedule.step == Step::Update
+            && (schedule.federation.is_some() || !schedule.undeclare.is_empty())
+        {
+            if let Some(why) = self.finish_federation(schedule, &mut report)? {
+                report.stopped = Some(why);
                 return Ok(report);
             }
+        } else {
+            for drain in schedule.drains.iter().filter(|d| d.wave.is_none()) {
+                if let Some(left) = self.wait_drained(drain)? {
+                    report.stopped = Some(left);
+                    return Ok(report);
+                }
+            }
+        }
+        if schedule.step != Step::Update {
+            self.unfederate_rest(schedule)?;
         }
         Ok(report)
     }
@@ -780,6 +833,8 @@ mod tests {
             drain_timeout: std::time::Duration::from_secs(3600),
             rollout_timeout: std::time::Duration::from_secs(3600),
             wave_check: check,
+            link_check: super::Options::LINK_CHECK,
+            stall: super::Options::STALL,
         };
         let report = chain::apply_with(&mut backend, &journal, options).unwrap();
         let checks = journal
@@ -958,6 +1013,8 @@ consumes = ["q"]
                 drain_timeout: std::time::Duration::from_secs(60),
                 rollout_timeout: std::time::Duration::from_secs(60),
                 wave_check: None,
+                link_check: super::Options::LINK_CHECK,
+                stall: super::Options::STALL,
             },
             &mut crate::progress::Progress::quiet(),
         )

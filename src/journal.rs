@@ -31,6 +31,9 @@ pub enum Step {
     /// A definition created on the new broker before the first wave, or a service held at the
     /// gate because the new broker lacks what it needs.
     Topology,
+    /// A federation upstream or policy declared on the new broker (the `federate` strategy),
+    /// its links checked, or one removed again.
+    Federation,
 }
 
 /// How a step ended, or that it is about to be made.
@@ -59,6 +62,7 @@ impl std::fmt::Display for Step {
             Step::Check => "check",
             Step::Shovel => "shovel",
             Step::Topology => "topology",
+            Step::Federation => "federation",
         })
     }
 }
@@ -107,6 +111,44 @@ pub struct Entry {
     /// The same overrides as the step leaves them (passwords masked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overrides_after: Option<crate::retarget::Overrides>,
+    /// What a `federation` step declares on the new broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<Declared>,
+    /// What a `federation` step removes from the new broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Declared>,
+}
+
+/// A federation upstream or policy warren declares on the new broker for the `federate`
+/// strategy, and removes again once the old queues are empty (or on rollback).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Declared {
+    pub kind: DeclaredKind,
+    pub vhost: String,
+    pub name: String,
+}
+
+/// What kind of thing a [`Declared`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeclaredKind {
+    Upstream,
+    Policy,
+}
+
+impl std::fmt::Display for Declared {
+    /// `upstream warren-m`, `policy warren-federate-q`, with the vhost where it is not `/`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            DeclaredKind::Upstream => "upstream",
+            DeclaredKind::Policy => "policy",
+        };
+        write!(f, "{kind} {}", self.name)?;
+        if self.vhost != "/" {
+            write!(f, " in vhost {}", self.vhost)?;
+        }
+        Ok(())
+    }
 }
 
 /// Which scheduled task a journal entry is about: an EventBridge rule's target or a Scheduler
@@ -178,6 +220,8 @@ impl Entry {
             schedule: None,
             overrides_before: None,
             overrides_after: None,
+            declared: None,
+            removed: None,
         }
     }
 

@@ -252,6 +252,23 @@ pub fn schedule(
     }
     drains.sort();
     drains.dedup();
+    // The queues a cycle's services consume drain before they go back together, while the
+    // others of the cycle still publish to them there: what those publish after the drain and
+    // before they go back is shovelled back after the wave, as apply does.
+    let leftovers: Vec<Drain> = drains
+        .iter()
+        .filter(|d| {
+            order.cycles.iter().flatten().any(|id| {
+                order.wave_of(id) == d.wave
+                    && going_back.get(id).is_some_and(|(cluster, service, _, _)| {
+                        config
+                            .declared(cluster, service)
+                            .is_some_and(|decl| decl.consumes.contains(&d.queue))
+                    })
+            })
+        })
+        .cloned()
+        .collect();
     let wave_of: BTreeMap<String, usize> = order
         .waves
         .iter()
@@ -267,13 +284,17 @@ pub fn schedule(
             drains,
             in_flight: Vec::new(),
             retargets,
-            // Rollback checks nothing after a wave, and shovels nothing back.
+            // Rollback checks nothing after a wave.
             checks: Vec::new(),
             publishers: Vec::new(),
-            leftovers: Vec::new(),
+            leftovers,
             // Rollback never deletes what apply copied to the new broker, nor creates anything.
             topology: Vec::new(),
             gates: std::collections::BTreeMap::new(),
+            federation: None,
+            // What apply declared for federation goes: a queue's policy before the queue
+            // drains on the new broker, the rest after the last wave.
+            undeclare: crate::executor::declared_by_apply(entries),
         },
         skipped,
     ))
@@ -393,5 +414,83 @@ mod tests {
         let applied = Start::fresh().after(chain::apply);
         let sweep = chain::sweep(&applied, chain::rollback, Some(chain::apply));
         sweep.assert_converged("rollback");
+    }
+}
+
+#[cfg(test)]
+mod cycle_tests {
+    use crate::config::{BrokerAlias, Config};
+    use crate::journal::{Entry, Outcome, Step};
+    use crate::plan::{Brokers, Drain};
+    use std::time::SystemTime;
+
+    /// Two services that publish to each other's queues (a request/reply cycle) go back in one
+    /// wave: the queues they consume drain on the new broker before it, while the other still
+    /// publishes there, so what arrives in between is shovelled back after the wave.
+    #[test]
+    fn a_cycle_going_back_shovels_what_is_left_in_its_queues_on_the_new_broker() {
+        let plan = r#"
+[migration]
+name = "cycle"
+[brokers.old]
+id = "b-old"
+[brokers.new]
+id = "b-new"
+[[services]]
+cluster = "c"
+name = "asks"
+broker = "new"
+publishes = ["request"]
+consumes = ["reply"]
+[[services]]
+cluster = "c"
+name = "answers"
+broker = "new"
+publishes = ["reply"]
+consumes = ["request"]
+"#;
+        let config = Config::parse(std::path::Path::new("cycle.toml"), plan.to_owned()).unwrap();
+        let mut services = Vec::new();
+        let mut task_definitions = Vec::new();
+        for name in ["asks", "answers"] {
+            services
+                .push(serde_json::json!({"name": name, "task_definition": format!("{name}:2")}));
+            for (revision, host) in [(1, "old.mq.test"), (2, "new.mq.test")] {
+                task_definitions.push(serde_json::json!({"family": name, "revision": revision,
+                    "containers": [{"name": "app", "environment": {"RABBIT_HOST": host}}]}));
+            }
+        }
+        let world: crate::model::World = serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "brokers": [
+                {"id": "b-old", "endpoints": ["amqps://old.mq.test:5671"],
+                 "queues": [{"name": "request"}, {"name": "reply"}]},
+                {"id": "b-new", "endpoints": ["amqps://new.mq.test:5671"],
+                 "queues": [{"name": "request"}, {"name": "reply"}]},
+            ],
+            "clusters": [{"name": "c", "services": services}],
+            "task_definitions": task_definitions,
+        }))
+        .unwrap();
+        let entries: Vec<Entry> = ["asks", "answers"]
+            .iter()
+            .map(|name| {
+                Entry::new("cycle", Step::Update, SystemTime::now(), Outcome::Ok)
+                    .wave(Some(1))
+                    .service("c", name)
+                    .task_definitions(&format!("{name}:1"), &format!("{name}:2"))
+            })
+            .collect();
+        let [old, new] = crate::discovery::resolve_brokers(&config, &world);
+        let (schedule, _) =
+            super::schedule(&config, &world, &Brokers { old, new }, &entries).unwrap();
+        assert_eq!(schedule.waves.len(), 1, "{:?}", schedule.waves);
+        let leftover = |queue: &str| Drain {
+            wave: Some(1),
+            broker: BrokerAlias::New,
+            vhost: "/".into(),
+            queue: queue.into(),
+        };
+        assert_eq!(schedule.leftovers, [leftover("reply"), leftover("request")]);
     }
 }

@@ -207,7 +207,19 @@ impl Incident {
     /// `warren apply`, which must succeed; how long it took.
     fn apply(&self) -> Duration {
         let started = Instant::now();
-        let out = self.warren(&[
+        let out = self.apply_run();
+        assert!(
+            out.status.success(),
+            "apply: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        started.elapsed()
+    }
+
+    /// `warren apply`, whatever its outcome.
+    fn apply_run(&self) -> std::process::Output {
+        self.warren(&[
             "apply",
             "plan.toml",
             "--world",
@@ -217,14 +229,7 @@ impl Incident {
             "30",
             "--drain-timeout",
             "60",
-        ]);
-        assert!(
-            out.status.success(),
-            "apply: {}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        started.elapsed()
+        ])
     }
 
     /// `warren decommission … --format json`: its exit code and decision.
@@ -299,6 +304,23 @@ impl Incident {
         assert_eq!(code, Some(0), "{decision:#}");
         assert_eq!(self.s.world_json()["brokers"][0]["state"], "DELETED");
     }
+}
+
+/// What warren declared for federation that is still on `node`: its policies and federation
+/// upstreams (by name), in every vhost.
+fn federation_on(node: &RabbitNode) -> Vec<String> {
+    let names = |path: &str| -> Vec<String> {
+        node.get(path)
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .filter(|name| name.starts_with("warren-"))
+            .collect()
+    };
+    let mut out = names("/api/policies");
+    out.extend(names("/api/parameters/federation-upstream"));
+    out
 }
 
 /// `plan` with the four URL variables named in its `[brokers.old]` and `[brokers.new]`.
@@ -379,6 +401,11 @@ fn headline(strategy: &str) {
         "traffic on every queue: {table}"
     );
     incident.assert_queues_empty();
+    assert_eq!(
+        federation_on(nodes()[1]),
+        Vec::<String>::new(),
+        "nothing of warren's federation is left on the new node"
+    );
     incident.decommission_succeeds(traffic);
     println!(
         "{strategy} headline: {:.1} s in all",
@@ -392,14 +419,125 @@ fn drain_moves_the_incident_under_traffic_and_loses_nothing() {
 }
 
 /// The `federate` strategy's headline: consumers move first and the new node's federated
-/// queues pull what the publishers still send to the old one. It needs apply to declare the
-/// federation upstream and policies on the new broker; without them, the old queues keep what
-/// was published there after their consumers left, and apply stops at its final drain wait
-/// (`queue P.apprecord.dataexporter on the old broker … still holds 100 messages after 60s`).
-/// It becomes a test once apply declares them.
-#[allow(dead_code)]
-fn federate_headline() {
+/// queues pull what the publishers still send to the old one, so consumption never waits for a
+/// drain; apply removes the federation once the old queues are empty.
+#[test]
+fn federate_moves_the_incident_under_traffic_and_loses_nothing() {
     headline("federate");
+}
+
+/// A `federate` apply that stops in its middle (the last wave's publisher, `apprecord`, fails
+/// its rollout), rolled back under traffic: publishers go back first, each queue's federation
+/// is removed before its consumers go back, nothing of the federation is left, every service
+/// ends on the old node, and every confirmed message is consumed.
+#[test]
+fn rollback_in_the_middle_of_a_federate_apply_removes_the_federation_and_loses_nothing() {
+    let _one = one_at_a_time();
+    let started = Instant::now();
+    let total = traffic::messages_per_run();
+    let [old, new] = nodes();
+    let incident = Incident::new("tr-fedback", "federate", &[]);
+    let mut world = incident.s.world_json();
+    for service in world["clusters"][0]["services"].as_array_mut().unwrap() {
+        if service["name"] == "apprecord" {
+            service["rollout"] = Value::from("fail");
+        }
+    }
+    incident
+        .s
+        .write("world.json", &serde_json::to_string_pretty(&world).unwrap());
+    let mut traffic = incident.traffic(total).start();
+    incident.wait_for_consumers(old, &[]);
+
+    let out = incident.apply_run();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "apply stops: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("apprecord") || text(&out.stderr).contains("apprecord"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        !federation_on(new).is_empty(),
+        "apply stopped with its federation declared"
+    );
+    assert_eq!(
+        traffic.consumer_node("audit"),
+        Some(1),
+        "{:?}",
+        traffic.nodes()
+    );
+
+    let out = incident.warren(&[
+        "rollback",
+        "plan.toml",
+        "--world",
+        "world.json",
+        "--auto-approve",
+        "--drain-timeout",
+        "60",
+    ]);
+    assert!(
+        out.status.success(),
+        "rollback: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        traffic.wait_all_on(0, Duration::from_secs(10)),
+        "every worker back on the old node: {:?}",
+        traffic.nodes()
+    );
+    assert_eq!(
+        federation_on(new),
+        Vec::<String>::new(),
+        "rollback removed what apply declared"
+    );
+    traffic.publish_until_total(PUBLISHING_TIMEOUT);
+    let delivered = traffic.await_delivery(DELIVERY_TIMEOUT);
+    let summary = traffic.summary();
+    let table = report(
+        "federate, stopped in its last wave and rolled back",
+        &summary,
+        &format!("the test {:.1} s so far", started.elapsed().as_secs_f64()),
+    );
+    assert!(delivered, "every confirmed message consumed:\n{table}");
+    assert_eq!(summary.lost(), 0, "{table}");
+
+    // The order: a queue's policy goes before its consumers go back, after its publishers.
+    let journal = incident.s.journal();
+    let position = |check: &dyn Fn(&Value) -> bool| journal.iter().position(check);
+    let back = |service: &str| {
+        position(&|e: &Value| {
+            e["step"] == "rollback" && e["result"] == "ok" && e["service"] == service
+        })
+        .unwrap_or_else(|| panic!("{service} went back: {journal:#?}"))
+    };
+    let unfederated = |queue: &str| {
+        position(&|e: &Value| {
+            e["step"] == "federation"
+                && e["result"] == "ok"
+                && e["removed"]["kind"] == "policy"
+                && e["queue"] == queue
+        })
+        .unwrap_or_else(|| panic!("the policy of {queue} was removed: {journal:#?}"))
+    };
+    let audit = unfederated(&incident.names.audit);
+    assert!(
+        back("outbound") < audit,
+        "the publisher of audit's queue first"
+    );
+    assert!(audit < back("audit"), "the policy before audit goes back");
+    assert!(
+        unfederated(&incident.names.outbound_queue) < back("outbound"),
+        "the policy before outbound goes back"
+    );
 }
 
 #[test]

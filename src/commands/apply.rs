@@ -94,7 +94,8 @@ fn apply_plan(
     let schedule = schedule.resuming(&entries.list, world);
     let moves: usize = schedule.waves.iter().map(Vec::len).sum::<usize>()
         + schedule.in_flight.len()
-        + schedule.retargets.len();
+        + schedule.retargets.len()
+        + schedule.undeclare.len();
     if moves == 0 {
         print!("{}", render::report::nothing_to_do(plan, &skipped));
         return Ok(0);
@@ -109,6 +110,8 @@ fn apply_plan(
     let options = executor::Options {
         wave_check: (!args.no_wave_check)
             .then(|| std::time::Duration::from_secs(args.wave_check_timeout)),
+        link_check: std::time::Duration::from_secs(args.link_check_timeout),
+        stall: std::time::Duration::from_secs(args.stall_timeout),
         ..options(&args.change)
     };
     run_schedule(session, &schedule, &plan.brokers, options, skipped, "Apply")

@@ -142,6 +142,8 @@ fn options(change: &ChangeArgs) -> Options {
         drain_timeout: Duration::from_secs(change.drain_timeout),
         rollout_timeout: Duration::from_secs(change.rollout_timeout),
         wave_check: None,
+        link_check: Options::LINK_CHECK,
+        stall: Options::STALL,
     }
 }
 

@@ -38,7 +38,8 @@ pub fn run(args: &RollbackArgs, output: Output) -> Result<u8> {
     let schedule = schedule.resuming(&entries.list, &world);
     let moves: usize = schedule.waves.iter().map(Vec::len).sum::<usize>()
         + schedule.in_flight.len()
-        + schedule.retargets.len();
+        + schedule.retargets.len()
+        + schedule.undeclare.len();
     if moves == 0 {
         print!(
             "{}",

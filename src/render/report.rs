@@ -169,6 +169,15 @@ pub fn rollback_preview(schedule: &Schedule, palette: Palette) -> String {
             );
         }
     }
+    if !schedule.undeclare.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nand remove from the new broker what apply declared for federation (a queue's policy before the queue drains there):"
+        );
+        for (declared, _) in &schedule.undeclare {
+            let _ = writeln!(out, "  {} {declared}", palette.paint(Tone::Danger, "-"));
+        }
+    }
     out
 }
 

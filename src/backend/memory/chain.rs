@@ -79,6 +79,22 @@ pub fn config() -> Config {
     Config::parse(Path::new("chain.toml"), PLAN.to_owned()).expect("the chain's plan is valid")
 }
 
+/// The chain's plan file with `strategy = "federate"` (and the old broker's AMQP URL named,
+/// which federation needs; a simulated broker never reads it).
+#[must_use]
+pub fn federate_config() -> Config {
+    let text = PLAN
+        .replace(
+            "name = \"chain\"\n",
+            "name = \"chain\"\nstrategy = \"federate\"\n",
+        )
+        .replace(
+            "id = \"b-old\"\n",
+            "id = \"b-old\"\namqp_url_env = \"CHAIN_OLD_AMQP_URL\"\n",
+        );
+    Config::parse(Path::new("chain.toml"), text).expect("the federate chain's plan is valid")
+}
+
 /// The chain's world before anything moved: every moving service on revision 1, pointing at
 /// the old broker.
 #[must_use]
@@ -149,6 +165,8 @@ const OPTIONS: Options = Options {
     drain_timeout: Duration::from_secs(3600),
     rollout_timeout: Duration::from_secs(3600),
     wave_check: None,
+    link_check: Options::LINK_CHECK,
+    stall: Options::STALL,
 };
 
 /// Everything a run reads or writes besides the world: its journal.
@@ -172,9 +190,37 @@ pub fn apply_with(
     journal: &Journal,
     options: Options,
 ) -> Result<Report> {
-    let config = config();
+    apply_config(&config(), backend, journal, options)
+}
+
+/// [`apply`] of the [`federate_config`] plan.
+///
+/// # Errors
+/// Whatever the backend or the journal fails with.
+pub fn apply_federated(backend: &mut MemoryBackend, journal: &Journal) -> Result<Report> {
+    apply_config(&federate_config(), backend, journal, OPTIONS)
+}
+
+/// [`rollback`] of the [`federate_config`] plan.
+///
+/// # Errors
+/// Whatever the backend or the journal fails with.
+pub fn rollback_federated(backend: &mut MemoryBackend, journal: &Journal) -> Result<Report> {
+    rollback_config(&federate_config(), backend, journal)
+}
+
+/// `warren apply` of `config` with `options`.
+///
+/// # Errors
+/// Whatever the backend or the journal fails with.
+pub fn apply_config(
+    config: &Config,
+    backend: &mut MemoryBackend,
+    journal: &Journal,
+    options: Options,
+) -> Result<Report> {
     let world = backend.read(&ReadScope::default())?;
-    let plan = crate::plan::make(&config, &world)?;
+    let plan = crate::plan::make(config, &world)?;
     crate::precondition::preconditions(&plan, &world)?;
     let (schedule, _) = executor::schedule(&plan, &world)?;
     let entries = journal.entries(&plan.migration)?;
@@ -195,13 +241,20 @@ pub fn apply_with(
 /// # Errors
 /// Whatever the backend or the journal fails with.
 pub fn rollback(backend: &mut MemoryBackend, journal: &Journal) -> Result<Report> {
-    let config = config();
+    rollback_config(&config(), backend, journal)
+}
+
+fn rollback_config(
+    config: &Config,
+    backend: &mut MemoryBackend,
+    journal: &Journal,
+) -> Result<Report> {
     let entries = journal.entries(&config.migration.name)?;
     let world = backend.read(&ReadScope::default())?;
     config.check_against(&world)?;
-    let [old, new] = crate::discovery::resolve_brokers(&config, &world);
+    let [old, new] = crate::discovery::resolve_brokers(config, &world);
     let brokers = Brokers { old, new };
-    let (schedule, _) = crate::rollback::schedule(&config, &world, &brokers, &entries.list)?;
+    let (schedule, _) = crate::rollback::schedule(config, &world, &brokers, &entries.list)?;
     let schedule = schedule.resuming(&entries.list, &world);
     executor::execute(
         &schedule,
