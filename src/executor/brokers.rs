@@ -26,6 +26,9 @@ pub struct Check {
     pub queues: Vec<(String, String)>,
 }
 
+/// How long the check after a wave looks for a moved publisher's connection before it warns.
+const PUBLISHER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Whether warren can see the consumers of `broker`'s queues: the world simulates it, or the
 /// plan gives its management URL in a variable that is set.
 pub(super) fn can_check(broker: &crate::discovery::ResolvedBroker, world: &World) -> bool {
@@ -359,23 +362,34 @@ impl Run<'_> {
             if moved.is_empty() {
                 continue;
             }
-            let mut seen = crate::model::Broker::default();
-            self.backend
-                .broker(self.brokers.get(alias))?
-                .read_into(&mut seen)?;
-            for id in moved {
-                let (cluster, service) = id.split_once('/').unwrap_or(("", id));
-                if !seen
-                    .connections
-                    .iter()
-                    .any(|c| crate::clients::names_service(&c.client, cluster, service))
-                {
-                    let warning = format!(
-                        "{id} moved to the {alias} broker and has no connection there yet (a publisher may connect only when it sends)"
-                    );
-                    self.progress.line(&format!("  warning: {warning}"));
-                    report.warnings.push(warning);
+            // A task that has just started takes a moment to connect: look again for a while
+            // before warning.
+            let began = Instant::now();
+            let grace = PUBLISHER_GRACE.min(self.options.wave_check.unwrap_or_default());
+            let mut missing = moved;
+            loop {
+                let mut seen = crate::model::Broker::default();
+                self.backend
+                    .broker(self.brokers.get(alias))?
+                    .read_into(&mut seen)?;
+                missing.retain(|id| {
+                    let (cluster, service) = id.split_once('/').unwrap_or(("", id));
+                    !seen
+                        .connections
+                        .iter()
+                        .any(|c| crate::clients::names_service(&c.client, cluster, service))
+                });
+                if missing.is_empty() || began.elapsed() >= grace {
+                    break;
                 }
+                std::thread::sleep(self.backend.poll_interval());
+            }
+            for id in missing {
+                let warning = format!(
+                    "{id} moved to the {alias} broker and has no connection there yet (a publisher may connect only when it sends)"
+                );
+                self.progress.line(&format!("  warning: {warning}"));
+                report.warnings.push(warning);
             }
         }
         Ok(())
