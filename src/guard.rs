@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::broker::world as world_broker;
 use crate::clients::Clients;
 use crate::config::BrokerAlias;
 use crate::discovery::{self, Pointer, ResolvedBroker, Uninspected};
 use crate::host;
-use crate::model::{Link, LinkKind, TaskDefinition, World};
+use crate::model::{Link, LinkKind, Queue, TaskDefinition, World};
 use crate::resources::{self, ResourceKind};
 
 /// What kind of thing blocks a decommission.
@@ -108,6 +109,54 @@ fn link_detail(link: &Link, on: BrokerAlias, old_id: &str) -> String {
         "{kind} {}{queue}{vhost} on the {on} broker reads from {old_id} (state {state})",
         link.name
     )
+}
+
+/// What the connection named `client` consumes on the old broker (whose queues are
+/// `old_queues`), as the broker names its queues' consumers, and what waits for it in the new
+/// broker's queues of the same names (`new_queues`): "; it consumes t.orders on the old broker;
+/// 404 messages wait for it in the new broker's t.orders". Empty when it consumes nothing the
+/// broker names.
+fn consumption(client: &str, old_queues: &[Queue], new_queues: &[Queue]) -> String {
+    if client.is_empty() {
+        return String::new();
+    }
+    let consumed: Vec<&Queue> = old_queues
+        .iter()
+        .filter(|q| q.consumed_by.iter().any(|by| by == client))
+        .collect();
+    if consumed.is_empty() {
+        return String::new();
+    }
+    let name = |q: &Queue| {
+        if q.vhost == "/" {
+            q.name.clone()
+        } else {
+            format!("{} (vhost {})", q.name, q.vhost)
+        }
+    };
+    let mut text = format!(
+        "; it consumes {} on the old broker",
+        consumed
+            .iter()
+            .map(|q| name(q))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for q in &consumed {
+        let waiting = new_queues
+            .iter()
+            .find(|n| n.vhost == q.vhost && n.name == q.name)
+            .map_or(0, |n| n.messages);
+        if waiting > 0 {
+            text.push_str(&format!(
+                "; {waiting} message{} wait{} for it in the new broker's {}",
+                if waiting == 1 { "" } else { "s" },
+                if waiting == 1 { "s" } else { "" },
+                name(q)
+            ));
+        }
+    }
+    text
 }
 
 /// Secrets whose value was not read: the secret → who reads it.
@@ -333,10 +382,19 @@ impl Scan<'_> {
             );
         }
         let clients = Clients::of(self.world);
+        let new_queues = self
+            .new
+            .in_world(self.world)
+            .and_then(|b| b.queues.as_deref())
+            .unwrap_or_default();
         for c in &broker.connections {
             self.add(
                 BlockerKind::Connection,
-                format!("connection from {} is open on {id}", clients.describe(c)),
+                format!(
+                    "connection from {} is open on {id}{}",
+                    clients.describe(c),
+                    consumption(&c.client, queues, new_queues)
+                ),
             );
         }
     }
@@ -361,15 +419,32 @@ impl Scan<'_> {
             let Some(broker) = on.in_world(self.world) else {
                 continue;
             };
+            // A simulated broker's federation links are those its upstreams and policies make.
+            let links = match world_broker::running_links(broker) {
+                Ok(links) => links,
+                Err(e) => {
+                    found.push((
+                        BlockerKind::Unverifiable,
+                        format!(
+                            "the federation links of the {} broker could not be told: {e}",
+                            on.alias
+                        ),
+                    ));
+                    broker.links.clone()
+                }
+            };
             let on_old = on.alias == BrokerAlias::Old;
-            for link in &broker.links {
+            for link in &links {
                 if link.from.iter().any(reads_old) || (on_old && link.from.is_empty()) {
-                    found.push(link_detail(link, on.alias, &self.old.id));
+                    found.push((
+                        BlockerKind::Federation,
+                        link_detail(link, on.alias, &self.old.id),
+                    ));
                 }
             }
         }
-        for detail in found {
-            self.add(BlockerKind::Federation, detail);
+        for (kind, detail) in found {
+            self.add(kind, detail);
         }
     }
 

@@ -193,6 +193,68 @@ fn an_open_connection_blocks() {
 }
 
 #[test]
+fn a_connection_names_the_queue_it_consumes_and_what_waits_for_it_on_the_new_broker() {
+    // The forgotten consumer: dataexport still reads its queue on the old broker, emptied,
+    // while what its publisher sent since it moved waits in the new broker's copy.
+    let queue = "t.apprecord.dataexporter";
+    let world = World::new()
+        .broker(
+            old_broker()
+                .queue(Queue::new(queue).consumed_by("dataexport"))
+                .queue(Queue::new("t.other").consumed_by("someone-else"))
+                .connection("dataexport", "10.0.3.40:40122"),
+        )
+        .broker(new_broker().queue(Queue::new(queue).messages(404)))
+        .service(SHOP, Service::new("orders", "orders:2"))
+        .task_definition(td("orders", 1, OLD_HOST))
+        .task_definition(td("orders", 2, NEW_HOST));
+    let detail = refused_for(&world, "connection");
+    assert_eq!(
+        detail,
+        format!(
+            "connection from unknown client (dataexport, 10.0.3.40:40122) is open on {OLD_ID}; \
+             it consumes {queue} on the old broker; 404 messages wait for it in the new \
+             broker's {queue}"
+        )
+    );
+}
+
+#[test]
+fn a_federation_link_derived_from_an_upstream_and_a_policy_on_the_new_broker_blocks() {
+    // Federation declared on the new broker of the world file: an upstream reading from the old
+    // broker's host, and a policy that federates q.orders from it.
+    let new = new_broker()
+        .queue(Queue::new("q.orders"))
+        .field(
+            "upstreams",
+            serde_json::json!([{ "vhost": "/", "name": "leftover", "from": [OLD_HOST] }]),
+        )
+        .field(
+            "policies",
+            serde_json::json!([{
+                "vhost": "/",
+                "name": "federate-orders",
+                "pattern": "^q\\.orders$",
+                "apply-to": "queues",
+                "definition": { "federation-upstream": "leftover" }
+            }]),
+        );
+    let world = World::new()
+        .broker(old_broker().queue(Queue::new("q.orders")))
+        .broker(new)
+        .service(SHOP, Service::new("orders", "orders:2"))
+        .task_definition(td("orders", 1, OLD_HOST))
+        .task_definition(td("orders", 2, NEW_HOST));
+    let detail = refused_for(&world, "federation");
+    assert_eq!(
+        detail,
+        format!(
+            "federation link leftover for q.orders on the new broker reads from {OLD_ID} (state running)"
+        )
+    );
+}
+
+#[test]
 fn a_parameter_that_does_not_exist_is_unverifiable() {
     let world = clean_world()
         .service(SHOP, Service::new("mailer", "mailer:1"))

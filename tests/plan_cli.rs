@@ -1288,6 +1288,51 @@ fn a_consumer_the_broker_names_that_the_plan_declares_is_not_undeclared() {
     );
 }
 
+/// The forgotten consumer in small: `esr/apprecord` (in the plan) publishes to `t.apprecord`,
+/// bound to `t.dataexporter`, which `esr/dataexport` (left out) consumes; `queue` is the old
+/// broker's `t.dataexporter`, and each service has a connection open there named like it.
+fn forgotten_consumer_world(queue: Queue) -> World {
+    let topology = |b: Broker, queue: Queue| {
+        b.exchange("t.apprecord", "topic")
+            .queue(queue)
+            .binding("t.apprecord", "t.dataexporter")
+    };
+    World::new()
+        .broker(
+            topology(old_broker(), queue)
+                .connection("apprecord", "10.0.3.12:5000")
+                .connection("dataexport", "10.0.3.40:40122"),
+        )
+        .broker(topology(new_broker(), Queue::new("t.dataexporter")))
+        .service_env("esr", "apprecord", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+        .service_env("esr", "dataexport", &[("SPRING_RABBITMQ_HOST", OLD_HOST)])
+}
+
+fn forgotten_consumer_plan() -> Plan {
+    Plan::new().service(Declared::new("esr", "apprecord").publishes(&["t.apprecord"]))
+}
+
+#[test]
+fn a_consumer_the_broker_does_not_name_is_put_down_to_the_left_out_service_connected_there() {
+    let world = forgotten_consumer_world(Queue::new("t.dataexporter").consumers(1));
+    let json = Scenario::new(&forgotten_consumer_plan(), &world).plan_json();
+    assert_eq!(unmanaged_ids(&json), ["esr/dataexport"]);
+    assert_eq!(
+        warnings(&json),
+        vec!["queue t.dataexporter on the old broker has 1 consumer the broker does not name, most likely esr/dataexport (not in the plan, connected to the old broker), and its publishers move: what they send from then on waits on the new broker until esr/dataexport moves too"]
+    );
+}
+
+#[test]
+fn a_consumer_the_broker_names_that_the_plan_leaves_out_is_warned_with_its_moving_publishers() {
+    let world = forgotten_consumer_world(Queue::new("t.dataexporter").consumed_by("dataexport"));
+    let json = Scenario::new(&forgotten_consumer_plan(), &world).plan_json();
+    assert_eq!(
+        warnings(&json),
+        vec!["queue t.dataexporter on the old broker is consumed by esr/dataexport, which is not in the plan, and its publishers move: what they send from then on waits on the new broker until esr/dataexport moves too"]
+    );
+}
+
 /// An old broker whose queue `audit.q` has 2 consumers that `consumed_by` names, a service
 /// `shop` on the old broker (in the plan), and `reports` on the new broker (in no plan).
 fn audit_world(consumed_by: &[&str]) -> World {

@@ -613,8 +613,9 @@ fn drain_without_the_forgotten_consumer_keeps_its_messages_until_it_moves_too() 
     let stranded = waiting(&traffic);
 
     // Decommission is refused while dataexport is on the old node: its service and its
-    // connection block. The old copy of its queue is empty (it holds no message to name); what
-    // waits for dataexport is on the new node.
+    // connection block. The old copy of its queue is empty (it holds no message to name); the
+    // connection's blocker names the queue it consumes there and what waits for dataexport in
+    // the new node's copy.
     let (code, decision) = incident.decommission();
     assert_eq!(code, Some(3), "{decision:#}");
     let blocker = |kind: &str, text: &str| {
@@ -630,6 +631,21 @@ fn drain_without_the_forgotten_consumer_keeps_its_messages_until_it_moves_too() 
     );
     assert!(
         blocker("connection", "connection from esr/dataexport"),
+        "{decision:#}"
+    );
+    assert!(
+        blocker(
+            "connection",
+            &format!("it consumes {dataexporter} on the old broker")
+        ),
+        "{decision:#}"
+    );
+    // Nothing consumes the new copy, so what waits there is what dataexport has not received.
+    assert!(
+        blocker(
+            "connection",
+            &format!("{stranded} messages wait for it in the new broker's {dataexporter}")
+        ),
         "{decision:#}"
     );
     assert_ne!(incident.s.world_json()["brokers"][0]["state"], "DELETED");

@@ -58,8 +58,28 @@ pub(super) fn end_state_warnings(
     if let Some(old) = topology.old {
         let unmanaged_ids: BTreeSet<String> = unmanaged.iter().map(Unmanaged::id).collect();
         let planned: BTreeSet<String> = changes.iter().map(Change::id).collect();
+        // The services the plan leaves out that have a connection open on the old broker: where
+        // the broker does not name a queue's consumers, those are the ones nobody moves.
+        let connected_unmanaged: BTreeSet<String> = old
+            .connections
+            .iter()
+            .flat_map(|c| clients.owners(c))
+            .filter(|id| unmanaged_ids.contains(id))
+            .collect();
         for queue in old.queues.iter().flatten() {
             let declared: Vec<&Participant> = flow.consumers_of(&queue.name);
+            let fed_by_moving = flow.publishers_of(&queue.name).iter().any(|p| p.moving);
+            // What happens to the queue's messages while `ids` stay behind.
+            let stranded = |ids: &str, one: bool| {
+                if fed_by_moving {
+                    format!(
+                        ", and its publishers move: what they send from then on waits on the new broker until {ids} move{} too",
+                        if one { "s" } else { "" }
+                    )
+                } else {
+                    String::new()
+                }
+            };
             // The services the broker's consumer names (or their connections) come from.
             let accounted: BTreeSet<String> = queue
                 .consumed_by
@@ -69,21 +89,34 @@ pub(super) fn end_state_warnings(
             let by_unmanaged: Vec<&String> = accounted.intersection(&unmanaged_ids).collect();
             for id in &by_unmanaged {
                 warnings.push(format!(
-                    "queue {} on the old broker is consumed by {id}, which is not in the plan",
-                    queue.name
+                    "queue {} on the old broker is consumed by {id}, which is not in the plan{}",
+                    queue.name,
+                    stranded(id, true)
                 ));
             }
             if !by_unmanaged.is_empty() || !declared.is_empty() || queue.consumers == 0 {
                 continue;
             }
-            let fed_by_moving = flow.publishers_of(&queue.name).iter().any(|p| p.moving);
             let named: Vec<&String> = accounted.intersection(&planned).collect();
             let consumers = format!(
                 "{} consumer{}",
                 queue.consumers,
                 if queue.consumers == 1 { "" } else { "s" }
             );
-            if accounted.is_empty() {
+            if queue.consumed_by.is_empty() && !connected_unmanaged.is_empty() {
+                let ids: Vec<&str> = connected_unmanaged.iter().map(String::as_str).collect();
+                let one = ids.len() == 1;
+                let who = if one {
+                    ids[0].to_owned()
+                } else {
+                    format!("one of {}", ids.join(", "))
+                };
+                warnings.push(format!(
+                    "queue {} on the old broker has {consumers} the broker does not name, most likely {who} (not in the plan, connected to the old broker){}",
+                    queue.name,
+                    stranded(&ids.join(", "), one)
+                ));
+            } else if accounted.is_empty() {
                 warnings.push(format!(
                     "queue {} on the old broker has {consumers} no scanned service accounts for{}",
                     queue.name,

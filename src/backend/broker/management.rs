@@ -132,6 +132,60 @@ impl ApiQueue {
     }
 }
 
+/// A consumer as `GET /api/consumers` gives it: the queue it reads and, in its channel's
+/// details, the (server-given) name of its connection. Read raw: the crate's `Consumer` requires
+/// fields (`consumer_timeout`…) that older brokers do not send, and an empty `channel_details`
+/// comes as `[]`.
+#[derive(Deserialize)]
+struct ApiConsumer {
+    queue: ApiConsumerQueue,
+    #[serde(default)]
+    channel_details: Value,
+}
+
+#[derive(Deserialize)]
+struct ApiConsumerQueue {
+    name: String,
+    vhost: String,
+}
+
+impl ApiConsumer {
+    /// The server-given name of the consumer's connection, where its details say.
+    fn connection(&self) -> Option<&str> {
+        self.channel_details
+            .get("connection_name")
+            .and_then(Value::as_str)
+    }
+}
+
+/// Fills each of `queues`' `consumed_by` with the client-given names of its consumers'
+/// connections, once each: `client_names` maps a connection's server-given name (as a consumer's
+/// channel details give it) to the name its client gave it. A consumer on a connection its
+/// client did not name is left out: its count stays in `consumers`.
+fn name_consumers(
+    queues: &mut [Queue],
+    consumers: &[ApiConsumer],
+    client_names: &HashMap<String, String>,
+) {
+    for consumer in consumers {
+        let Some(client) = consumer
+            .connection()
+            .and_then(|c| client_names.get(c))
+            .filter(|n| !n.is_empty())
+        else {
+            continue;
+        };
+        if let Some(queue) = queues
+            .iter_mut()
+            .find(|q| q.vhost == consumer.queue.vhost && q.name == consumer.queue.name)
+        {
+            if !queue.consumed_by.contains(client) {
+                queue.consumed_by.push(client.clone());
+            }
+        }
+    }
+}
+
 /// An exchange as `GET /api/exchanges` gives it; raw for `internal`, which the crate's
 /// `ExchangeInfo` leaves out.
 #[derive(Deserialize)]
@@ -593,7 +647,9 @@ impl Management {
         Ok(found.map(ApiQueue::into_queue))
     }
 
-    /// Fills `broker`'s queues, exchanges, bindings and connections from the broker itself.
+    /// Fills `broker`'s queues, exchanges, bindings and connections from the broker itself; a
+    /// queue's `consumed_by` names the connections (by the names their clients gave them) of
+    /// its consumers.
     /// Message counts are never taken for zero while unknown (as [`Management::queue`]); a
     /// consumer count is the statistics' own, 0 until a new queue's first statistics arrive
     /// (only warnings and reports show it; decommission goes by messages and connections).
@@ -618,12 +674,19 @@ impl Management {
             .api
             .list_connections()
             .map_err(|e| self.api_error("GET /api/connections", e))?;
+        let consumers: Vec<ApiConsumer> = self.list("/api/consumers")?;
         let policies = self
             .api
             .list_policies()
             .map_err(|e| self.api_error("GET /api/policies", e))?;
         let links = self.links()?;
-        broker.queues = Some(queues.into_iter().map(ApiQueue::into_queue).collect());
+        let client_names: HashMap<String, String> = connections
+            .iter()
+            .map(|c| (c.name.clone(), c.client_properties.connection_name.clone()))
+            .collect();
+        let mut queues: Vec<Queue> = queues.into_iter().map(ApiQueue::into_queue).collect();
+        name_consumers(&mut queues, &consumers, &client_names);
+        broker.queues = Some(queues);
         broker.exchanges = exchanges
             .into_iter()
             .filter(|e| !e.name.is_empty() && !e.name.starts_with("amq."))
@@ -822,6 +885,51 @@ pub(super) fn amqp_url_belongs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_queues_consumers_are_named_by_their_connections_client_given_names() {
+        let consumers: Vec<ApiConsumer> = serde_json::from_value(serde_json::json!([
+            { "queue": { "name": "t.dataexporter", "vhost": "/" },
+              "channel_details": { "connection_name": "10.0.3.40:40122 -> 10.0.0.1:5672" } },
+            { "queue": { "name": "t.dataexporter", "vhost": "/" },
+              "channel_details": { "connection_name": "10.0.3.40:40122 -> 10.0.0.1:5672" } },
+            { "queue": { "name": "t.dataexporter", "vhost": "/" },
+              "channel_details": { "connection_name": "10.0.3.41:5000 -> 10.0.0.1:5672" } },
+            { "queue": { "name": "t.audit", "vhost": "/" }, "channel_details": [] },
+            { "queue": { "name": "t.audit", "vhost": "other" },
+              "channel_details": { "connection_name": "10.0.3.42:5000 -> 10.0.0.1:5672" } }
+        ]))
+        .unwrap();
+        let client_names: HashMap<String, String> = [
+            ("10.0.3.40:40122 -> 10.0.0.1:5672", "dataexport"),
+            ("10.0.3.41:5000 -> 10.0.0.1:5672", ""),
+            ("10.0.3.42:5000 -> 10.0.0.1:5672", "audit"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let queue = |vhost: &str, name: &str| Queue {
+            vhost: vhost.into(),
+            name: name.into(),
+            consumers: 2,
+            ..Queue::default()
+        };
+        let mut queues = vec![
+            queue("/", "t.dataexporter"),
+            queue("/", "t.audit"),
+            queue("other", "t.audit"),
+        ];
+        name_consumers(&mut queues, &consumers, &client_names);
+        let named: Vec<&[String]> = queues.iter().map(|q| &q.consumed_by[..]).collect();
+        assert_eq!(
+            named,
+            [
+                &["dataexport".to_owned()][..],
+                &[][..],
+                &["audit".to_owned()][..]
+            ]
+        );
+    }
 
     #[test]
     fn urls_keep_credentials_out_of_sight() {

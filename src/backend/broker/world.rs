@@ -165,6 +165,25 @@ pub fn federation_links(broker: &Broker) -> Result<Vec<Link>> {
     Ok(links)
 }
 
+/// The shovels and federation links running on `broker` as the world holds it: those it lists,
+/// and, for a simulated broker (one not read from the broker itself), the federation links its
+/// upstreams and policies make (see [`federation_links`]). An observed broker's `links` are the
+/// broker's own answer, which has its federation links already.
+///
+/// # Errors
+/// [`Error::Backend`] naming the broker and the policy whose pattern cannot be read.
+pub fn running_links(broker: &Broker) -> Result<Vec<Link>> {
+    let mut links = broker.links.clone();
+    if !broker.observed {
+        for link in federation_links(broker)? {
+            if !links.contains(&link) {
+                links.push(link);
+            }
+        }
+    }
+    Ok(links)
+}
+
 /// Whether queue `vhost`/`queue` of the broker at `index` is pulled by a federation link of
 /// another broker whose federated queue has consumers.
 fn pulled_elsewhere(world: &World, index: usize, vhost: &str, queue: &str) -> Result<bool> {
