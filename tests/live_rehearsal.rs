@@ -484,6 +484,16 @@ fn a_federated_queue_that_stalls_is_shovelled_to_the_new_node_and_the_federation
             && shovel < upstream_removed,
         "{journal:#?}"
     );
+    let removed: Vec<&Value> = journal
+        .iter()
+        .filter(|e| ok(e) && e.get("removed").is_some())
+        .map(|e| &e["removed"]["kind"])
+        .collect();
+    assert_eq!(
+        removed,
+        ["policy", "upstream"],
+        "the policy is removed once, when its queue stalled: {journal:#?}"
+    );
     assert_eq!(
         journal[shovel]["messages"], BACKLOG,
         "{:#}",
