@@ -71,6 +71,11 @@ fn text(bytes: &[u8]) -> String {
 /// `<prefix>.orders`) and a consumer `shop/<prefix>-orders` of that queue, both on the old node,
 /// in a plan that moves both.
 fn shop(prefix: &str) -> (Scenario, String, String, String) {
+    shop_with(prefix, Plan::new())
+}
+
+/// [`shop`] with `plan`'s migration settings (e.g. its strategy).
+fn shop_with(prefix: &str, plan: Plan) -> (Scenario, String, String, String) {
     let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
     let (exchange, queue) = (format!("{prefix}.events"), format!("{prefix}.orders"));
     let (billing, orders) = (format!("{prefix}-billing"), format!("{prefix}-orders"));
@@ -87,7 +92,7 @@ fn shop(prefix: &str) -> (Scenario, String, String, String) {
             &orders,
             &[("SPRING_RABBITMQ_ADDRESSES", &old.amqp_endpoint())],
         );
-    let plan = Plan::new()
+    let plan = plan
         .clusters(&["shop"])
         .service(Declared::new("shop", &billing).publishes(&[&exchange]))
         .service(Declared::new("shop", &orders).consumes(&[&queue]))
@@ -404,4 +409,125 @@ fn an_old_node_that_cannot_be_reached_is_unverifiable_and_nothing_is_deleted() {
     );
     assert!(!stdout.contains("s3cret"), "{stdout}");
     assert_ne!(s.world_json()["brokers"][0]["state"], "DELETED");
+}
+
+/// Under `federate`, an old queue whose backlog federation never pulls (nothing consumes its
+/// copy on the new node, so the link asks for nothing) stops shrinking after the last wave:
+/// apply removes the queue's policy, waits for the link's consumer to leave the old queue,
+/// shovels the whole backlog to the new node, and removes the rest of the federation.
+#[test]
+fn a_federated_queue_that_stalls_is_shovelled_to_the_new_node_and_the_federation_removed() {
+    const BACKLOG: u64 = 300;
+    let _one = one_at_a_time();
+    let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
+    let (s, queue, _billing, _orders) = shop_with("lr-f", Plan::new().strategy("federate"));
+    old.publish("/", "lr-f.events", "order.created", BACKLOG as usize);
+    old.wait_for_messages("/", &queue, BACKLOG);
+
+    let out = warren(
+        &s,
+        &[
+            "apply",
+            "plan.toml",
+            "--world",
+            "world.json",
+            "--auto-approve",
+            "--no-wave-check",
+            "--stall-timeout",
+            "3",
+            "--drain-timeout",
+            "120",
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "apply: {stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "{queue}  {BACKLOG} messages from the old broker to the new broker"
+        )),
+        "apply says what it shovelled: {stdout}"
+    );
+
+    // The journal, in order: the upstream and the policy declared, the links running, the
+    // policy removed because the queue stalled, the shovel, then the upstream removed.
+    let journal = s.journal();
+    let ok = |e: &&Value| e["step"] == "federation" && e["result"] == "ok";
+    let position = |what: &str, check: &dyn Fn(&Value) -> bool| {
+        journal
+            .iter()
+            .position(check)
+            .unwrap_or_else(|| panic!("no {what} in {journal:#?}"))
+    };
+    let declared = |kind: &'static str| move |e: &Value| ok(&e) && e["declared"]["kind"] == kind;
+    let upstream = position("upstream declared", &declared("upstream"));
+    let policy = position("policy declared", &declared("policy"));
+    let links = position("links running", &|e| {
+        ok(&e) && e["detail"] == "1 federation link running"
+    });
+    let stalled = position("stalled policy removed", &|e| {
+        ok(&e)
+            && e["removed"]["kind"] == "policy"
+            && e["queue"] == queue.as_str()
+            && e["detail"].as_str().is_some_and(|d| d.contains("stalled"))
+    });
+    let shovel = position("shovel", &|e| {
+        e["step"] == "shovel" && e["result"] == "ok" && e["queue"] == queue.as_str()
+    });
+    let upstream_removed = position("upstream removed", &|e| {
+        ok(&e) && e["removed"]["kind"] == "upstream"
+    });
+    assert!(
+        upstream < policy
+            && policy < links
+            && links < stalled
+            && stalled < shovel
+            && shovel < upstream_removed,
+        "{journal:#?}"
+    );
+    let removed: Vec<&Value> = journal
+        .iter()
+        .filter(|e| ok(e) && e.get("removed").is_some())
+        .map(|e| &e["removed"]["kind"])
+        .collect();
+    assert_eq!(
+        removed,
+        ["policy", "upstream"],
+        "the policy is removed once, when its queue stalled: {journal:#?}"
+    );
+    assert_eq!(
+        journal[shovel]["messages"], BACKLOG,
+        "{:#}",
+        journal[shovel]
+    );
+    assert!(
+        !journal.iter().any(|e| e["result"] == "failed"),
+        "{journal:#?}"
+    );
+
+    // Every message is on the new node, none left on the old one.
+    // (The management API's statistics lag a moment behind the shovel.)
+    old.wait_for_messages("/", &queue, 0);
+    new.wait_for_messages("/", &queue, BACKLOG);
+    // Nothing of warren's federation is left on the new node.
+    let names = |path: &str| -> Vec<String> {
+        new.get(path)
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .filter(|n| n.starts_with("warren-"))
+            .collect()
+    };
+    assert_eq!(names("/api/policies"), Vec::<String>::new());
+    assert_eq!(
+        names("/api/parameters/federation-upstream"),
+        Vec::<String>::new()
+    );
+    let shovels = old.get("/api/shovels").expect("the old node's shovels");
+    assert!(
+        !shovels
+            .to_string()
+            .contains(&format!("warren-test-migration-{queue}")),
+        "the shovel deleted itself: {shovels}"
+    );
 }

@@ -23,6 +23,16 @@ fn queue_of(policy: &Policy) -> &str {
         .unwrap_or(&policy.name)
 }
 
+/// How the wait for a federated queue on the old broker ended.
+enum Federated {
+    /// The queue is empty (or gone); its policy still stands.
+    Emptied,
+    /// The queue stalled: its policy was removed and a shovel moved the rest.
+    Unfederated,
+    /// Why the run stops.
+    Stopped(String),
+}
+
 /// What `policy` is, as the journal names it.
 fn declared_policy(policy: &Policy) -> Declared {
     Declared {
@@ -259,16 +269,26 @@ impl Run<'_> {
                 }
             }
         }
+        // The policies a stalled queue's shovel already removed.
+        let mut unfederated: Vec<Declared> = Vec::new();
         for drain in schedule.drains.iter().filter(|d| d.wave.is_none()) {
             let policy = policies
                 .iter()
                 .find(|(d, queue)| d.vhost == drain.vhost && *queue == drain.queue);
-            let stopped = match policy {
-                Some((declared, _)) => self.wait_federated(drain, &declared.clone(), report)?,
-                None => self.wait_drained(drain)?,
-            };
-            if stopped.is_some() {
-                return Ok(stopped);
+            match policy {
+                Some((declared, _)) => {
+                    let declared = declared.clone();
+                    match self.wait_federated(drain, &declared, report)? {
+                        Federated::Emptied => {}
+                        Federated::Unfederated => unfederated.push(declared),
+                        Federated::Stopped(why) => return Ok(Some(why)),
+                    }
+                }
+                None => {
+                    if let Some(why) = self.wait_drained(drain)? {
+                        return Ok(Some(why));
+                    }
+                }
             }
         }
         for (declared, queue) in &policies {
@@ -285,11 +305,13 @@ impl Run<'_> {
                 vhost: declared.vhost.clone(),
                 queue: queue.clone(),
             };
-            if let Some(why) = self.wait_federated(&drain, declared, report)? {
-                return Ok(Some(why));
+            match self.wait_federated(&drain, declared, report)? {
+                Federated::Emptied => {}
+                Federated::Unfederated => unfederated.push(declared.clone()),
+                Federated::Stopped(why) => return Ok(Some(why)),
             }
         }
-        for (declared, queue) in &policies {
+        for (declared, queue) in policies.iter().filter(|(d, _)| !unfederated.contains(d)) {
             self.remove(
                 declared,
                 Some(queue),
@@ -306,14 +328,13 @@ impl Run<'_> {
     /// the new broker. A federated queue pulls only while its consumers keep it empty on the
     /// new broker, so once every publisher has moved and the consumers cannot keep up, the
     /// old queue stops shrinking: after [`super::Options::stall`] without shrinking, warren
-    /// removes the queue's policy and shovels what is left instead. Returns why it stopped
-    /// waiting, if it did.
+    /// removes the queue's policy and shovels what is left instead.
     fn wait_federated(
         &mut self,
         drain: &Drain,
         policy: &Declared,
         report: &mut Report,
-    ) -> Result<Option<String>> {
+    ) -> Result<Federated> {
         let broker = self.brokers.get(drain.broker);
         let start = SystemTime::now();
         let began = Instant::now();
@@ -339,7 +360,7 @@ impl Run<'_> {
                         "no queue {} on the {} broker",
                         drain.queue, drain.broker
                     )))?;
-                return Ok(None);
+                return Ok(Federated::Emptied);
             };
             let messages = *first.get_or_insert(depth.total());
             if depth.drained() {
@@ -353,7 +374,11 @@ impl Run<'_> {
                         if shovelled { " or shovelled" } else { "" }
                     ));
                 }
-                return Ok(None);
+                return Ok(if shovelled {
+                    Federated::Unfederated
+                } else {
+                    Federated::Emptied
+                });
             }
             if depth.total() < lowest {
                 lowest = depth.total();
@@ -378,7 +403,7 @@ impl Run<'_> {
                 )?;
                 self.link_gone(drain)?;
                 if let Some(why) = self.shovel(drain, report)? {
-                    return Ok(Some(why));
+                    return Ok(Federated::Stopped(why));
                 }
                 shovelled = true;
                 continue;
@@ -395,7 +420,7 @@ impl Run<'_> {
                 );
                 self.journal
                     .append(&entry(Outcome::Failed, Some(depth.total())).detail(why.clone()))?;
-                return Ok(Some(why));
+                return Ok(Federated::Stopped(why));
             }
             self.progress.waiting(&format!(
                 "waiting for {} on the {} broker to empty through federation: {}",
@@ -629,6 +654,20 @@ mod tests {
             })
             .count();
         assert_eq!(stalled, 2, "each queue's policy removed before its shovel");
+        let removed: Vec<String> = entries
+            .iter()
+            .filter(|e| e.step == Step::Federation && e.result == Outcome::Ok)
+            .filter_map(|e| e.removed.as_ref().map(ToString::to_string))
+            .collect();
+        assert_eq!(
+            removed,
+            [
+                "policy warren-federate-q1",
+                "policy warren-federate-q2",
+                "upstream warren-chain"
+            ],
+            "each policy removed once, when its queue stalled"
+        );
         assert_eq!(federation_left(&backend), (vec![], vec![]));
     }
 
