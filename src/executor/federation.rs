@@ -14,6 +14,11 @@ use crate::journal::{Declared, DeclaredKind, Entry, Outcome, Step};
 use crate::model::{LinkKind, Policy};
 use crate::plan::{Drain, Federation};
 
+/// "1 consumer", "2 consumers".
+fn plural(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// The queue a federation policy of warren's federates (its name is the policy's, less the
 /// prefix).
 fn queue_of(policy: &Policy) -> &str {
@@ -410,8 +415,17 @@ impl Run<'_> {
             }
             if began.elapsed() >= self.options.drain_timeout {
                 self.progress.done_waiting();
+                let state = if shovelled {
+                    format!(
+                        "its federation policy was removed when it stalled, and {} still read it there",
+                        plural(depth.consumers, "consumer")
+                    )
+                } else {
+                    "the federation stays declared so the moved consumers keep receiving it"
+                        .to_owned()
+                };
                 let why = format!(
-                    "queue {} on the {} broker {} still holds {} after {}s (drain timeout); the federation stays declared so the moved consumers keep receiving it: apply again to go on waiting",
+                    "queue {} on the {} broker {} still holds {} after {}s (drain timeout); {state}: apply again to go on waiting",
                     drain.queue,
                     drain.broker,
                     broker.id,
