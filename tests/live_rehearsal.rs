@@ -12,43 +12,25 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use common::{Declared, Plan, Scenario, World, NEW_ID, OLD_ID};
+use common::{
+    with_url_variables, Declared, Plan, Scenario, World, NEW_ID, NEW_MGMT, OLD_ID, OLD_MGMT,
+};
 use support::rabbit::{self, RabbitNode};
 use support::worker::{Role, Worker};
-
-const OLD_MGMT: &str = "WARREN_TEST_OLD_MANAGEMENT_URL";
-const NEW_MGMT: &str = "WARREN_TEST_NEW_MANAGEMENT_URL";
-const OLD_AMQP: &str = "WARREN_TEST_OLD_AMQP_URL";
-const NEW_AMQP: &str = "WARREN_TEST_NEW_AMQP_URL";
-
-/// `plan` with the four URL variables named in its `[brokers.old]` and `[brokers.new]`.
-fn with_url_variables(plan: &str) -> String {
-    let mut plan = plan.to_owned();
-    for (alias, id, management, amqp) in [
-        ("old", OLD_ID, OLD_MGMT, OLD_AMQP),
-        ("new", NEW_ID, NEW_MGMT, NEW_AMQP),
-    ] {
-        let section = format!("[brokers.{alias}]\nid = \"{id}\"\n");
-        assert!(plan.contains(&section), "{plan}");
-        plan = plan.replace(
-            &section,
-            &format!("{section}management_url_env = \"{management}\"\namqp_url_env = \"{amqp}\"\n"),
-        );
-    }
-    plan
-}
 
 /// `warren ARGS…` in `s` with the four URLs in its environment.
 fn warren(s: &Scenario, args: &[&str]) -> std::process::Output {
     let (old, new) = (rabbit::shared_old(), rabbit::shared_new());
-    s.warren(args)
-        .env(OLD_MGMT, old.management_url())
-        .env(NEW_MGMT, new.management_url())
-        .env(OLD_AMQP, old.amqp_url())
-        .env(NEW_AMQP, new.amqp_url())
-        .timeout(Duration::from_secs(240))
-        .output()
-        .expect("warren runs")
+    common::with_urls(
+        &mut s.warren(args),
+        [
+            (old.management_url(), old.amqp_url()),
+            (new.management_url(), new.amqp_url()),
+        ],
+    )
+    .timeout(Duration::from_secs(240))
+    .output()
+    .expect("warren runs")
 }
 
 /// Waits until `node`'s management API shows a consumer on `queue` (vhost `/`): its statistics

@@ -23,15 +23,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{Declared, Plan, Scenario, Service, TaskDef, World, NEW_ID, OLD_ID};
+use common::{
+    with_url_variables, Declared, Plan, Scenario, Service, TaskDef, World, NEW_ID, OLD_ID,
+};
 use support::rabbit::{self, RabbitNode};
 use support::traffic::{self, Running, Summary, Traffic};
 
 const CLUSTER: &str = "esr";
-const OLD_MGMT: &str = "WARREN_TEST_OLD_MANAGEMENT_URL";
-const NEW_MGMT: &str = "WARREN_TEST_NEW_MANAGEMENT_URL";
-const OLD_AMQP: &str = "WARREN_TEST_OLD_AMQP_URL";
-const NEW_AMQP: &str = "WARREN_TEST_NEW_AMQP_URL";
 /// How long consumers may take to receive everything once the publishers stopped.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long publishers may take to reach the run's total once apply has finished.
@@ -193,15 +191,16 @@ impl Incident {
     /// `warren ARGS…` with the four URLs in its environment.
     fn warren(&self, args: &[&str]) -> std::process::Output {
         let [old, new] = nodes();
-        self.s
-            .warren(args)
-            .env(OLD_MGMT, old.management_url())
-            .env(NEW_MGMT, new.management_url())
-            .env(OLD_AMQP, old.amqp_url())
-            .env(NEW_AMQP, new.amqp_url())
-            .timeout(Duration::from_secs(300))
-            .output()
-            .expect("warren runs")
+        common::with_urls(
+            &mut self.s.warren(args),
+            [
+                (old.management_url(), old.amqp_url()),
+                (new.management_url(), new.amqp_url()),
+            ],
+        )
+        .timeout(Duration::from_secs(300))
+        .output()
+        .expect("warren runs")
     }
 
     /// `warren apply`, which must succeed; how long it took.
@@ -321,23 +320,6 @@ fn federation_on(node: &RabbitNode) -> Vec<String> {
     let mut out = names("/api/policies");
     out.extend(names("/api/parameters/federation-upstream"));
     out
-}
-
-/// `plan` with the four URL variables named in its `[brokers.old]` and `[brokers.new]`.
-fn with_url_variables(plan: &str) -> String {
-    let mut plan = plan.to_owned();
-    for (alias, id, management, amqp) in [
-        ("old", OLD_ID, OLD_MGMT, OLD_AMQP),
-        ("new", NEW_ID, NEW_MGMT, NEW_AMQP),
-    ] {
-        let section = format!("[brokers.{alias}]\nid = \"{id}\"\n");
-        assert!(plan.contains(&section), "{plan}");
-        plan = plan.replace(
-            &section,
-            &format!("{section}management_url_env = \"{management}\"\namqp_url_env = \"{amqp}\"\n"),
-        );
-    }
-    plan
 }
 
 fn text(bytes: &[u8]) -> String {

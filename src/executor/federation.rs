@@ -517,6 +517,17 @@ mod tests {
     use crate::journal::{DeclaredKind, Entry, Journal, Outcome, Step};
     use std::time::Duration;
 
+    /// Limits under which the link check and the stall wait give up at once.
+    fn no_waiting() -> super::super::Options {
+        super::super::Options {
+            drain_timeout: Duration::from_secs(3600),
+            rollout_timeout: Duration::from_secs(3600),
+            wave_check: None,
+            link_check: Duration::ZERO,
+            stall: Duration::ZERO,
+        }
+    }
+
     fn entries(journal: &str) -> Vec<Entry> {
         journal
             .lines()
@@ -635,13 +646,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::new(&dir.path().join("j.jsonl"));
         let mut backend = MemoryBackend::new(world);
-        let options = super::super::Options {
-            drain_timeout: Duration::from_secs(3600),
-            rollout_timeout: Duration::from_secs(3600),
-            wave_check: None,
-            link_check: Duration::ZERO,
-            stall: Duration::ZERO,
-        };
+        let options = no_waiting();
         let report =
             chain::apply_config(&chain::federate_config(), &mut backend, &journal, options)
                 .unwrap();
@@ -692,13 +697,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::new(&dir.path().join("j.jsonl"));
         let mut backend = MemoryBackend::new(chain::world());
-        let options = super::super::Options {
-            drain_timeout: Duration::from_secs(3600),
-            rollout_timeout: Duration::from_secs(3600),
-            wave_check: None,
-            link_check: Duration::ZERO,
-            stall: Duration::ZERO,
-        };
+        let options = no_waiting();
         // The policies name an upstream that is never declared: no link runs.
         let config = chain::federate_config();
         let world =

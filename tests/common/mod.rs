@@ -1099,3 +1099,40 @@ impl Scenario {
         }
     }
 }
+
+/// The variables a live rehearsal's plan names for the URLs of the two nodes.
+pub const OLD_MGMT: &str = "WARREN_TEST_OLD_MANAGEMENT_URL";
+pub const NEW_MGMT: &str = "WARREN_TEST_NEW_MANAGEMENT_URL";
+pub const OLD_AMQP: &str = "WARREN_TEST_OLD_AMQP_URL";
+pub const NEW_AMQP: &str = "WARREN_TEST_NEW_AMQP_URL";
+
+/// `plan` with the four URL variables named in its `[brokers.old]` and `[brokers.new]`.
+pub fn with_url_variables(plan: &str) -> String {
+    let mut plan = plan.to_owned();
+    for (alias, id, management, amqp) in [
+        ("old", OLD_ID, OLD_MGMT, OLD_AMQP),
+        ("new", NEW_ID, NEW_MGMT, NEW_AMQP),
+    ] {
+        let section = format!("[brokers.{alias}]\nid = \"{id}\"\n");
+        assert!(plan.contains(&section), "{plan}");
+        plan = plan.replace(
+            &section,
+            &format!("{section}management_url_env = \"{management}\"\namqp_url_env = \"{amqp}\"\n"),
+        );
+    }
+    plan
+}
+
+/// `command` with the four URL variables set: `urls` holds the management and AMQP URLs of the
+/// old node, then of the new one.
+pub fn with_urls(
+    command: &mut assert_cmd::Command,
+    urls: [(String, String); 2],
+) -> &mut assert_cmd::Command {
+    let [(old_management, old_amqp), (new_management, new_amqp)] = urls;
+    command
+        .env(OLD_MGMT, old_management)
+        .env(NEW_MGMT, new_management)
+        .env(OLD_AMQP, old_amqp)
+        .env(NEW_AMQP, new_amqp)
+}
