@@ -9,7 +9,7 @@ use super::{Move, Report, Run, Schedule, Shovelled};
 use crate::backend::broker::{topology, Definition, Depth, Shovel};
 use crate::config::BrokerAlias;
 use crate::error::Result;
-use crate::journal::{Entry, Outcome, Step};
+use crate::journal::{Declared, Entry, Outcome, Step};
 use crate::model::{Broker, World};
 use crate::plan::{Action, Drain, Plan};
 
@@ -488,6 +488,21 @@ impl Run<'_> {
 
     /// Waits until `drain`'s queue is empty. Returns `None` once it is, or why it stopped waiting.
     pub(super) fn wait_drained(&mut self, drain: &Drain) -> Result<Option<String>> {
+        Ok(match self.wait_emptied(drain, None)? {
+            Waited::Stopped(why) => Some(why),
+            Waited::Emptied | Waited::Unfederated => None,
+        })
+    }
+
+    /// Waits until `drain`'s queue holds nothing (no message ready or unacknowledged), up to
+    /// the drain timeout, journalled as a `drain` step. With `federated` (under `federate`:
+    /// the policy that federates the queue to the new broker), a queue that has not shrunk
+    /// for [`super::Options::stall`] loses its policy and a shovel moves the rest, once.
+    pub(super) fn wait_emptied(
+        &mut self,
+        drain: &Drain,
+        mut federated: Option<(&Declared, &mut Report)>,
+    ) -> Result<Waited> {
         let broker = self.brokers.get(drain.broker);
         let start = SystemTime::now();
         let began = Instant::now();
@@ -497,9 +512,17 @@ impl Run<'_> {
             e.messages = messages;
             e
         };
+        let how = if federated.is_some() {
+            "to empty through federation"
+        } else {
+            "to drain"
+        };
         let mut first = None;
+        let mut lowest = u64::MAX;
+        let mut since = Instant::now();
+        let mut unfederated = false;
         self.progress.waiting(&format!(
-            "waiting for {} on the {} broker to drain",
+            "waiting for {} on the {} broker {how}",
             drain.queue, drain.broker
         ));
         loop {
@@ -514,24 +537,54 @@ impl Run<'_> {
                         "no queue {} on the {} broker",
                         drain.queue, drain.broker
                     )))?;
-                return Ok(None);
+                return Ok(Waited::Emptied);
             };
             let messages = *first.get_or_insert(depth.total());
             if depth.drained() {
                 self.progress.done_waiting();
                 self.journal.append(&entry(Outcome::Ok, Some(messages)))?;
                 if messages > 0 {
+                    let how = match (federated.is_some(), unfederated) {
+                        (false, _) => "drained",
+                        (true, false) => "emptied through federation",
+                        (true, true) => "emptied through federation and a shovel",
+                    };
                     self.progress.line(&format!(
-                        "  {} on the {} broker drained ({messages} messages)",
+                        "  {} on the {} broker {how} ({messages} messages)",
                         drain.queue, drain.broker
                     ));
                 }
-                return Ok(None);
+                return Ok(if unfederated {
+                    Waited::Unfederated
+                } else {
+                    Waited::Emptied
+                });
+            }
+            if depth.total() < lowest {
+                lowest = depth.total();
+                since = Instant::now();
+            } else if let Some((policy, report)) = federated.as_mut().filter(|_| !unfederated) {
+                if since.elapsed() >= self.options.stall {
+                    if let Some(why) = self.unfederate_stalled(drain, policy, depth, report)? {
+                        return Ok(Waited::Stopped(why));
+                    }
+                    unfederated = true;
+                    continue;
+                }
             }
             if began.elapsed() >= self.options.drain_timeout {
                 self.progress.done_waiting();
+                let then = match (federated.is_some(), unfederated) {
+                    (false, _) => "later waves were not started".to_owned(),
+                    (true, false) => "the federation stays declared so the moved consumers keep receiving it: apply again to go on waiting".to_owned(),
+                    (true, true) => format!(
+                        "its federation policy was removed when it stalled, and {} consumer{} still read it there: apply again to go on waiting",
+                        depth.consumers,
+                        if depth.consumers == 1 { "" } else { "s" }
+                    ),
+                };
                 let why = format!(
-                    "queue {} on the {} broker {} still holds {} after {}s (drain timeout); later waves were not started",
+                    "queue {} on the {} broker {} still holds {} after {}s (drain timeout); {then}",
                     drain.queue,
                     drain.broker,
                     broker.id,
@@ -540,11 +593,11 @@ impl Run<'_> {
                 );
                 self.journal
                     .append(&entry(Outcome::Failed, Some(depth.total())).detail(why.clone()))?;
-                return Ok(Some(why));
+                return Ok(Waited::Stopped(why));
             }
             // The depth falling, where a terminal shows it.
             self.progress.waiting(&format!(
-                "waiting for {} on the {} broker to drain: {}",
+                "waiting for {} on the {} broker {how}: {}",
                 drain.queue,
                 drain.broker,
                 held(depth)
@@ -552,4 +605,14 @@ impl Run<'_> {
             std::thread::sleep(self.backend.poll_interval());
         }
     }
+}
+
+/// How a wait for a queue to empty ended.
+pub(super) enum Waited {
+    /// The queue is empty (or gone); a federation policy on it still stands.
+    Emptied,
+    /// The queue stalled: its federation policy was removed and a shovel moved the rest.
+    Unfederated,
+    /// Why the run stops.
+    Stopped(String),
 }

@@ -6,6 +6,7 @@
 
 use std::time::{Instant, SystemTime};
 
+use super::brokers::{held, Waited};
 use super::{Report, Run, Schedule};
 use crate::backend::broker::federation::POLICY_PREFIX;
 use crate::backend::broker::Definition;
@@ -14,11 +15,6 @@ use crate::journal::{Declared, DeclaredKind, Entry, Outcome, Step};
 use crate::model::{LinkKind, Policy};
 use crate::plan::{Drain, Federation};
 
-/// "1 consumer", "2 consumers".
-fn plural(n: u64, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
-}
-
 /// The queue a federation policy of warren's federates (its name is the policy's, less the
 /// prefix).
 fn queue_of(policy: &Policy) -> &str {
@@ -26,16 +22,6 @@ fn queue_of(policy: &Policy) -> &str {
         .name
         .strip_prefix(POLICY_PREFIX)
         .unwrap_or(&policy.name)
-}
-
-/// How the wait for a federated queue on the old broker ended.
-enum Federated {
-    /// The queue is empty (or gone); its policy still stands.
-    Emptied,
-    /// The queue stalled: its policy was removed and a shovel moved the rest.
-    Unfederated,
-    /// Why the run stops.
-    Stopped(String),
 }
 
 /// What `policy` is, as the journal names it.
@@ -283,10 +269,10 @@ impl Run<'_> {
             match policy {
                 Some((declared, _)) => {
                     let declared = declared.clone();
-                    match self.wait_federated(drain, &declared, report)? {
-                        Federated::Emptied => {}
-                        Federated::Unfederated => unfederated.push(declared),
-                        Federated::Stopped(why) => return Ok(Some(why)),
+                    match self.wait_emptied(drain, Some((&declared, report)))? {
+                        Waited::Emptied => {}
+                        Waited::Unfederated => unfederated.push(declared),
+                        Waited::Stopped(why) => return Ok(Some(why)),
                     }
                 }
                 None => {
@@ -310,10 +296,10 @@ impl Run<'_> {
                 vhost: declared.vhost.clone(),
                 queue: queue.clone(),
             };
-            match self.wait_federated(&drain, declared, report)? {
-                Federated::Emptied => {}
-                Federated::Unfederated => unfederated.push(declared.clone()),
-                Federated::Stopped(why) => return Ok(Some(why)),
+            match self.wait_emptied(&drain, Some((declared, report)))? {
+                Waited::Emptied => {}
+                Waited::Unfederated => unfederated.push(declared.clone()),
+                Waited::Stopped(why) => return Ok(Some(why)),
             }
         }
         for (declared, queue) in policies.iter().filter(|(d, _)| !unfederated.contains(d)) {
@@ -329,121 +315,37 @@ impl Run<'_> {
         Ok(None)
     }
 
-    /// Waits until `drain`'s queue on the old broker is empty while federation pulls it to
-    /// the new broker. A federated queue pulls only while its consumers keep it empty on the
-    /// new broker, so once every publisher has moved and the consumers cannot keep up, the
-    /// old queue stops shrinking: after [`super::Options::stall`] without shrinking, warren
-    /// removes the queue's policy and shovels what is left instead.
-    fn wait_federated(
+    /// A federated queue on the old broker that stopped shrinking (`depth`): a federated
+    /// queue pulls only while its consumers keep it empty on the new broker, so once every
+    /// publisher has moved and the consumers cannot keep up, the old queue stops shrinking.
+    /// Removes the queue's `policy`, waits for its link to go, and shovels what is left
+    /// instead. Returns why the run stops, if it does.
+    pub(super) fn unfederate_stalled(
         &mut self,
         drain: &Drain,
         policy: &Declared,
+        depth: crate::backend::broker::Depth,
         report: &mut Report,
-    ) -> Result<Federated> {
-        let broker = self.brokers.get(drain.broker);
-        let start = SystemTime::now();
-        let began = Instant::now();
-        let entry = |result, messages: Option<u64>| {
-            let mut e = Entry::new(self.migration, Step::Drain, start, result);
-            e.queue = Some(drain.queue.clone());
-            e.messages = messages;
-            e
-        };
-        let mut first = None;
-        let mut lowest = u64::MAX;
-        let mut since = Instant::now();
-        let mut shovelled = false;
-        loop {
-            let Some(depth) = self
-                .backend
-                .broker(broker)?
-                .depth(&drain.vhost, &drain.queue)?
-            else {
-                self.progress.done_waiting();
-                self.journal
-                    .append(&entry(Outcome::Ok, None).detail(format!(
-                        "no queue {} on the {} broker",
-                        drain.queue, drain.broker
-                    )))?;
-                return Ok(Federated::Emptied);
-            };
-            let messages = *first.get_or_insert(depth.total());
-            if depth.drained() {
-                self.progress.done_waiting();
-                self.journal.append(&entry(Outcome::Ok, Some(messages)))?;
-                if messages > 0 {
-                    self.progress.line(&format!(
-                        "  {} on the {} broker is empty ({messages} messages federated{})",
-                        drain.queue,
-                        drain.broker,
-                        if shovelled { " or shovelled" } else { "" }
-                    ));
-                }
-                return Ok(if shovelled {
-                    Federated::Unfederated
-                } else {
-                    Federated::Emptied
-                });
-            }
-            if depth.total() < lowest {
-                lowest = depth.total();
-                since = Instant::now();
-            } else if !shovelled && since.elapsed() >= self.options.stall {
-                self.progress.done_waiting();
-                self.progress.line(&format!(
-                    "  {} on the {} broker stopped shrinking at {} for {}s (a federated queue pulls only while the new queue is empty): shovelling the rest",
-                    drain.queue,
-                    drain.broker,
-                    super::brokers::held(depth),
-                    self.options.stall.as_secs()
-                ));
-                self.remove(
-                    policy,
-                    Some(&drain.queue),
-                    &format!(
-                        "{} stalled at {} on the old broker; a shovel moves the rest",
-                        drain.queue,
-                        super::brokers::held(depth)
-                    ),
-                )?;
-                self.link_gone(drain)?;
-                if let Some(why) = self.shovel(drain, report)? {
-                    return Ok(Federated::Stopped(why));
-                }
-                shovelled = true;
-                continue;
-            }
-            if began.elapsed() >= self.options.drain_timeout {
-                self.progress.done_waiting();
-                let state = if shovelled {
-                    format!(
-                        "its federation policy was removed when it stalled, and {} still read it there",
-                        plural(depth.consumers, "consumer")
-                    )
-                } else {
-                    "the federation stays declared so the moved consumers keep receiving it"
-                        .to_owned()
-                };
-                let why = format!(
-                    "queue {} on the {} broker {} still holds {} after {}s (drain timeout); {state}: apply again to go on waiting",
-                    drain.queue,
-                    drain.broker,
-                    broker.id,
-                    super::brokers::held(depth),
-                    self.options.drain_timeout.as_secs()
-                );
-                self.journal
-                    .append(&entry(Outcome::Failed, Some(depth.total())).detail(why.clone()))?;
-                return Ok(Federated::Stopped(why));
-            }
-            self.progress.waiting(&format!(
-                "waiting for {} on the {} broker to empty through federation: {}",
+    ) -> Result<Option<String>> {
+        self.progress.done_waiting();
+        self.progress.line(&format!(
+            "  {} on the {} broker stopped shrinking at {} for {}s (a federated queue pulls only while the new queue is empty): shovelling the rest",
+            drain.queue,
+            drain.broker,
+            held(depth),
+            self.options.stall.as_secs()
+        ));
+        self.remove(
+            policy,
+            Some(&drain.queue),
+            &format!(
+                "{} stalled at {} on the old broker; a shovel moves the rest",
                 drain.queue,
-                drain.broker,
-                super::brokers::held(depth)
-            ));
-            std::thread::sleep(self.backend.poll_interval());
-        }
+                held(depth)
+            ),
+        )?;
+        self.link_gone(drain)?;
+        self.shovel(drain, report)
     }
 
     /// Waits up to [`super::Options::link_check`] until the queue of `drain` has no consumer
