@@ -2,7 +2,11 @@
 """Writes a large rehearsal estate for measuring warren: `benches/estate.py N DIR` writes
 DIR/world.json and DIR/plan.toml with N services over 10 clusters, shaped like benches/plan.rs
 (a publish/consume chain, a third of the hosts behind SSM parameters, 20 other variables per
-container, one service in fifty left out of the plan)."""
+container, one service in fifty left out of the plan).
+
+`benches/estate.py N DIR --waves W --rollout S` shapes it for a rehearsal apply instead: the
+chain runs through W layers of N/W services (so the plan has W waves), every rollout takes S
+seconds, and every host is an env value (nothing is `manual`)."""
 import json
 import sys
 from pathlib import Path
@@ -11,7 +15,7 @@ OLD = "b-1111.mq.eu-west-2.amazonaws.com"
 NEW = "b-2222.mq.eu-west-2.amazonaws.com"
 
 
-def main(n: int, out: Path) -> None:
+def main(n: int, out: Path, waves: int = 0, rollout: float = 0.0) -> None:
     out.mkdir(parents=True, exist_ok=True)
     clusters = [{"name": f"cluster-{c}", "services": []} for c in range(10)]
     tds, params, queues, bindings = [], {}, [], []
@@ -20,7 +24,7 @@ def main(n: int, out: Path) -> None:
         name = f"svc-{i:05}"
         env = {f"SETTING_{k}": f"value-{k}-{i}" for k in range(20)}
         secrets = {}
-        if i % 3 == 0:
+        if i % 3 == 0 and not waves:
             p = f"/estate/{name}/rabbit-host"
             params[p] = OLD
             secrets["SPRING_RABBITMQ_HOST"] = p
@@ -28,11 +32,20 @@ def main(n: int, out: Path) -> None:
             env["SPRING_RABBITMQ_ADDRESSES"] = f"amqps://u:p@{OLD}:5671/esr"
         tds.append({"family": name, "revision": 1,
                     "containers": [{"name": "app", "environment": env, "secrets": secrets}]})
-        clusters[i % 10]["services"].append(
-            {"name": name, "task_definition": f"{name}:1", "desired": 1, "running": 1})
+        service = {"name": name, "task_definition": f"{name}:1", "desired": 1, "running": 1}
+        if rollout:
+            service["rollout_seconds"] = rollout
+        clusters[i % 10]["services"].append(service)
         queues.append({"vhost": "/", "name": f"q.{i}", "messages": 0, "consumers": 1})
-        bindings.append({"vhost": "/", "exchange": f"ex.{i}", "queue": f"q.{(i + 1) % n}", "routing_key": "#"})
-        if i % 50 != 49:
+        # Chained: each service publishes to the next one's queue; in layers, to the service of
+        # the next layer in the same column (the last layer publishes to nobody).
+        if waves:
+            nxt = i + n // waves
+            if nxt < n:
+                bindings.append({"vhost": "/", "exchange": f"ex.{i}", "queue": f"q.{nxt}", "routing_key": "#"})
+        else:
+            bindings.append({"vhost": "/", "exchange": f"ex.{i}", "queue": f"q.{(i + 1) % n}", "routing_key": "#"})
+        if waves or i % 50 != 49:
             plan.append(f'[[services]]\ncluster = "cluster-{i % 10}"\nname = "{name}"\nbroker = "new"\n'
                         f'publishes = ["ex.{i}"]\nconsumes = ["q.{i}"]\n')
     world = {
@@ -52,4 +65,9 @@ def main(n: int, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), Path(sys.argv[2]))
+    args = sys.argv[1:]
+    options = {"--waves": 0, "--rollout": 0.0}
+    while len(args) > 2:
+        flag, value = args.pop(2), args.pop(2)
+        options[flag] = type(options[flag])(value)
+    main(int(args[0]), Path(args[1]), options["--waves"], options["--rollout"])
