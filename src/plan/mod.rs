@@ -103,14 +103,16 @@ fn cycle_leftovers(
     if strategy != crate::config::Strategy::Drain {
         return Vec::new();
     }
-    let in_cycle = |id: &String| cycles.iter().any(|c| c.contains(id));
+    let in_cycle: BTreeSet<&str> = cycles.iter().flatten().map(String::as_str).collect();
+    // (wave, queue) of what the members of a cycle consume.
+    let consumed: BTreeSet<(Option<usize>, &str)> = changes
+        .iter()
+        .filter(|c| in_cycle.contains(c.id().as_str()))
+        .flat_map(|c| c.consumes.iter().map(move |q| (c.wave, q.as_str())))
+        .collect();
     drains
         .iter()
-        .filter(|d| {
-            changes
-                .iter()
-                .any(|c| in_cycle(&c.id()) && c.wave == d.wave && c.consumes.contains(&d.queue))
-        })
+        .filter(|d| consumed.contains(&(d.wave, d.queue.as_str())))
         .cloned()
         .collect()
 }
@@ -552,7 +554,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         &mut warnings,
     );
     // What apply creates on the new broker before the first wave is no longer missing there.
-    let created: Vec<String> = to_create
+    let created: std::collections::HashSet<String> = to_create
         .iter()
         .filter_map(|t| match t.definition() {
             crate::backend::broker::Definition::Exchange(e) => Some(e.name),
@@ -561,9 +563,8 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         })
         .collect();
     warnings.retain(|w| {
-        !created
-            .iter()
-            .any(|name| w.starts_with(&format!("{name} does not exist on the new broker ")))
+        w.split_once(" does not exist on the new broker ")
+            .is_none_or(|(name, _)| !created.contains(name))
     });
 
     changes.sort_by(|a, b| {
