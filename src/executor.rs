@@ -331,20 +331,15 @@ pub fn execute(
     options: Options,
     progress: &mut Progress,
 ) -> Result<Report> {
-    let mut run = Run {
+    Run {
         brokers,
         backend,
         journal,
         migration: &schedule.migration,
         options,
         progress,
-    };
-    let report = run.execute(schedule);
-    // What the run changed is written even where it stopped with an error.
-    let flushed = run.backend.flush();
-    let report = report?;
-    flushed?;
-    Ok(report)
+    }
+    .execute(schedule)
 }
 
 /// What one run works with.
@@ -460,8 +455,6 @@ impl Run<'_> {
                 }
             }
 
-            // The wave's services point at their targets: one write for all of them.
-            self.backend.flush()?;
             self.progress.waiting(&format!(
                 "Wave {number}: waiting for {} rollout{}",
                 pending.len(),
@@ -650,8 +643,6 @@ impl Run<'_> {
                 })
                 .collect();
             let states = self.backend.rollouts(&asked)?;
-            // What the rollouts' ends changed is written before the journal records them.
-            self.backend.flush()?;
             for (p, state) in pending.into_iter().zip(states) {
                 let Pending {
                     m,
@@ -713,7 +704,6 @@ impl Run<'_> {
                         self.journal.append(&back(Outcome::Started))?;
                         self.backend
                             .update_service(&m.cluster, &m.service, &m.from)?;
-                        self.backend.flush()?;
                         self.journal.append(&back(Outcome::Ok))?;
                         self.progress.line(&format!("  {}: {reason}", m.id()));
                         report.failed.push(Failed {

@@ -159,14 +159,4 @@ pub trait Backend {
 
     /// How long to wait between two looks at rollouts or queues.
     fn poll_interval(&self) -> Duration;
-
-    /// Makes what the calls so far changed durable, where the backend defers it (a rehearsal
-    /// writes its world file once per phase of a run). The executor calls it after a wave's
-    /// services were pointed at their targets, after their rollouts ended, and at the end.
-    ///
-    /// # Errors
-    /// [`crate::Error::Io`] when it cannot be written.
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
 }

@@ -1,10 +1,7 @@
 //! The rehearsal backend: a world file (CONTRACT.md, "The world file").
 //!
-//! Changes are kept in memory and written back to the file atomically once per phase of a run
-//! (when [`Backend::flush`] is called: after a wave's services were pointed at their targets,
-//! after its rollouts ended, at the end of a run), so a kill at any moment leaves a valid world,
-//! and a large apply does not rewrite a large file after every call. While the file is as this
-//! backend last read or wrote it (same length and modification time), it is not parsed again. Rollouts take each service's `rollout_seconds` and fail where it says
+//! Changes are written back to the file atomically after every step, so a kill at any moment
+//! leaves a valid world. Rollouts take each service's `rollout_seconds` and fail where it says
 //! `"rollout": "fail"`; a queue with consumers drains when looked at; one without never does.
 
 use std::path::{Path, PathBuf};
@@ -24,11 +21,9 @@ pub struct Rehearsal {
     path: PathBuf,
     /// The whole world as last read or written (never only the scope of one read).
     world: Option<World>,
-    /// The file's length and modification time when this backend last read or wrote it: while
-    /// they stay the same, the world in memory is the file's.
-    seen: Option<(u64, SystemTime)>,
-    /// Whether the world in memory holds changes the file does not have yet.
-    unsaved: bool,
+    /// The file's text when this backend last read or wrote it: while the file holds the same,
+    /// `world` is what it says, and it is not parsed again.
+    text: String,
     /// The live brokers (those whose queues the file does not list), once reached.
     live: LiveBrokers,
 }
@@ -40,46 +35,28 @@ impl Rehearsal {
         Rehearsal {
             path: path.to_owned(),
             world: None,
-            seen: None,
-            unsaved: false,
+            text: String::new(),
             live: LiveBrokers::default(),
         }
     }
 
     /// The world as the file holds it now. Every change starts from here, so a change never
-    /// writes back a copy older than what another run wrote in the meantime; the file is parsed
-    /// again only when it changed since this backend last read or wrote it.
+    /// writes back a copy older than what another run wrote in the meantime. The file is read
+    /// each time, and parsed only when its text differs from what this backend last read or
+    /// wrote (a large world costs a read, not a parse, per call).
     fn load(&mut self) -> Result<&mut World> {
-        let unchanged = self.seen.is_some() && self.stamp() == self.seen;
-        if self.world.is_none() || !(self.unsaved || unchanged) {
-            let seen = self.stamp();
-            let text = std::fs::read_to_string(&self.path).map_err(|source| Error::Io {
-                path: self.path.clone(),
-                source,
-            })?;
+        let text = std::fs::read_to_string(&self.path).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        if self.world.is_none() || text != self.text {
             self.world = Some(parse_world(&self.path, &text)?);
-            self.seen = seen;
+            self.text = text;
         }
         Ok(self.world.as_mut().expect("loaded above"))
     }
 
-    /// The file's length and modification time, where they can be read.
-    fn stamp(&self) -> Option<(u64, SystemTime)> {
-        let meta = std::fs::metadata(&self.path).ok()?;
-        Some((meta.len(), meta.modified().ok()?))
-    }
-
-    /// Marks the world in memory as changed: [`Backend::flush`] writes it.
     fn save(&mut self) -> Result<()> {
-        self.unsaved = true;
-        Ok(())
-    }
-
-    /// Writes the world in memory to the file, atomically, when it holds changes.
-    fn write(&mut self) -> Result<()> {
-        if !self.unsaved {
-            return Ok(());
-        }
         let world = self
             .world
             .as_ref()
@@ -87,17 +64,8 @@ impl Rehearsal {
         let mut text = serde_json::to_string_pretty(world).expect("a world always serialises");
         text.push('\n');
         crate::atomic::write(&self.path, text.as_bytes())?;
-        self.unsaved = false;
-        self.seen = self.stamp();
+        self.text = text;
         Ok(())
-    }
-}
-
-impl Drop for Rehearsal {
-    /// What a run changed and did not write (it returned early with an error) is written as it
-    /// ends, as far as it can be.
-    fn drop(&mut self) {
-        let _ = self.write();
     }
 }
 
@@ -450,10 +418,6 @@ impl Backend for Rehearsal {
     fn poll_interval(&self) -> Duration {
         Duration::from_millis(50)
     }
-
-    fn flush(&mut self) -> Result<()> {
-        self.write()
-    }
 }
 
 #[cfg(test)]
@@ -536,7 +500,6 @@ mod stale_copies {
             console_url: None,
         };
         rehearsal.delete_broker(&old).unwrap();
-        rehearsal.flush().unwrap();
 
         let after = parse_world(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(after.brokers[0].state, "DELETED");
@@ -583,51 +546,43 @@ mod idempotent_register {
                 .unwrap(),
             "s:3"
         );
-        rehearsal.flush().unwrap();
         let after = parse_world(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(after.task_definitions.len(), 3);
     }
 }
 
 #[cfg(test)]
-mod written_per_phase {
+mod parsed_once {
     use super::*;
 
     const WORLD: &str = r#"{"version": 1,
         "clusters": [{"name": "c", "services": [{"name": "s", "task_definition": "s:1"}]}],
         "task_definitions": [
             {"family": "s", "revision": 1, "containers": [{"name": "app"}]},
-            {"family": "s", "revision": 2, "containers": [{"name": "app"}]}]}"#;
+            {"family": "s", "revision": 7, "containers": [{"name": "app"}]}]}"#;
 
-    fn runs(path: &Path) -> String {
-        let world = parse_world(path, &std::fs::read_to_string(path).unwrap()).unwrap();
-        world.service("c", "s").unwrap().task_definition.clone()
-    }
-
-    /// A change stays in memory until the phase it belongs to ends (`flush`), and what a run
-    /// did not flush is written as the backend is dropped.
+    /// The world in memory stands for the file only while the file's text is the same: an edit
+    /// by another process, even one of the same length made at once, is read.
     #[test]
-    fn changes_reach_the_file_when_flushed_or_when_the_backend_ends() {
+    fn an_edit_of_the_same_length_by_another_process_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("world.json");
         std::fs::write(&path, WORLD).unwrap();
         let mut rehearsal = Rehearsal::new(&path);
-
-        rehearsal.update_service("c", "s", "s:2").unwrap();
-        assert_eq!(runs(&path), "s:1", "not written before the phase ends");
         assert_eq!(
             rehearsal
                 .running_task_definition("c", "s")
                 .unwrap()
                 .as_deref(),
-            Some("s:2"),
-            "the run sees its own change"
+            Some("s:1")
         );
-        rehearsal.flush().unwrap();
-        assert_eq!(runs(&path), "s:2");
-
-        rehearsal.update_service("c", "s", "s:1").unwrap();
-        drop(rehearsal);
-        assert_eq!(runs(&path), "s:1", "written as the backend ends");
+        std::fs::write(&path, WORLD.replace("\"s:1\"", "\"s:7\"")).unwrap();
+        assert_eq!(
+            rehearsal
+                .running_task_definition("c", "s")
+                .unwrap()
+                .as_deref(),
+            Some("s:7")
+        );
     }
 }

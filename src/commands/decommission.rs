@@ -108,8 +108,7 @@ pub fn run(args: &DecommissionArgs, output: Output) -> Result<u8> {
         &Entry::new(&name, Step::Decommission, start, Outcome::Started)
             .detail(format!("deleting broker {}", old.id)),
     )?;
-    let deleted = session.backend().delete_broker(&old);
-    if let Err(e) = deleted.and_then(|()| session.backend().flush()) {
+    if let Err(e) = session.backend().delete_broker(&old) {
         session.journal().append(
             &Entry::new(&name, Step::Decommission, start, Outcome::Failed).detail(e.to_string()),
         )?;

@@ -8,20 +8,15 @@ use std::time::{Instant, SystemTime};
 
 use super::brokers::{held, Waited};
 use super::{Report, Run, Schedule};
-use crate::backend::broker::federation::POLICY_PREFIX;
 use crate::backend::broker::Definition;
 use crate::error::Result;
 use crate::journal::{Declared, DeclaredKind, Entry, Outcome, Step};
 use crate::model::{LinkKind, Policy};
 use crate::plan::{Drain, Federation};
 
-/// The queue a federation policy of warren's federates (its name is the policy's, less the
-/// prefix).
+/// The queue a federation policy of warren's federates.
 fn queue_of(policy: &Policy) -> &str {
-    policy
-        .name
-        .strip_prefix(POLICY_PREFIX)
-        .unwrap_or(&policy.name)
+    crate::backend::broker::federation::federated_queue(policy).unwrap_or(&policy.name)
 }
 
 /// What `policy` is, as the journal names it.

@@ -23,9 +23,7 @@ impl Federation {
         self.policies
             .iter()
             .filter_map(|p| {
-                let queue = p
-                    .name
-                    .strip_prefix(crate::backend::broker::federation::POLICY_PREFIX)?;
+                let queue = crate::backend::broker::federation::federated_queue(p)?;
                 Some((p.vhost.as_str(), queue))
             })
             .collect()

@@ -43,6 +43,13 @@ pub fn policy_name(queue: &str) -> String {
     format!("{POLICY_PREFIX}{queue}")
 }
 
+/// The queue a federation policy of warren's federates (its name less [`POLICY_PREFIX`]);
+/// `None` for any other policy.
+#[must_use]
+pub fn federated_queue(policy: &Policy) -> Option<&str> {
+    policy.name.strip_prefix(POLICY_PREFIX)
+}
+
 /// Whether `policy` applies to queues at all.
 fn covers_queues(policy: &Policy) -> bool {
     matches!(
