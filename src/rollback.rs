@@ -253,22 +253,15 @@ pub fn schedule(
     drains.sort();
     drains.dedup();
     // The queues a cycle's services consume drain before they go back together, while the
-    // others of the cycle still publish to them there: what those publish after the drain and
-    // before they go back is shovelled back after the wave, as apply does.
-    let leftovers: Vec<Drain> = drains
+    // others of the cycle still publish to them there: what those publish in between is
+    // shovelled back after the wave, as apply does.
+    let members = going_back
         .iter()
-        .filter(|d| {
-            order.cycles.iter().flatten().any(|id| {
-                order.wave_of(id) == d.wave
-                    && going_back.get(id).is_some_and(|(cluster, service, _, _)| {
-                        config
-                            .declared(cluster, service)
-                            .is_some_and(|decl| decl.consumes.contains(&d.queue))
-                    })
-            })
-        })
-        .cloned()
-        .collect();
+        .filter_map(|(id, (cluster, service, _, _))| {
+            let decl = config.declared(cluster, service)?;
+            Some((id.clone(), order.wave_of(id), decl.consumes.as_slice()))
+        });
+    let leftovers = crate::plan::cycle_leftovers(&drains, &order.cycles, members);
     let wave_of: BTreeMap<String, usize> = order
         .waves
         .iter()

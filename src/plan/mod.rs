@@ -91,24 +91,22 @@ pub struct Plan {
     pub federation: Option<Federation>,
 }
 
-/// Under `drain`, the queues the members of a cycle consume, drained before their wave while
-/// the other members still publish to them: what those publish after the drain and before
-/// they move is shovelled after the wave.
-fn cycle_leftovers(
+/// The drains whose queue a member of a cycle consumes in the drain's wave: those queues are
+/// drained before their wave while the other members still publish to them, so what those
+/// publish after the drain and before they move is shovelled after the wave (apply under
+/// `drain`, and rollback). `members` gives each moving service as `(cluster/service, wave, the
+/// queues it consumes)`.
+pub(crate) fn cycle_leftovers<'m>(
     drains: &[Drain],
     cycles: &[Vec<String>],
-    changes: &[Change],
-    strategy: crate::config::Strategy,
+    members: impl IntoIterator<Item = (String, Option<usize>, &'m [String])>,
 ) -> Vec<Drain> {
-    if strategy != crate::config::Strategy::Drain {
-        return Vec::new();
-    }
     let in_cycle: BTreeSet<&str> = cycles.iter().flatten().map(String::as_str).collect();
     // (wave, queue) of what the members of a cycle consume.
-    let consumed: BTreeSet<(Option<usize>, &str)> = changes
-        .iter()
-        .filter(|c| in_cycle.contains(c.id().as_str()))
-        .flat_map(|c| c.consumes.iter().map(move |q| (c.wave, q.as_str())))
+    let consumed: BTreeSet<(Option<usize>, &str)> = members
+        .into_iter()
+        .filter(|(id, _, _)| in_cycle.contains(id.as_str()))
+        .flat_map(|(_, wave, consumes)| consumes.iter().map(move |q| (wave, q.as_str())))
         .collect();
     drains
         .iter()
@@ -540,7 +538,14 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     }
 
     let drains = drains(&changes, &topology, config.migration.strategy);
-    let leftovers = cycle_leftovers(&drains, &order.cycles, &changes, config.migration.strategy);
+    let leftovers = if config.migration.strategy == Strategy::Drain {
+        let members = changes
+            .iter()
+            .map(|c| (c.id(), c.wave, c.consumes.as_slice()));
+        cycle_leftovers(&drains, &order.cycles, members)
+    } else {
+        Vec::new()
+    };
     let to_create = topology_of(world, &brokers, &changes, &mut warnings);
     let federation = federation_of(config, world, &brokers, &changes, &to_create, &mut warnings)?;
     polled_warnings(federation.as_ref(), world, &brokers, &mut warnings);
