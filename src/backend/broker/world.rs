@@ -223,18 +223,17 @@ impl<S: WorldStore> BrokerApi for WorldBroker<'_, S> {
 
     fn read_into(&mut self, broker: &mut Broker) -> Result<()> {
         let id = self.id.clone();
-        let (read, federated) = self.store.with_world(Op::Read, |w| {
+        let (read, links) = self.store.with_world(Op::Read, |w| {
             let read = w.brokers[index_of(w, &id)?].clone();
-            let federated = federation_links(&read)?;
-            Ok((read, federated))
+            let links = running_links(&read)?;
+            Ok((read, links))
         })?;
         broker.queues = read.queues;
         broker.exchanges = read.exchanges;
         broker.bindings = read.bindings;
         broker.connections = read.connections;
         broker.policies = read.policies;
-        broker.links = read.links;
-        broker.links.extend(federated);
+        broker.links = links;
         Ok(())
     }
 
@@ -308,12 +307,8 @@ impl<S: WorldStore> BrokerApi for WorldBroker<'_, S> {
 
     fn links(&mut self) -> Result<Vec<Link>> {
         let id = self.id.clone();
-        self.store.with_world(Op::Links, |w| {
-            let broker = &w.brokers[index_of(w, &id)?];
-            let mut links = broker.links.clone();
-            links.extend(federation_links(broker)?);
-            Ok(links)
-        })
+        self.store
+            .with_world(Op::Links, |w| running_links(&w.brokers[index_of(w, &id)?]))
     }
 
     /// Records the upstream with the hosts it reads from: those of the URL in its variable,
