@@ -628,6 +628,7 @@ impl Config {
                 }
             }
         }
+        let services = world.services_by_id();
         for decl in &self.services {
             if !self.scans(&decl.cluster) {
                 return Err(self.error_at(
@@ -643,7 +644,7 @@ impl Config {
                     &format!("cluster {:?} does not exist", decl.cluster),
                 ));
             }
-            if world.service(&decl.cluster, &decl.name).is_none() {
+            if !services.contains_key(&(decl.cluster.as_str(), decl.name.as_str())) {
                 return Err(self.error_at(
                     decl.name_span.clone(),
                     &format!("services[{}].name", decl.index),

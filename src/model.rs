@@ -925,13 +925,27 @@ impl World {
         self.clusters.iter().find(|c| c.name == name)
     }
 
-    /// The service `name` in cluster `cluster`.
+    /// The service `name` in cluster `cluster`. To look up many, [`World::services_by_id`].
     #[must_use]
     pub fn service(&self, cluster: &str, name: &str) -> Option<&Service> {
         self.cluster(cluster)?
             .services
             .iter()
             .find(|s| s.name == name)
+    }
+
+    /// Every service by `(cluster, name)`: one pass, for looking up many (a plan of thousands
+    /// of services would otherwise search the clusters once for each).
+    #[must_use]
+    pub fn services_by_id(&self) -> std::collections::HashMap<(&str, &str), &Service> {
+        self.clusters
+            .iter()
+            .flat_map(|c| {
+                c.services
+                    .iter()
+                    .map(move |s| ((c.name.as_str(), s.name.as_str()), s))
+            })
+            .collect()
     }
 }
 

@@ -19,7 +19,8 @@ use crate::model::{TaskDefinition, World, WORLD_VERSION};
 #[derive(Debug)]
 pub struct Rehearsal {
     path: PathBuf,
-    /// The whole world as last read or written (never only the scope of one read).
+    /// The whole world as last read or written (never only the scope of one read); `None`
+    /// once a read has handed it to the caller.
     world: Option<World>,
     /// The file's text when this backend last read or wrote it: while the file holds the same,
     /// `world` is what it says, and it is not parsed again.
@@ -270,7 +271,11 @@ impl Backend for Rehearsal {
         // Read afresh: another process may have changed the file since. The file holds
         // everything (schedules, functions, pipes…), so `everything` and `resources` change
         // nothing here.
-        let mut world = self.load()?.clone();
+        // The caller gets the world itself, not a copy: a large world is held once, and its
+        // text not at all. A change after this read parses the file again (a command reads once).
+        self.load()?;
+        let mut world = self.world.take().expect("loaded above");
+        self.text = String::new();
         if let Some(clusters) = &scope.clusters {
             // Reading only what is in scope keeps the rehearsal honest: a plan cannot see
             // what the AWS backend would not have read either.

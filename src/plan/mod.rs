@@ -4,7 +4,7 @@
 //! state without touching any backend; renderers print it and `apply` executes it. A saved plan
 //! ([`SavedPlan`]) is the same value with a checksum of its own content.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -12,12 +12,12 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{BrokerAlias, Config, SecretsToRead, Strategy};
 use crate::discovery::{
-    self, mask_password, parameter_value, same_parameter, Placement, Pointer, ResolvedBroker,
+    self, mask_password, parameter_name, parameter_value, Placement, Pointer, ResolvedBroker,
     Uninspected, Via, REDACTED,
 };
 use crate::error::{Error, Result};
 use crate::graph::{Flow, Participant, Route};
-use crate::model::{Broker, DestinationType, Schedule, World};
+use crate::model::{Broker, DestinationType, Schedule, Service, World};
 use crate::resources::{self, UnmanagedResource};
 
 mod federation;
@@ -400,6 +400,10 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
 
     // Declared services.
     let by_id: BTreeMap<String, &Scanned> = scanned.iter().map(|s| (s.id(), s)).collect();
+    let index = Index {
+        services: world.services_by_id(),
+        parameters: ParameterMap::of(&config.parameters),
+    };
     let mut changes = Vec::new();
     for decl in &config.services {
         let found = by_id
@@ -407,8 +411,8 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
             .copied()
             .expect("check_against made sure every declared service was scanned");
         changes.push(change_for(
-            config,
             world,
+            &index,
             &brokers,
             decl,
             found,
@@ -423,7 +427,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         &changes,
         &mut warnings,
     );
-    ownership_warnings(world, &changes, &mut warnings);
+    ownership_warnings(&index.services, &changes, &mut warnings);
 
     // Unmanaged services.
     let clients = crate::clients::Clients::of(world);
@@ -632,8 +636,8 @@ fn scheduled_tasks(
 }
 
 fn change_for(
-    config: &Config,
     world: &World,
+    index: &Index,
     brokers: &Brokers,
     decl: &crate::config::ServiceDecl,
     scanned: &Scanned,
@@ -717,7 +721,7 @@ fn change_for(
                 ));
             }
             Via::Parameter { name, parameter } => {
-                match mapped_parameter(&config.parameters, parameter, to) {
+                match index.parameters.mapped(parameter, to) {
                     None => reasons.push(format!(
                         "container {} reads its broker host from parameter {parameter} ({name}), which [parameters] does not map to a parameter holding the {to} broker's host",
                         pointer.container
@@ -750,7 +754,10 @@ fn change_for(
     }
     change.rewrites.sort();
     change.rewrites.dedup();
-    reasons.extend(controller_reason(world, &decl.cluster, &decl.name));
+    let service = index
+        .services
+        .get(&(decl.cluster.as_str(), decl.name.as_str()));
+    reasons.extend(service.and_then(|s| controller_reason(s)));
     if !reasons.is_empty() {
         change.action = Action::Manual;
         change.reason = Some(reasons.join("; "));
@@ -761,11 +768,8 @@ fn change_for(
 /// Why apply cannot move a service whose deployments another controller makes: ECS refuses
 /// UpdateService's task definition for a `CODE_DEPLOY` or `EXTERNAL` service (an emulator
 /// may not), so the operator deploys the moved revision through that controller.
-fn controller_reason(world: &World, cluster: &str, service: &str) -> Option<String> {
-    let controller = world
-        .service(cluster, service)?
-        .deployment_controller
-        .as_deref()?;
+fn controller_reason(service: &Service) -> Option<String> {
+    let controller = service.deployment_controller.as_deref()?;
     let (by, through) = if controller.eq_ignore_ascii_case("CODE_DEPLOY") {
         ("CodeDeploy", "CodeDeploy")
     } else if controller.eq_ignore_ascii_case("EXTERNAL") {
@@ -778,15 +782,37 @@ fn controller_reason(world: &World, cluster: &str, service: &str) -> Option<Stri
     ))
 }
 
-/// The parameter that replaces `parameter` when a service moves to `to`.
-fn mapped_parameter(
-    map: &IndexMap<String, String>,
-    parameter: &str,
-    to: BrokerAlias,
-) -> Option<String> {
-    map.iter().find_map(|(old, new)| match to {
-        BrokerAlias::New if same_parameter(old, parameter) => Some(new.clone()),
-        BrokerAlias::Old if same_parameter(new, parameter) => Some(old.clone()),
-        _ => None,
-    })
+/// Lookups a plan makes once per declared service, indexed once per plan.
+struct Index<'a> {
+    services: HashMap<(&'a str, &'a str), &'a Service>,
+    parameters: ParameterMap<'a>,
+}
+
+/// The plan's `[parameters]` both ways, by parameter name (a reference by ARN and one by name
+/// are the same parameter).
+struct ParameterMap<'c> {
+    to_new: HashMap<String, &'c String>,
+    to_old: HashMap<String, &'c String>,
+}
+
+impl<'c> ParameterMap<'c> {
+    fn of(map: &'c IndexMap<String, String>) -> ParameterMap<'c> {
+        let mut to_new = HashMap::new();
+        let mut to_old = HashMap::new();
+        for (old, new) in map {
+            // The first entry that names a parameter wins, as in the file's order.
+            to_new.entry(parameter_name(old)).or_insert(new);
+            to_old.entry(parameter_name(new)).or_insert(old);
+        }
+        ParameterMap { to_new, to_old }
+    }
+
+    /// The parameter that replaces `parameter` when a service moves to `to`.
+    fn mapped(&self, parameter: &str, to: BrokerAlias) -> Option<String> {
+        let map = match to {
+            BrokerAlias::New => &self.to_new,
+            BrokerAlias::Old => &self.to_old,
+        };
+        map.get(&parameter_name(parameter)).map(|p| (*p).clone())
+    }
 }

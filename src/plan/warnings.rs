@@ -232,10 +232,14 @@ pub fn unlisted(pointers: &[Pointer], listed: &[String], leaves: BrokerAlias) ->
 
 /// Warns about each service the plan moves that infrastructure as code owns (its tags say
 /// so): the next deploy of that code puts the old task definition back.
-pub(super) fn ownership_warnings(world: &World, changes: &[Change], warnings: &mut Vec<String>) {
+pub(super) fn ownership_warnings(
+    services: &std::collections::HashMap<(&str, &str), &crate::model::Service>,
+    changes: &[Change],
+    warnings: &mut Vec<String>,
+) {
     for change in changes.iter().filter(|c| c.action != Action::Noop) {
-        let owner = world
-            .service(&change.cluster, &change.service)
+        let owner = services
+            .get(&(change.cluster.as_str(), change.service.as_str()))
             .and_then(|s| crate::ownership::owner(&s.tags));
         if let Some(owner) = owner {
             warnings.push(owner.warning(&change.id()));
