@@ -34,6 +34,21 @@ pub struct Global {
     /// Never colour output (NO_COLOR is honoured too).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// At the end, print on stderr the calls made per AWS API and broker endpoint, the time
+    /// spent in them, the retries, and the most AWS requests in flight at once.
+    #[arg(long, global = true)]
+    pub stats: bool,
+    /// The most AWS requests in flight at once (1 to 64).
+    #[arg(long, global = true, value_name = "N", default_value_t = crate::backend::aws::DEFAULT_MAX_CONCURRENCY, value_parser = max_concurrency())]
+    pub max_concurrency: usize,
+}
+
+/// `--max-concurrency`: from 1 to 64 requests in flight.
+fn max_concurrency() -> impl clap::builder::TypedValueParser<Value = usize> {
+    use clap::builder::TypedValueParser as _;
+    clap::value_parser!(u64)
+        .range(1..=64)
+        .map(|n| usize::try_from(n).unwrap_or(64))
 }
 
 /// warren's commands.
@@ -252,9 +267,31 @@ mod tests {
             code(&["warren", "apply", "p.toml", "--drain-timeout", "604801"]),
             1
         );
+        assert_eq!(
+            code(&["warren", "plan", "p.toml", "--max-concurrency", "0"]),
+            1
+        );
         assert_eq!(code(&["warren", "--help"]), 0);
         assert_eq!(code(&["warren", "help", "plan"]), 0);
         assert_eq!(code(&["warren", "--version"]), 0);
+    }
+
+    #[test]
+    fn stats_and_max_concurrency_are_global_with_a_default_of_8() {
+        let cli = Cli::try_parse_from(["warren", "plan", "p.toml"]).unwrap();
+        assert!(!cli.global.stats);
+        assert_eq!(cli.global.max_concurrency, 8);
+        let cli = Cli::try_parse_from([
+            "warren",
+            "status",
+            "p.toml",
+            "--stats",
+            "--max-concurrency",
+            "2",
+        ])
+        .unwrap();
+        assert!(cli.global.stats);
+        assert_eq!(cli.global.max_concurrency, 2);
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod resources;
 pub mod retarget;
 pub mod rollback;
 pub mod sources;
+pub mod stats;
 pub mod status;
 
 pub use error::{Error, Result};

@@ -11,11 +11,16 @@ fn main() -> ExitCode {
             return ExitCode::from(warren::cli::exit_code(&usage));
         }
     };
-    match warren::commands::run(cli) {
-        Ok(code) => ExitCode::from(code),
+    let code = match warren::commands::run(cli) {
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::from(error.exit_code())
+            error.exit_code()
         }
+    };
+    // `--stats`: the calls made, also when the command failed.
+    if let Some(stats) = warren::stats::summary(warren::backend::aws::max_concurrency()) {
+        eprint!("{stats}");
     }
+    ExitCode::from(code)
 }

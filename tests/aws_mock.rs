@@ -850,6 +850,23 @@ fn read_follows_every_page_of_every_list() {
 
     // No secrets: SSM is never asked.
     assert!(log.calls("GetParameters").is_empty());
+
+    // The minimum: Σ over clusters of ⌈services/10⌉ DescribeServices, one DescribeTaskDefinition
+    // per distinct revision (or family, for its latest), and no call of the read repeated (the
+    // same operation with the same input twice).
+    let describe_services: usize = world
+        .clusters
+        .iter()
+        .map(|c| c.services.len().div_ceil(10))
+        .sum();
+    assert_eq!(log.calls("DescribeServices").len(), describe_services);
+    assert_eq!(
+        log.calls("DescribeTaskDefinition").len(),
+        world.task_definitions.len()
+    );
+    let all: Vec<Call> = log.0.lock().unwrap().clone();
+    let distinct: BTreeSet<&Call> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len(), "a call repeated: {all:?}");
 }
 
 fn keys_contain(world: &World, key: &str) -> bool {

@@ -46,7 +46,11 @@ impl Rehearsal {
     /// each time, and parsed only when its text differs from what this backend last read or
     /// wrote (a large world costs a read, not a parse, per call).
     fn load(&mut self) -> Result<&mut World> {
-        let text = std::fs::read_to_string(&self.path).map_err(|source| Error::Io {
+        let text = crate::stats::timed(
+            || "world:read".to_owned(),
+            || std::fs::read_to_string(&self.path),
+        )
+        .map_err(|source| Error::Io {
             path: self.path.clone(),
             source,
         })?;
@@ -64,7 +68,10 @@ impl Rehearsal {
             .expect("a world is loaded before it changes");
         let mut text = serde_json::to_string_pretty(world).expect("a world always serialises");
         text.push('\n');
-        crate::atomic::write(&self.path, text.as_bytes())?;
+        crate::stats::timed(
+            || "world:write".to_owned(),
+            || crate::atomic::write(&self.path, text.as_bytes()),
+        )?;
         self.text = text;
         Ok(())
     }

@@ -32,6 +32,10 @@ use crate::render::{self, Palette};
 /// # Errors
 /// Whatever stopped the command; [`Error::exit_code`] says how the process ends.
 pub fn run(cli: Cli) -> Result<u8> {
+    if cli.global.stats {
+        crate::stats::enable();
+    }
+    crate::backend::aws::set_max_concurrency(cli.global.max_concurrency);
     let output = Output {
         verbosity: cli.global.verbose.min(2),
         palette: Palette::new(

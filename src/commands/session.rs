@@ -115,7 +115,7 @@ impl Session {
         if let Some(name) = migration.lock_table.as_deref().filter(|_| on_aws) {
             let runtime = crate::backend::aws::runtime()?;
             let config = crate::backend::aws::load_config(&runtime, migration.region.as_deref())?;
-            let client = aws_sdk_dynamodb::Client::new(&config);
+            let client = crate::backend::aws::dynamodb(&config);
             journal = journal.with_shared(Box::new(TableJournal::new(
                 runtime.clone(),
                 client.clone(),

@@ -18,7 +18,7 @@ pub fn run(args: &UnlockArgs) -> Result<u8> {
             let runtime = crate::backend::aws::runtime()?;
             let sdk =
                 crate::backend::aws::load_config(&runtime, config.migration.region.as_deref())?;
-            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            let client = crate::backend::aws::dynamodb(&sdk);
             crate::backend::aws::lock::unlock(
                 &runtime,
                 &client,

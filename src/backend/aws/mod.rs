@@ -2,11 +2,12 @@
 //! the same [`Backend`] seam as the rehearsal world.
 //!
 //! Reads are complete (every page of every list), batched (DescribeServices by ten, one
-//! DescribeTaskDefinition per distinct revision, GetParameters by ten) and run a few calls at a
-//! time. Throttling and transient errors are retried by the SDK with jittered backoff; a
+//! DescribeTaskDefinition per distinct revision, GetParameters by ten) and run side by side,
+//! at most `--max-concurrency` requests in flight across the process ([`calls`]). Throttling and transient errors are retried by the SDK with jittered backoff; a
 //! permanent error stops at once and says which call on which resource failed and what the IAM
 //! policy needs. Queue depths come from the brokers themselves ([`super::broker`]).
 
+mod calls;
 mod convert;
 mod errors;
 pub mod journal;
@@ -35,6 +36,19 @@ use crate::error::{Error, Result};
 use crate::model::{TaskDefinition, World};
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 
+pub use calls::{max_concurrency, set_max_concurrency, DEFAULT_MAX_CONCURRENCY};
+
+/// A client of service crate `$krate` for `config`, each call counted for `--stats`.
+macro_rules! counted {
+    ($krate:ident, $config:expr) => {
+        $krate::Client::from_conf(
+            $krate::config::Builder::from($config)
+                .interceptor(calls::Counter)
+                .build(),
+        )
+    };
+}
+
 /// The SDK clients the backend calls.
 #[derive(Debug, Clone)]
 pub struct Clients {
@@ -51,28 +65,36 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Clients for one SDK configuration.
+    /// Clients for one SDK configuration, every call counted for `--stats`.
     #[must_use]
     pub fn new(config: &aws_config::SdkConfig) -> Clients {
         Clients {
-            ecs: aws_sdk_ecs::Client::new(config),
-            mq: aws_sdk_mq::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            events: aws_sdk_eventbridge::Client::new(config),
-            scheduler: aws_sdk_scheduler::Client::new(config),
-            lambda: aws_sdk_lambda::Client::new(config),
-            pipes: aws_sdk_pipes::Client::new(config),
-            sfn: aws_sdk_sfn::Client::new(config),
-            secrets: aws_sdk_secretsmanager::Client::new(config),
+            ecs: counted!(aws_sdk_ecs, config),
+            mq: counted!(aws_sdk_mq, config),
+            ssm: counted!(aws_sdk_ssm, config),
+            events: counted!(aws_sdk_eventbridge, config),
+            scheduler: counted!(aws_sdk_scheduler, config),
+            lambda: counted!(aws_sdk_lambda, config),
+            pipes: counted!(aws_sdk_pipes, config),
+            sfn: counted!(aws_sdk_sfn, config),
+            secrets: counted!(aws_sdk_secretsmanager, config),
             // The emulator serves buckets by path (`http://127.0.0.1:port/bucket/key`); real S3
             // answers both styles.
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(config)
                     .force_path_style(true)
+                    .interceptor(calls::Counter)
                     .build(),
             ),
         }
     }
+}
+
+/// The DynamoDB client of the migration's lock and shared journal, its calls counted as the
+/// other clients' are.
+#[must_use]
+pub fn dynamodb(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    counted!(aws_sdk_dynamodb, config)
 }
 
 /// A task definition as ECS describes it.
@@ -134,7 +156,9 @@ pub fn load_config(
     region: Option<&str>,
 ) -> Result<aws_config::SdkConfig> {
     runtime.block_on(async {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        // Every client's requests share the process's bound on requests in flight.
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(calls::bounded_client());
         if let Some(region) = region {
             loader = loader.region(aws_config::Region::new(region.to_owned()));
         }
@@ -653,7 +677,7 @@ impl Backend for Aws {
                         Ok::<_, Error>((cluster, out.services().to_vec()))
                     }
                 })
-                .buffered(read::CONCURRENT_CALLS)
+                .buffered(max_concurrency())
                 .try_collect()
                 .await?;
             self.polls = self.polls.saturating_add(1);

@@ -20,9 +20,6 @@ use crate::discovery::{is_secrets_manager, mask_password, parameter_name};
 use crate::error::{Error, Result};
 use crate::model::{Broker, Cluster, Service, World, WORLD_VERSION};
 
-/// How many calls of one kind run at once.
-pub(super) const CONCURRENT_CALLS: usize = 4;
-
 /// Describes one task definition (by ARN or `family:revision`, or a family for its latest
 /// ACTIVE revision), with its tags.
 pub(super) async fn describe_definition(
@@ -114,6 +111,8 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
         let service_arns: Vec<String> = ecs
             .list_services()
             .cluster(arn)
+            // A hundred a page, ECS's most (its default is ten).
+            .max_results(100)
             .into_paginator()
             .items()
             .send()
@@ -140,7 +139,7 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
                     Ok::<_, Error>(out.services().to_vec())
                 }
             })
-            .buffered(CONCURRENT_CALLS)
+            .buffered(super::max_concurrency())
             .try_collect()
             .await?;
         let mut services: Vec<Service> = described
@@ -280,7 +279,7 @@ async fn describe_all(aws: &mut Aws, references: Vec<String>) -> Result<()> {
             let ecs = ecs.clone();
             async move { describe_definition(&ecs, &reference).await }
         })
-        .buffer_unordered(CONCURRENT_CALLS)
+        .buffer_unordered(super::max_concurrency())
         .try_collect()
         .await?;
     for d in described {
@@ -320,7 +319,7 @@ async fn describe_if_present(aws: &mut Aws, references: &[String]) -> Result<()>
                 }
             }
         })
-        .buffer_unordered(CONCURRENT_CALLS)
+        .buffer_unordered(super::max_concurrency())
         .try_collect()
         .await?;
     for d in described.into_iter().flatten() {

@@ -15,7 +15,7 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::read::CONCURRENT_CALLS;
+use super::max_concurrency;
 use super::schedules::{container_overrides, field};
 use super::{convert, errors, Aws};
 use crate::discovery::mask_password;
@@ -123,7 +123,7 @@ async fn rule_targets(aws: &Aws) -> Result<Vec<Schedule>> {
     }
     let per_rule: Vec<Vec<Schedule>> = stream::iter(rules)
         .map(|(bus, rule, arn)| async move { targets_of(aws, &bus, &rule, arn).await })
-        .buffered(CONCURRENT_CALLS)
+        .buffered(max_concurrency())
         .try_collect()
         .await?;
     Ok(per_rule.into_iter().flatten().collect())
@@ -211,7 +211,7 @@ async fn scheduler_schedules(aws: &Aws) -> Result<Vec<Schedule>> {
         .collect();
     let found: Vec<Option<Schedule>> = stream::iter(named)
         .map(|(group, name)| async move { get_schedule(aws, &group, &name).await })
-        .buffered(CONCURRENT_CALLS)
+        .buffered(max_concurrency())
         .try_collect()
         .await?;
     Ok(found.into_iter().flatten().collect())
@@ -442,7 +442,7 @@ async fn state_machines(aws: &Aws) -> Result<Vec<StateMachine>> {
                 )),
             }
         })
-        .buffered(CONCURRENT_CALLS)
+        .buffered(max_concurrency())
         .try_collect()
         .await?;
     let mut machines: Vec<StateMachine> = described.into_iter().flatten().collect();

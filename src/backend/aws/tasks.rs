@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_ecs::types::DesiredStatus;
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 
-use super::read::CONCURRENT_CALLS;
+use super::max_concurrency;
 use super::{errors, Aws};
 use crate::error::{Error, Result};
 
@@ -50,7 +50,7 @@ pub(super) async fn addresses(
                 Ok::<_, Error>(((cluster, service), arns))
             }
         })
-        .buffered(CONCURRENT_CALLS)
+        .buffered(max_concurrency())
         .try_collect()
         .await?;
     let mut owner: HashMap<String, (String, String)> = HashMap::new();
@@ -89,7 +89,7 @@ pub(super) async fn addresses(
                 Ok::<_, Error>(out.tasks().to_vec())
             }
         })
-        .buffered(CONCURRENT_CALLS)
+        .buffered(max_concurrency())
         .try_collect()
         .await?;
     let mut found: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();

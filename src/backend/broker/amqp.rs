@@ -101,13 +101,16 @@ impl Amqp {
             let mut uri = self.uri.clone();
             uri.vhost = vhost.to_owned();
             let properties = ConnectionProperties::default().with_connection_name("warren".into());
-            let connected = self
-                .runtime
-                .block_on(async {
-                    tokio::time::timeout(AMQP_TIMEOUT, Connection::connect_uri(uri, properties))
-                        .await
-                })
-                .map_err(|_| self.failed("connecting", vhost, "no answer within 15 s"));
+            let connected = crate::stats::timed(
+                || "amqp connect".to_owned(),
+                || {
+                    self.runtime.block_on(async {
+                        tokio::time::timeout(AMQP_TIMEOUT, Connection::connect_uri(uri, properties))
+                            .await
+                    })
+                },
+            )
+            .map_err(|_| self.failed("connecting", vhost, "no answer within 15 s"));
             match connected? {
                 Ok(connection) => {
                     self.connections.insert(vhost.to_owned(), connection);
@@ -118,26 +121,31 @@ impl Amqp {
             }
         }
         let connection = &self.connections[vhost];
-        let answer = self.runtime.block_on(async {
-            tokio::time::timeout(AMQP_TIMEOUT, async {
-                let channel = connection.create_channel().await?;
-                let declared = channel
-                    .queue_declare(
-                        queue.into(),
-                        QueueDeclareOptions {
-                            passive: true,
-                            ..QueueDeclareOptions::default()
-                        },
-                        FieldTable::default(),
-                    )
-                    .await;
-                if declared.is_ok() {
-                    let _ = channel.close(200, "done".into()).await;
-                }
-                declared
-            })
-            .await
-        });
+        let answer = crate::stats::timed(
+            || "amqp queue.declare (passive)".to_owned(),
+            || {
+                self.runtime.block_on(async {
+                    tokio::time::timeout(AMQP_TIMEOUT, async {
+                        let channel = connection.create_channel().await?;
+                        let declared = channel
+                            .queue_declare(
+                                queue.into(),
+                                QueueDeclareOptions {
+                                    passive: true,
+                                    ..QueueDeclareOptions::default()
+                                },
+                                FieldTable::default(),
+                            )
+                            .await;
+                        if declared.is_ok() {
+                            let _ = channel.close(200, "done".into()).await;
+                        }
+                        declared
+                    })
+                    .await
+                })
+            },
+        );
         match answer {
             Err(_) => Err(self.failed(
                 &format!("declaring {queue} (passive)"),

@@ -1,5 +1,7 @@
 //! A live broker: its management API through rabbitmq_http_client, and AMQP (lapin) for exact
 //! queue depths where the plan gives an AMQP URL.
+// The closures counted for `--stats` pass rabbitmq_http_client's own error on unchanged.
+#![allow(clippy::result_large_err)]
 
 use rabbitmq_http_client::commons::{
     ExchangeType, MessageTransferAcknowledgementMode, PolicyTarget, QueueType,
@@ -13,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::amqp::{normalized, scrub, Amqp};
 use super::federation::Upstream;
-use super::management::percent_decode;
+use super::management::{counted, percent_decode};
 use super::{BrokerApi, Definition, Depth, Management, Shovel};
 use crate::discovery::ResolvedBroker;
 use crate::error::{Error, Result};
@@ -87,10 +89,10 @@ impl Live {
             auto_delete,
             arguments: arguments(&e.arguments),
         };
-        self.management
-            .api()
-            .declare_exchange(&e.vhost, &params)
-            .map_err(|err| self.management.api_error(what, err))
+        counted("PUT /api/exchanges/{vhost}/{name}", || {
+            self.management.api().declare_exchange(&e.vhost, &params)
+        })
+        .map_err(|err| self.management.api_error(what, err))
     }
 
     fn create_queue(&self, q: &Queue, what: &str) -> Result<()> {
@@ -108,10 +110,10 @@ impl Live {
             exclusive: false,
             arguments: arguments(&args),
         };
-        self.management
-            .api()
-            .declare_queue(&q.vhost, &params)
-            .map_err(|err| self.management.api_error(what, err))
+        counted("PUT /api/queues/{vhost}/{name}", || {
+            self.management.api().declare_queue(&q.vhost, &params)
+        })
+        .map_err(|err| self.management.api_error(what, err))
     }
 
     fn create_binding(&self, b: &Binding, what: &str) -> Result<()> {
@@ -119,20 +121,30 @@ impl Live {
         let api = self.management.api();
         let arguments = (!b.arguments.is_empty()).then(|| b.arguments.clone());
         let answer = if b.queue().is_some() {
-            api.bind_queue(
-                &b.vhost,
-                &b.destination,
-                &b.exchange,
-                Some(&b.routing_key),
-                arguments,
+            counted(
+                "POST /api/bindings/{vhost}/e/{source}/q/{destination}",
+                || {
+                    api.bind_queue(
+                        &b.vhost,
+                        &b.destination,
+                        &b.exchange,
+                        Some(&b.routing_key),
+                        arguments,
+                    )
+                },
             )
         } else {
-            api.bind_exchange(
-                &b.vhost,
-                &b.destination,
-                &b.exchange,
-                Some(&b.routing_key),
-                arguments,
+            counted(
+                "POST /api/bindings/{vhost}/e/{source}/e/{destination}",
+                || {
+                    api.bind_exchange(
+                        &b.vhost,
+                        &b.destination,
+                        &b.exchange,
+                        Some(&b.routing_key),
+                        arguments,
+                    )
+                },
             )
         };
         answer.map_err(|err| self.management.api_error(what, err))
@@ -158,7 +170,9 @@ impl Live {
             Error::Refused(format!("{what}: priority {} is out of range", p.priority))
         })?;
         let api = self.management.api();
-        match api.get_policy(&p.vhost, &p.name) {
+        match counted("GET /api/policies/{vhost}/{name}", || {
+            api.get_policy(&p.vhost, &p.name)
+        }) {
             Ok(existing) => {
                 let same = existing.pattern == p.pattern
                     && String::from(existing.apply_to) == p.apply_to
@@ -186,8 +200,10 @@ impl Live {
             priority,
             definition: p.definition.clone(),
         };
-        api.declare_policy(&params)
-            .map_err(|err| self.management.api_error(what, err))
+        counted("PUT /api/policies/{vhost}/{name}", || {
+            api.declare_policy(&params)
+        })
+        .map_err(|err| self.management.api_error(what, err))
     }
 }
 
@@ -404,14 +420,14 @@ impl BrokerApi for Live {
         parameter
             .value
             .insert("src-delete-after".to_owned(), json!("queue-length"));
-        self.management
-            .api()
-            .upsert_runtime_parameter(&parameter)
-            .map_err(|err| {
-                let what = format!("starting shovel {} in vhost {}", shovel.name, shovel.vhost);
-                let message = self.management.api_error(&what, err).to_string();
-                Error::Backend(without_passwords(&message, &[&source, &destination]))
-            })
+        counted("PUT /api/parameters/shovel/{vhost}/{name}", || {
+            self.management.api().upsert_runtime_parameter(&parameter)
+        })
+        .map_err(|err| {
+            let what = format!("starting shovel {} in vhost {}", shovel.name, shovel.vhost);
+            let message = self.management.api_error(&what, err).to_string();
+            Error::Backend(without_passwords(&message, &[&source, &destination]))
+        })
     }
 
     fn links(&mut self) -> Result<Vec<Link>> {
@@ -438,10 +454,15 @@ impl BrokerApi for Live {
             Error::Backend(without_passwords(&message, &[&uri]))
         };
         let api = self.management.api();
-        match api.get_runtime_parameter(
-            FEDERATION_UPSTREAM_COMPONENT,
-            &upstream.vhost,
-            &upstream.name,
+        match counted(
+            "GET /api/parameters/federation-upstream/{vhost}/{name}",
+            || {
+                api.get_runtime_parameter(
+                    FEDERATION_UPSTREAM_COMPONENT,
+                    &upstream.vhost,
+                    &upstream.name,
+                )
+            },
         ) {
             Ok(existing) if existing.value.get("uri").and_then(Value::as_str) == Some(&uri) => {
                 return Ok(());
@@ -452,33 +473,43 @@ impl BrokerApi for Live {
         let mut value = Map::new();
         value.insert("uri".to_owned(), json!(uri));
         value.insert("ack-mode".to_owned(), json!("on-confirm"));
-        api.upsert_runtime_parameter(&RuntimeParameterDefinition {
-            name: &upstream.name,
-            vhost: &upstream.vhost,
-            component: FEDERATION_UPSTREAM_COMPONENT,
-            value,
-        })
+        counted(
+            "PUT /api/parameters/federation-upstream/{vhost}/{name}",
+            || {
+                api.upsert_runtime_parameter(&RuntimeParameterDefinition {
+                    name: &upstream.name,
+                    vhost: &upstream.vhost,
+                    component: FEDERATION_UPSTREAM_COMPONENT,
+                    value,
+                })
+            },
+        )
         .map_err(failed)
     }
 
     fn remove_upstream(&mut self, vhost: &str, name: &str) -> Result<()> {
-        self.management
-            .api()
-            .delete_federation_upstream(vhost, name, true)
-            .map_err(|err| {
-                let what = format!("deleting federation upstream {name} in vhost {vhost}");
-                self.management.api_error(&what, err)
-            })
+        counted(
+            "DELETE /api/parameters/federation-upstream/{vhost}/{name}",
+            || {
+                self.management
+                    .api()
+                    .delete_federation_upstream(vhost, name, true)
+            },
+        )
+        .map_err(|err| {
+            let what = format!("deleting federation upstream {name} in vhost {vhost}");
+            self.management.api_error(&what, err)
+        })
     }
 
     fn remove_policy(&mut self, vhost: &str, name: &str) -> Result<()> {
-        self.management
-            .api()
-            .delete_policy(vhost, name, true)
-            .map_err(|err| {
-                let what = format!("deleting policy {name} in vhost {vhost}");
-                self.management.api_error(&what, err)
-            })
+        counted("DELETE /api/policies/{vhost}/{name}", || {
+            self.management.api().delete_policy(vhost, name, true)
+        })
+        .map_err(|err| {
+            let what = format!("deleting policy {name} in vhost {vhost}");
+            self.management.api_error(&what, err)
+        })
     }
 }
 

@@ -9,6 +9,8 @@
 //! (`GET /api/overview`'s `cluster_name` is the broker's id or name). An AMQP URL
 //! (`amqp_url_env`) passes by host, or when its host is the host of the broker's verified
 //! management URL.
+// The closures counted for `--stats` pass rabbitmq_http_client's own error on unchanged.
+#![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -451,7 +453,8 @@ impl Management {
         if let Some((user, password)) = &self.credentials {
             request = request.basic_auth(user, Some(password));
         }
-        let response = request.send().map_err(|e| self.unreachable(&e))?;
+        let response = crate::stats::timed(|| endpoint("GET", path), || request.send())
+            .map_err(|e| self.unreachable(&e))?;
         match response.status().as_u16() {
             200 => response.json().map(Some).map_err(|e| {
                 Error::Backend(format!(
@@ -476,7 +479,8 @@ impl Management {
         if let Some((user, password)) = &self.credentials {
             request = request.basic_auth(user, Some(password));
         }
-        let response = request.send().map_err(|e| self.unreachable(&e))?;
+        let response = crate::stats::timed(|| endpoint("PUT", path), || request.send())
+            .map_err(|e| self.unreachable(&e))?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             code @ (401 | 403) => Err(self.refused_credentials(code)),
@@ -666,18 +670,12 @@ impl Management {
             },
         )?;
         let exchanges: Vec<ApiExchange> = self.list("/api/exchanges")?;
-        let bindings = self
-            .api
-            .list_bindings()
+        let bindings = counted("GET /api/bindings", || self.api.list_bindings())
             .map_err(|e| self.api_error("GET /api/bindings", e))?;
-        let connections = self
-            .api
-            .list_connections()
+        let connections = counted("GET /api/connections", || self.api.list_connections())
             .map_err(|e| self.api_error("GET /api/connections", e))?;
         let consumers: Vec<ApiConsumer> = self.list("/api/consumers")?;
-        let policies = self
-            .api
-            .list_policies()
+        let policies = counted("GET /api/policies", || self.api.list_policies())
             .map_err(|e| self.api_error("GET /api/policies", e))?;
         let links = self.links()?;
         let client_names: HashMap<String, String> = connections
@@ -751,7 +749,7 @@ impl Management {
     /// # Errors
     /// [`Error::Backend`] when the API cannot be reached or refuses.
     pub fn links(&self) -> Result<Vec<Link>> {
-        let shovels = match self.api.list_shovels() {
+        let shovels = match counted("GET /api/shovels", || self.api.list_shovels()) {
             Ok(shovels) => shovels,
             Err(ApiError::NotFound) => Vec::new(),
             Err(e) => return Err(self.api_error("GET /api/shovels", e)),
@@ -785,6 +783,43 @@ impl Management {
         }));
         Ok(links)
     }
+}
+
+/// Runs `call`, one call of the management API's `endpoint` (`GET /api/bindings`), counted
+/// for `--stats`.
+pub(super) fn counted<T>(endpoint: &'static str, call: impl FnOnce() -> T) -> T {
+    crate::stats::timed(|| endpoint.to_owned(), call)
+}
+
+/// `method` and `path` as `--stats` names an endpoint: the path's names (vhosts, queues,
+/// exchanges…) replaced by what they are and the query left out, so that the calls of one
+/// endpoint count together: `GET /api/queues/{vhost}/{name}`,
+/// `PUT /api/parameters/shovel/{vhost}/{name}`.
+pub(super) fn endpoint(method: &str, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    let mut segments = path.trim_start_matches('/').split('/');
+    let mut template = String::new();
+    // `api` and the collection stay as they are.
+    for fixed in segments.by_ref().take(2) {
+        template.push('/');
+        template.push_str(fixed);
+    }
+    let collection = template.rsplit('/').next().unwrap_or_default().to_owned();
+    let names: &[&str] = match collection.as_str() {
+        // `/api/parameters/{component}/{vhost}/{name}`: the component is a kind, not a name.
+        "parameters" => &["", "{vhost}", "{name}"],
+        "bindings" => &["{vhost}", "", "{source}", "", "{destination}", "{props}"],
+        _ => &["{vhost}", "{name}"],
+    };
+    for (i, segment) in segments.enumerate() {
+        template.push('/');
+        match names.get(i) {
+            Some(&"") => template.push_str(segment),
+            Some(name) => template.push_str(name),
+            None => template.push_str("{…}"),
+        }
+    }
+    format!("{method} {template}")
 }
 
 /// The hosts of a link's URI (a shovel's `src_uri`, a federation link's `uri`), lower-cased:
@@ -1035,6 +1070,31 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn endpoints_are_counted_by_their_path_template() {
+        assert_eq!(endpoint("GET", "/api/queues"), "GET /api/queues");
+        assert_eq!(
+            endpoint(
+                "GET",
+                "/api/queues/%2F?disable_stats=true&enable_queue_totals=true"
+            ),
+            "GET /api/queues/{vhost}"
+        );
+        assert_eq!(
+            endpoint("GET", "/api/queues/orders/esr.q"),
+            "GET /api/queues/{vhost}/{name}"
+        );
+        assert_eq!(
+            endpoint("PUT", "/api/exchanges/%2F/esr.x"),
+            "PUT /api/exchanges/{vhost}/{name}"
+        );
+        assert_eq!(
+            endpoint("PUT", "/api/parameters/shovel/%2F/warren-esr.q"),
+            "PUT /api/parameters/shovel/{vhost}/{name}"
+        );
+        assert_eq!(endpoint("GET", "/api/overview"), "GET /api/overview");
     }
 
     #[test]
