@@ -207,6 +207,22 @@ impl WorldStore for Rehearsal {
         }
         Ok(result)
     }
+
+    fn with_world_each<I, T>(
+        &mut self,
+        kind: Op,
+        items: &[I],
+        mut op: impl FnMut(&mut World, &I) -> Result<T>,
+    ) -> Vec<Result<T>> {
+        let before = match self.load() {
+            Ok(world) => world.brokers.clone(),
+            Err(e) => return items.iter().map(|_| Err(copy_of(&e))).collect(),
+        };
+        let world = self.world.as_mut().expect("loaded above");
+        let results: Vec<Result<T>> = items.iter().map(|item| op(world, item)).collect();
+        let changed = kind != Op::Read && world.brokers != before;
+        self.save_batch(changed, results)
+    }
 }
 
 fn service_mut<'w>(
