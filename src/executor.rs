@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::backend::broker::Definition;
-use crate::backend::{Backend, Rollout, RolloutQuery};
+use crate::backend::{Backend, Rollout, RolloutQuery, ServiceUpdate};
 use crate::config::BrokerAlias;
 use crate::error::{Error, Result};
 use crate::journal::{Entry, Journal, Outcome, Step};
@@ -443,17 +443,7 @@ impl Run<'_> {
                 if wave.len() == 1 { "" } else { "s" }
             ));
 
-            let mut pending = Vec::new();
-            let mut refused = None;
-            for m in wave {
-                match self.start(m, number, schedule.step)? {
-                    Started::RollingOut(rollout) => pending.push(*rollout),
-                    Started::LeftAlone(why) => {
-                        refused = Some(why);
-                        break;
-                    }
-                }
-            }
+            let (pending, refused) = self.start(wave, number, schedule.step)?;
 
             self.progress.waiting(&format!(
                 "Wave {number}: waiting for {} rollout{}",
@@ -536,46 +526,34 @@ impl Run<'_> {
         Ok(report)
     }
 
-    /// Registers `m`'s target where needed, checks that the service still runs the revision
-    /// the plan expected, and points it at the target. Each change is journalled as `started`
-    /// before it is made (a journal that cannot be written stops the run before the change) and
-    /// with its result after. Returns the rollout to wait for, or why the service was left alone.
-    fn start(&mut self, m: &Move, number: usize, step: Step) -> Result<Started> {
-        let wave = Some(number);
-        let to = match &m.target {
-            Target::Existing(key) => key.clone(),
-            Target::Register(td) => {
-                let start = SystemTime::now();
-                let mut intent =
-                    Entry::new(self.migration, Step::Register, start, Outcome::Started)
-                        .wave(wave)
-                        .service(&m.cluster, &m.service);
-                intent.from_task_definition = Some(m.from.clone());
-                self.journal.append(&intent)?;
-                let result = self.backend.register_task_definition(td);
-                let entry = Entry::new(self.migration, Step::Register, start, outcome(&result))
-                    .wave(wave)
-                    .service(&m.cluster, &m.service);
-                match result {
-                    Ok(key) => {
-                        self.journal
-                            .append(&entry.task_definitions(&m.from, &key))?;
-                        key
-                    }
-                    Err(e) => {
-                        self.journal.append(&entry.detail(e.to_string()))?;
-                        return Err(e);
-                    }
-                }
-            }
-        };
+    /// Starts the moves of wave `number` in three phases, each one batch call of the backend:
+    /// registers the targets that need it, checks that the services still run the revisions the
+    /// plan expected, and points them at their targets. Every change is journalled as `started`
+    /// before its batch is called (a journal that cannot be written stops the run before the
+    /// change) and with its result only after the batch returned, when the backend has made the
+    /// change durable. Services from the first one found deployed by someone else on are left
+    /// alone. Returns the rollouts to wait for and, when services were left alone, why.
+    fn start(
+        &mut self,
+        wave: &[Move],
+        number: usize,
+        step: Step,
+    ) -> Result<(Vec<Pending>, Option<String>)> {
+        let targets = self.register(wave, number)?;
 
-        // Someone may have deployed the service since the state was read: never revert that.
+        // Someone may have deployed a service since the state was read: never revert that.
         let start = SystemTime::now();
-        let running = self
-            .backend
-            .running_task_definition(&m.cluster, &m.service)?;
-        if running.as_deref() != Some(m.from.as_str()) {
+        let services: Vec<(String, String)> = wave
+            .iter()
+            .map(|m| (m.cluster.clone(), m.service.clone()))
+            .collect();
+        let running = self.backend.running_task_definitions(&services)?;
+        let mut starting = wave.len();
+        let mut refused = None;
+        for (i, ((m, to), running)) in wave.iter().zip(&targets).zip(running).enumerate() {
+            if running.as_deref() == Some(m.from.as_str()) {
+                continue;
+            }
             let why = match running {
                 Some(running) => format!(
                     "{} runs {running}, not {} as when the state was read: it was deployed by someone else in the meantime, so warren left it alone; re-plan to include that change",
@@ -586,39 +564,141 @@ impl Run<'_> {
             };
             self.journal.append(
                 &Entry::new(self.migration, step, start, Outcome::Refused)
-                    .wave(wave)
+                    .wave(Some(number))
                     .service(&m.cluster, &m.service)
-                    .task_definitions(&m.from, &to)
+                    .task_definitions(&m.from, to)
                     .detail(why.clone()),
             )?;
             self.progress
                 .line(&format!("  {}: left alone: {why}", m.id()));
-            return Ok(Started::LeftAlone(why));
+            starting = i;
+            refused = Some(why);
+            break;
         }
+        let pending = self.update(&wave[..starting], &targets[..starting], number, step)?;
+        Ok((pending, refused))
+    }
 
+    /// Registers the targets of `wave` that need it, in one batch; returns every move's target
+    /// (`family:revision`), in order. A registration that failed is journalled with the others
+    /// and ends the run with its error before any service is changed.
+    fn register(&mut self, wave: &[Move], number: usize) -> Result<Vec<String>> {
         let start = SystemTime::now();
-        let entry = |result: Outcome| {
-            Entry::new(self.migration, step, start, result)
-                .wave(wave)
+        let entry = |m: &Move, result: Outcome| {
+            Entry::new(self.migration, Step::Register, start, result)
+                .wave(Some(number))
                 .service(&m.cluster, &m.service)
-                .task_definitions(&m.from, &to)
         };
-        self.journal.append(&entry(Outcome::Started))?;
-        let result = self.backend.update_service(&m.cluster, &m.service, &to);
-        if let Err(e) = result {
-            self.journal
-                .append(&entry(Outcome::Failed).detail(e.to_string()))?;
+        let registering: Vec<(&Move, &TaskDefinition)> = wave
+            .iter()
+            .filter_map(|m| match &m.target {
+                Target::Register(td) => Some((m, td)),
+                Target::Existing(_) => None,
+            })
+            .collect();
+        let intents: Vec<Entry> = registering
+            .iter()
+            .map(|(m, _)| {
+                let mut intent = entry(m, Outcome::Started);
+                intent.from_task_definition = Some(m.from.clone());
+                intent
+            })
+            .collect();
+        self.journal.append_all(&intents)?;
+        let tds: Vec<&TaskDefinition> = registering.iter().map(|(_, td)| *td).collect();
+        let results = self.backend.register_task_definitions(&tds);
+        let mut registered = BTreeMap::new();
+        let mut ends = Vec::with_capacity(results.len());
+        let mut failure = None;
+        for ((m, _), result) in registering.iter().zip(results) {
+            match result {
+                Ok(key) => {
+                    ends.push(entry(m, Outcome::Ok).task_definitions(&m.from, &key));
+                    registered.insert(m.id(), key);
+                }
+                Err(e) => {
+                    ends.push(entry(m, Outcome::Failed).detail(e.to_string()));
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        self.journal.append_all(&ends)?;
+        if let Some(e) = failure {
             return Err(e);
         }
-        self.journal.append(&entry(Outcome::Ok))?;
-        self.progress
-            .line(&format!("  {}: {} -> {to}, rolling out", m.id(), m.from));
-        Ok(Started::RollingOut(Box::new(Pending {
-            m: m.clone(),
-            to,
-            began: Instant::now(),
-            began_at: SystemTime::now(),
-        })))
+        Ok(wave
+            .iter()
+            .map(|m| match &m.target {
+                Target::Existing(key) => key.clone(),
+                Target::Register(_) => registered.remove(&m.id()).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Points each of `moves` at its target (`targets`, in the same order) in one batch, and
+    /// returns the rollouts to wait for. An update that failed is journalled with the others
+    /// and ends the run with its error (the rollouts of the others are awaited by the next run).
+    fn update(
+        &mut self,
+        moves: &[Move],
+        targets: &[String],
+        number: usize,
+        step: Step,
+    ) -> Result<Vec<Pending>> {
+        let start = SystemTime::now();
+        let entry = |m: &Move, to: &str, result: Outcome| {
+            Entry::new(self.migration, step, start, result)
+                .wave(Some(number))
+                .service(&m.cluster, &m.service)
+                .task_definitions(&m.from, to)
+        };
+        let intents: Vec<Entry> = moves
+            .iter()
+            .zip(targets)
+            .map(|(m, to)| entry(m, to, Outcome::Started))
+            .collect();
+        self.journal.append_all(&intents)?;
+        let updates: Vec<ServiceUpdate> = moves
+            .iter()
+            .zip(targets)
+            .map(|(m, to)| ServiceUpdate {
+                cluster: m.cluster.clone(),
+                service: m.service.clone(),
+                task_definition: to.clone(),
+            })
+            .collect();
+        let results = self.backend.update_services(&updates);
+        let mut ends = Vec::with_capacity(results.len());
+        let mut failure = None;
+        for ((m, to), result) in moves.iter().zip(targets).zip(results) {
+            match result {
+                Ok(()) => ends.push(entry(m, to, Outcome::Ok)),
+                Err(e) => {
+                    ends.push(entry(m, to, Outcome::Failed).detail(e.to_string()));
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        self.journal.append_all(&ends)?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let began = Instant::now();
+        let began_at = SystemTime::now();
+        Ok(moves
+            .iter()
+            .zip(targets)
+            .map(|(m, to)| {
+                self.progress
+                    .line(&format!("  {}: {} -> {to}, rolling out", m.id(), m.from));
+                Pending {
+                    m: m.clone(),
+                    to: to.clone(),
+                    began,
+                    began_at,
+                }
+            })
+            .collect())
     }
 
     /// Waits for `pending` rollouts side by side, journalling each end, and records them in
@@ -643,6 +723,10 @@ impl Run<'_> {
                 })
                 .collect();
             let states = self.backend.rollouts(&asked)?;
+            // The ends seen in this round, journalled together (the backend has recorded them
+            // already), and what to print once they are.
+            let mut ends = Vec::new();
+            let mut lines = Vec::new();
             for (p, state) in pending.into_iter().zip(states) {
                 let Pending {
                     m,
@@ -658,8 +742,8 @@ impl Run<'_> {
                 };
                 match state {
                     Rollout::Completed => {
-                        self.journal.append(&entry(Outcome::Ok))?;
-                        self.progress.line(&format!(
+                        ends.push(entry(Outcome::Ok));
+                        lines.push(format!(
                             "  {}: rolled out ({:.1}s)",
                             m.id(),
                             began.elapsed().as_secs_f64()
@@ -673,10 +757,8 @@ impl Run<'_> {
                     }
                     Rollout::Failed { running, reason } => {
                         failed = true;
-                        self.journal
-                            .append(&entry(Outcome::Failed).detail(reason.clone()))?;
-                        self.progress
-                            .line(&format!("  {}: rollout failed: {reason}", m.id()));
+                        ends.push(entry(Outcome::Failed).detail(reason.clone()));
+                        lines.push(format!("  {}: rollout failed: {reason}", m.id()));
                         report.failed.push(Failed {
                             service: m.id(),
                             wave: m.wave,
@@ -691,8 +773,9 @@ impl Run<'_> {
                             self.options.rollout_timeout.as_secs(),
                             m.from
                         );
-                        self.journal
-                            .append(&entry(Outcome::Failed).detail(reason.clone()))?;
+                        ends.push(entry(Outcome::Failed).detail(reason.clone()));
+                        self.journal.append_all(&ends)?;
+                        ends.clear();
                         let start = SystemTime::now();
                         let back = |result: Outcome| {
                             Entry::new(self.migration, Step::Rollback, start, result)
@@ -705,7 +788,7 @@ impl Run<'_> {
                         self.backend
                             .update_service(&m.cluster, &m.service, &m.from)?;
                         self.journal.append(&back(Outcome::Ok))?;
-                        self.progress.line(&format!("  {}: {reason}", m.id()));
+                        lines.push(format!("  {}: {reason}", m.id()));
                         report.failed.push(Failed {
                             service: m.id(),
                             wave: m.wave,
@@ -721,6 +804,10 @@ impl Run<'_> {
                     }),
                 }
             }
+            self.journal.append_all(&ends)?;
+            for line in &lines {
+                self.progress.line(line);
+            }
             pending = still;
             if !pending.is_empty() {
                 std::thread::sleep(self.backend.poll_interval());
@@ -729,14 +816,6 @@ impl Run<'_> {
         self.progress.done_waiting();
         Ok(failed)
     }
-}
-
-/// What became of a move the executor started.
-enum Started {
-    /// The service points at its target; its rollout is under way.
-    RollingOut(Box<Pending>),
-    /// The service was changed by someone else since the state was read: why it was left alone.
-    LeftAlone(String),
 }
 
 /// A rollout being waited for.
@@ -775,14 +854,6 @@ pub fn in_flight(entries: &[Entry], world: &World) -> Vec<Move> {
         })
     })
     .collect()
-}
-
-fn outcome<T>(result: &Result<T>) -> Outcome {
-    if result.is_ok() {
-        Outcome::Ok
-    } else {
-        Outcome::Failed
-    }
 }
 
 #[cfg(test)]

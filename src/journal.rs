@@ -368,12 +368,29 @@ impl Journal {
     /// [`Error::Io`] naming the journal when it cannot be written, [`Error::Backend`] when the
     /// shared copy cannot: the caller must not make the change the entry announces.
     pub fn append(&self, entry: &Entry) -> Result<()> {
+        self.append_all(std::slice::from_ref(entry))
+    }
+
+    /// Appends `entries` in order, as [`Journal::append`] does each, with one write and one
+    /// sync to disk for all of them: what a batch of changes announces, or the results of one.
+    /// Nothing is written for no entries. A crash during the write leaves the entries before
+    /// some point, and at most one torn line after them.
+    ///
+    /// # Errors
+    /// As [`Journal::append`]: the caller must not make the changes the entries announce.
+    pub fn append_all(&self, entries: &[Entry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         let io = |source| Error::Io {
             path: self.path.clone(),
             source,
         };
-        let mut line = serde_json::to_string(entry).expect("an entry always serialises");
-        line.push('\n');
+        let mut line = String::new();
+        for entry in entries {
+            line.push_str(&serde_json::to_string(entry).expect("an entry always serialises"));
+            line.push('\n');
+        }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .read(true)
@@ -386,7 +403,9 @@ impl Journal {
         file.write_all(line.as_bytes()).map_err(io)?;
         file.sync_data().map_err(io)?;
         if let Some(shared) = &self.shared {
-            shared.append(entry)?;
+            for entry in entries {
+                shared.append(entry)?;
+            }
         }
         Ok(())
     }

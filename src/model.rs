@@ -896,7 +896,15 @@ impl World {
         new.revision = revision;
         new.status = td.status.as_ref().map(|_| "ACTIVE".to_owned());
         let key = new.key();
-        self.task_definitions.push(new);
+        // Next to its family's other revisions: where a revision lands does not depend on what
+        // was registered before it (a batch whose first item failed and was registered again
+        // later leaves the same list as one that went through at once).
+        let after = self
+            .task_definitions
+            .iter()
+            .rposition(|t| t.family == td.family)
+            .map_or(self.task_definitions.len(), |i| i + 1);
+        self.task_definitions.insert(after, new);
         Ok(key)
     }
 

@@ -62,6 +62,15 @@ pub struct RolloutQuery {
     pub task_definition: String,
 }
 
+/// One service to point at a task definition, in a batch ([`Backend::update_services`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUpdate {
+    pub cluster: String,
+    pub service: String,
+    /// The `family:revision` it is pointed at.
+    pub task_definition: String,
+}
+
 /// A source of truth about brokers, clusters, services, task definitions and parameters, and
 /// the verbs warren uses to change it.
 pub trait Backend {
@@ -92,6 +101,28 @@ pub trait Backend {
     fn update_service(&mut self, cluster: &str, service: &str, task_definition: &str)
         -> Result<()>;
 
+    /// Registers each of `tds` as [`Backend::register_task_definition`] does, and returns each
+    /// one's result, in the order given. Every item is attempted: one that fails does not stop
+    /// the others. When a result is `Ok`, the revision is registered durably (a rehearsal has
+    /// written it to its world file) by the time this returns. Backends that can make many
+    /// changes in one step do so (a rehearsal writes its world file once for the batch).
+    fn register_task_definitions(&mut self, tds: &[&TaskDefinition]) -> Vec<Result<String>> {
+        tds.iter()
+            .map(|td| self.register_task_definition(td))
+            .collect()
+    }
+
+    /// Points each service of `updates` at its task definition as [`Backend::update_service`]
+    /// does, and returns each one's result, in the order given. Every item is attempted: one
+    /// that fails does not stop the others. When a result is `Ok`, the change is durable (a
+    /// rehearsal has written it to its world file) by the time this returns.
+    fn update_services(&mut self, updates: &[ServiceUpdate]) -> Vec<Result<()>> {
+        updates
+            .iter()
+            .map(|u| self.update_service(&u.cluster, &u.service, &u.task_definition))
+            .collect()
+    }
+
     /// Writes `schedule`'s `task_definition` and env `overrides` to the scheduled task it
     /// names (an EventBridge rule's target: kind, bus, rule name and target id; a Scheduler
     /// schedule: group and name). Everything else about the rule target or schedule stays as
@@ -108,6 +139,22 @@ pub trait Backend {
     /// [`crate::Error::Backend`] when the service cannot be read.
     fn running_task_definition(&mut self, cluster: &str, service: &str) -> Result<Option<String>>;
 
+    /// What [`Backend::running_task_definition`] says of each of `services` (`(cluster,
+    /// service)`), in the order asked, all read afresh. Backends that can read many services
+    /// in one step do so.
+    ///
+    /// # Errors
+    /// [`crate::Error::Backend`] when a service cannot be read.
+    fn running_task_definitions(
+        &mut self,
+        services: &[(String, String)],
+    ) -> Result<Vec<Option<String>>> {
+        services
+            .iter()
+            .map(|(cluster, service)| self.running_task_definition(cluster, service))
+            .collect()
+    }
+
     /// Where the rollout of `cluster/service` onto `task_definition` stands now.
     ///
     /// # Errors
@@ -115,7 +162,8 @@ pub trait Backend {
     fn rollout(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<Rollout>;
 
     /// Where each of several rollouts stands, in the order asked. Backends that can ask about
-    /// many services in one call do so.
+    /// many services in one call do so (a rehearsal records every rollout that ended in its
+    /// world file with one write, before this returns).
     ///
     /// # Errors
     /// [`crate::Error::Backend`] when a service cannot be read.

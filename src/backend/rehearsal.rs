@@ -1,7 +1,10 @@
 //! The rehearsal backend: a world file (CONTRACT.md, "The world file").
 //!
-//! Changes are written back to the file atomically after every step, so a kill at any moment
-//! leaves a valid world. Rollouts take each service's `rollout_seconds` and fail where it says
+//! Every call that changes the world reads the file as it is, makes its change and writes the
+//! file back atomically before it returns, so a kill at any moment leaves a valid world and a
+//! change never writes back a stale copy over another process's edit. A batch call
+//! (`register_task_definitions`, `update_services`, `rollouts`) does the same once for all of
+//! its items: one read, one write. Rollouts take each service's `rollout_seconds` and fail where it says
 //! `"rollout": "fail"`; a queue with consumers drains when looked at; one without never does.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::backend::broker::world::{Op, WorldBroker, WorldStore};
 use crate::backend::broker::{BrokerApi, LiveBrokers};
-use crate::backend::{Backend, ReadScope, Rollout};
+use crate::backend::{Backend, ReadScope, Rollout, RolloutQuery, ServiceUpdate};
 use crate::discovery::{hosts_in, parameter_value, ResolvedBroker};
 use crate::error::{Error, Result};
 use crate::host;
@@ -27,6 +30,8 @@ pub struct Rehearsal {
     text: String,
     /// The live brokers (those whose queues the file does not list), once reached.
     live: LiveBrokers,
+    /// How many times this backend has written the file.
+    writes: usize,
 }
 
 impl Rehearsal {
@@ -38,7 +43,14 @@ impl Rehearsal {
             world: None,
             text: String::new(),
             live: LiveBrokers::default(),
+            writes: 0,
         }
+    }
+
+    /// How many times this backend has written the world file: what a large rehearsal costs.
+    #[must_use]
+    pub fn writes(&self) -> usize {
+        self.writes
     }
 
     /// The world as the file holds it now. Every change starts from here, so a change never
@@ -68,13 +80,131 @@ impl Rehearsal {
             .expect("a world is loaded before it changes");
         let mut text = serde_json::to_string_pretty(world).expect("a world always serialises");
         text.push('\n');
-        crate::stats::timed(
+        let written = crate::stats::timed(
             || "world:write".to_owned(),
             || crate::atomic::write(&self.path, text.as_bytes()),
-        )?;
+        );
+        if let Err(e) = written {
+            // The world in memory holds a change the file does not: forget it, so that the
+            // next call starts from the file again.
+            self.world = None;
+            return Err(e);
+        }
         self.text = text;
+        self.writes += 1;
         Ok(())
     }
+
+    /// Writes the file when `changed`; on failure every item whose change succeeded in memory
+    /// fails with the write's error instead (the file does not have its change).
+    fn save_batch<T>(&mut self, changed: bool, results: Vec<Result<T>>) -> Vec<Result<T>> {
+        if !changed {
+            return results;
+        }
+        match self.save() {
+            Ok(()) => results,
+            Err(e) => results
+                .into_iter()
+                .map(|r| r.and_then(|_| Err(copy_of(&e))))
+                .collect(),
+        }
+    }
+}
+
+/// The same error again, for each item of a batch it failed.
+fn copy_of(e: &Error) -> Error {
+    match e {
+        Error::Io { path, source } => Error::Io {
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        other => Error::Backend(other.to_string()),
+    }
+}
+
+/// Points `cluster/service` at `task_definition` in `world` and records its rollout as started
+/// now; `path` is only used in messages.
+fn point(
+    world: &mut World,
+    path: &Path,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+) -> Result<()> {
+    if world.task_definition(task_definition).is_none() {
+        return Err(Error::Backend(format!(
+            "task definition {task_definition} does not exist"
+        )));
+    }
+    let s = service_mut(world, path, cluster, service)?;
+    let before = std::mem::replace(&mut s.task_definition, task_definition.to_owned());
+    // Kept in the file, so that a rollout outlives the process that started it, as on ECS.
+    s.extra.insert(
+        ROLLOUT_KEY.to_owned(),
+        serde_json::json!({
+            "started": crate::journal::timestamp(SystemTime::now()),
+            "previous": before,
+        }),
+    );
+    Ok(())
+}
+
+/// Where the rollout of `cluster/service` onto `task_definition` stands in `world`, ending it
+/// there when its time has come; and whether `world` changed.
+fn look(
+    world: &mut World,
+    path: &Path,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+) -> Result<(Rollout, bool)> {
+    let s = service_mut(world, path, cluster, service)?;
+    if s.task_definition != task_definition {
+        return Ok((
+            Rollout::Failed {
+                running: s.task_definition.clone(),
+                reason: format!(
+                    "the service runs {}, not {task_definition}",
+                    s.task_definition
+                ),
+            },
+            false,
+        ));
+    }
+    if let Some(started) = s.extra.get(ROLLOUT_KEY) {
+        let since = started
+            .get("started")
+            .and_then(|t| t.as_str())
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or(Duration::MAX);
+        let takes = Duration::try_from_secs_f64(s.rollout_seconds.unwrap_or(0.0).max(0.0))
+            .unwrap_or(Duration::MAX);
+        if since < takes {
+            return Ok((Rollout::InProgress, false));
+        }
+        let previous = started
+            .get("previous")
+            .and_then(|p| p.as_str())
+            .map(str::to_owned);
+        s.extra.remove(ROLLOUT_KEY);
+        if let (Some("fail"), Some(before)) = (s.rollout.as_deref(), previous) {
+            // As ECS's circuit breaker does: back on the previous revision, the new one
+            // stays registered.
+            s.task_definition.clone_from(&before);
+            return Ok((
+                Rollout::Failed {
+                    running: before,
+                    reason: "the deployment failed and was rolled back".to_owned(),
+                },
+                true,
+            ));
+        }
+    }
+    // A completed rollout has replaced every older task, as ECS's rolling update does.
+    s.deployments.clear();
+    move_connections(world, cluster, service, task_definition);
+    Ok((Rollout::Completed, true))
 }
 
 impl WorldStore for Rehearsal {
@@ -85,6 +215,22 @@ impl WorldStore for Rehearsal {
             self.save()?;
         }
         Ok(result)
+    }
+
+    fn with_world_each<I, T>(
+        &mut self,
+        kind: Op,
+        items: &[I],
+        mut op: impl FnMut(&mut World, &I) -> Result<T>,
+    ) -> Vec<Result<T>> {
+        let before = match self.load() {
+            Ok(world) => world.brokers.clone(),
+            Err(e) => return items.iter().map(|_| Err(copy_of(&e))).collect(),
+        };
+        let world = self.world.as_mut().expect("loaded above");
+        let results: Vec<Result<T>> = items.iter().map(|item| op(world, item)).collect();
+        let changed = kind != Op::Read && world.brokers != before;
+        self.save_batch(changed, results)
     }
 }
 
@@ -304,23 +450,32 @@ impl Backend for Rehearsal {
         task_definition: &str,
     ) -> Result<()> {
         let path = self.path.clone();
-        let world = self.load()?;
-        if world.task_definition(task_definition).is_none() {
-            return Err(Error::Backend(format!(
-                "task definition {task_definition} does not exist"
-            )));
-        }
-        let s = service_mut(world, &path, cluster, service)?;
-        let before = std::mem::replace(&mut s.task_definition, task_definition.to_owned());
-        // Kept in the file, so that a rollout outlives the process that started it, as on ECS.
-        s.extra.insert(
-            ROLLOUT_KEY.to_owned(),
-            serde_json::json!({
-                "started": crate::journal::timestamp(SystemTime::now()),
-                "previous": before,
-            }),
-        );
+        point(self.load()?, &path, cluster, service, task_definition)?;
         self.save()
+    }
+
+    fn register_task_definitions(&mut self, tds: &[&TaskDefinition]) -> Vec<Result<String>> {
+        let world = match self.load() {
+            Ok(world) => world,
+            Err(e) => return tds.iter().map(|_| Err(copy_of(&e))).collect(),
+        };
+        let results: Vec<Result<String>> = tds.iter().map(|td| world.register(td)).collect();
+        let changed = results.iter().any(Result::is_ok);
+        self.save_batch(changed, results)
+    }
+
+    fn update_services(&mut self, updates: &[ServiceUpdate]) -> Vec<Result<()>> {
+        let path = self.path.clone();
+        let world = match self.load() {
+            Ok(world) => world,
+            Err(e) => return updates.iter().map(|_| Err(copy_of(&e))).collect(),
+        };
+        let results: Vec<Result<()>> = updates
+            .iter()
+            .map(|u| point(world, &path, &u.cluster, &u.service, &u.task_definition))
+            .collect();
+        let changed = results.iter().any(Result::is_ok);
+        self.save_batch(changed, results)
     }
 
     fn update_schedule(&mut self, schedule: &crate::model::Schedule) -> Result<()> {
@@ -348,50 +503,40 @@ impl Backend for Rehearsal {
 
     fn rollout(&mut self, cluster: &str, service: &str, task_definition: &str) -> Result<Rollout> {
         let path = self.path.clone();
+        let (rollout, changed) = look(self.load()?, &path, cluster, service, task_definition)?;
+        if changed {
+            self.save()?;
+        }
+        Ok(rollout)
+    }
+
+    fn rollouts(&mut self, asked: &[RolloutQuery]) -> Result<Vec<Rollout>> {
+        let path = self.path.clone();
         let world = self.load()?;
-        let s = service_mut(world, &path, cluster, service)?;
-        if s.task_definition != task_definition {
-            return Ok(Rollout::Failed {
-                running: s.task_definition.clone(),
-                reason: format!(
-                    "the service runs {}, not {task_definition}",
-                    s.task_definition
-                ),
-            });
-        }
-        if let Some(started) = s.extra.get(ROLLOUT_KEY) {
-            let since = started
-                .get("started")
-                .and_then(|t| t.as_str())
-                .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .unwrap_or(Duration::MAX);
-            let takes = Duration::try_from_secs_f64(s.rollout_seconds.unwrap_or(0.0).max(0.0))
-                .unwrap_or(Duration::MAX);
-            if since < takes {
-                return Ok(Rollout::InProgress);
-            }
-            let previous = started
-                .get("previous")
-                .and_then(|p| p.as_str())
-                .map(str::to_owned);
-            s.extra.remove(ROLLOUT_KEY);
-            if let (Some("fail"), Some(before)) = (s.rollout.as_deref(), previous) {
-                // As ECS's circuit breaker does: back on the previous revision, the new one
-                // stays registered.
-                s.task_definition.clone_from(&before);
-                self.save()?;
-                return Ok(Rollout::Failed {
-                    running: before,
-                    reason: "the deployment failed and was rolled back".to_owned(),
-                });
+        let mut changed = false;
+        let mut rollouts = Vec::with_capacity(asked.len());
+        let mut failure = None;
+        for q in asked {
+            match look(world, &path, &q.cluster, &q.service, &q.task_definition) {
+                Ok((rollout, ended)) => {
+                    changed |= ended;
+                    rollouts.push(rollout);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
             }
         }
-        // A completed rollout has replaced every older task, as ECS's rolling update does.
-        s.deployments.clear();
-        move_connections(world, cluster, service, task_definition);
-        self.save()?;
-        Ok(Rollout::Completed)
+        // What ended before a service that cannot be read is written all the same: the file
+        // always says what the rollouts did.
+        if changed {
+            self.save()?;
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(rollouts),
+        }
     }
 
     fn running_task_definition(&mut self, cluster: &str, service: &str) -> Result<Option<String>> {
@@ -399,6 +544,21 @@ impl Backend for Rehearsal {
             .load()?
             .service(cluster, service)
             .map(|s| s.task_definition.clone()))
+    }
+
+    fn running_task_definitions(
+        &mut self,
+        services: &[(String, String)],
+    ) -> Result<Vec<Option<String>>> {
+        let world = self.load()?;
+        Ok(services
+            .iter()
+            .map(|(cluster, service)| {
+                world
+                    .service(cluster, service)
+                    .map(|s| s.task_definition.clone())
+            })
+            .collect())
     }
 
     fn broker<'a>(&'a mut self, broker: &ResolvedBroker) -> Result<Box<dyn BrokerApi + 'a>> {
@@ -596,5 +756,106 @@ mod parsed_once {
                 .as_deref(),
             Some("s:7")
         );
+    }
+}
+
+#[cfg(test)]
+mod batched {
+    use super::*;
+    use crate::executor::{self, Options};
+
+    /// A world of `n` services on the old broker, and a plan that moves them all to the new
+    /// one, in one wave.
+    fn estate(n: usize) -> (String, String) {
+        let mut services = Vec::new();
+        let mut task_definitions = Vec::new();
+        let mut plan = String::from(
+            "[migration]\nname = \"batch\"\n[brokers.old]\nid = \"b-old\"\n[brokers.new]\nid = \"b-new\"\n",
+        );
+        for i in 0..n {
+            let name = format!("s{i}");
+            services
+                .push(serde_json::json!({"name": name, "task_definition": format!("{name}:1")}));
+            task_definitions.push(serde_json::json!({"family": name, "revision": 1,
+                "containers": [{"name": "app",
+                    "environment": {"SPRING_RABBITMQ_HOST": "old.mq.test"}}]}));
+            plan.push_str(&format!(
+                "[[services]]\ncluster = \"c\"\nname = \"{name}\"\nbroker = \"new\"\n"
+            ));
+        }
+        let world = serde_json::json!({
+            "version": 1,
+            "brokers": [
+                {"id": "b-old", "endpoints": ["amqps://old.mq.test:5671"], "queues": []},
+                {"id": "b-new", "endpoints": ["amqps://new.mq.test:5671"], "queues": []},
+            ],
+            "clusters": [{"name": "c", "services": services}],
+            "task_definitions": task_definitions,
+        });
+        (world.to_string(), plan)
+    }
+
+    /// A wave costs one write of the world file per phase (its registrations, its updates, the
+    /// rollouts that ended at one look), not one per service and step.
+    #[test]
+    fn a_wave_of_fifty_services_writes_the_world_file_three_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("world.json");
+        let (world, plan) = estate(50);
+        std::fs::write(&path, world).unwrap();
+        let config = crate::config::Config::parse(Path::new("plan.toml"), plan).unwrap();
+        let mut rehearsal = Rehearsal::new(&path);
+        let world = rehearsal.read(&ReadScope::default()).unwrap();
+        let plan = crate::plan::make(&config, &world).unwrap();
+        assert_eq!(plan.waves.len(), 1, "{:?}", plan.waves);
+        let (schedule, _) = executor::schedule(&plan, &world).unwrap();
+        let journal = crate::journal::Journal::new(&dir.path().join("journal.jsonl"));
+
+        let report = executor::execute(
+            &schedule,
+            &plan.brokers,
+            &mut rehearsal,
+            &journal,
+            Options {
+                drain_timeout: Duration::from_secs(60),
+                rollout_timeout: Duration::from_secs(60),
+                wave_check: None,
+                link_check: Options::LINK_CHECK,
+                stall: Options::STALL,
+            },
+            &mut crate::progress::Progress::quiet(),
+        )
+        .unwrap();
+
+        assert!(report.succeeded(), "{report:?}");
+        assert_eq!(report.moved.len(), 50);
+        assert_eq!(rehearsal.writes(), 3, "registrations, updates, rollouts");
+        let after = parse_world(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
+        for i in 0..50 {
+            assert_eq!(
+                after
+                    .service("c", &format!("s{i}"))
+                    .unwrap()
+                    .task_definition,
+                format!("s{i}:2")
+            );
+        }
+        let steps: Vec<(String, String)> = journal
+            .entries("batch")
+            .unwrap()
+            .list
+            .iter()
+            .map(|e| (format!("{:?}", e.step), format!("{:?}", e.result)))
+            .collect();
+        let phase = |step: &str, result: &str| vec![(step.to_owned(), result.to_owned()); 50];
+        let expected: Vec<(String, String)> = [
+            phase("Register", "Started"),
+            phase("Register", "Ok"),
+            phase("Update", "Started"),
+            phase("Update", "Ok"),
+            phase("Rollout", "Ok"),
+        ]
+        .concat();
+        assert_eq!(steps, expected, "the journal, phase by phase");
     }
 }

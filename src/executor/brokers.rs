@@ -420,20 +420,38 @@ impl Run<'_> {
             definitions.len(),
             if definitions.len() == 1 { "" } else { "s" }
         ));
-        for definition in definitions {
-            let start = SystemTime::now();
-            let entry = |result| {
-                Entry::new(self.migration, Step::Topology, start, result)
-                    .detail(definition.to_string())
-            };
-            self.journal.append(&entry(Outcome::Started))?;
-            let result = self.backend.broker(&self.brokers.new)?.create(definition);
-            if let Err(e) = result {
-                self.journal
-                    .append(&entry(Outcome::Failed).detail(format!("{definition}: {e}")))?;
-                return Err(e);
+        // One batch: every definition journalled `started`, all created, each result journalled.
+        let start = SystemTime::now();
+        let entry = |definition: &Definition, result| {
+            Entry::new(self.migration, Step::Topology, start, result).detail(definition.to_string())
+        };
+        let intents: Vec<Entry> = definitions
+            .iter()
+            .map(|d| entry(d, Outcome::Started))
+            .collect();
+        self.journal.append_all(&intents)?;
+        let results = self
+            .backend
+            .broker(&self.brokers.new)?
+            .create_all(definitions);
+        let mut ends = Vec::with_capacity(results.len());
+        let mut failure = None;
+        for (definition, result) in definitions.iter().zip(results) {
+            match result {
+                Ok(()) => ends.push(entry(definition, Outcome::Ok)),
+                Err(e) => {
+                    ends.push(
+                        entry(definition, Outcome::Failed).detail(format!("{definition}: {e}")),
+                    );
+                    failure.get_or_insert(e);
+                }
             }
-            self.journal.append(&entry(Outcome::Ok))?;
+        }
+        self.journal.append_all(&ends)?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        for definition in definitions {
             self.progress.line(&format!("  + {definition}"));
         }
         Ok(())

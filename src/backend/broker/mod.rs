@@ -197,6 +197,14 @@ pub trait BrokerApi {
     /// [`crate::Error::Backend`] when the broker refuses it or cannot be reached.
     fn create(&mut self, definition: &Definition) -> Result<()>;
 
+    /// Creates each of `definitions` as [`BrokerApi::create`] does, in order, and returns each
+    /// one's result. Every item is attempted: one that fails does not stop the others. When a
+    /// result is `Ok`, the definition exists (a world file has been written) by the time this
+    /// returns. A simulated broker makes them all with one write of its world file.
+    fn create_all(&mut self, definitions: &[Definition]) -> Vec<Result<()>> {
+        definitions.iter().map(|d| self.create(d)).collect()
+    }
+
     /// Starts `shovel` on this broker (its source).
     ///
     /// # Errors
@@ -250,6 +258,9 @@ impl<T: BrokerApi + ?Sized> BrokerApi for &mut T {
     }
     fn create(&mut self, definition: &Definition) -> Result<()> {
         (**self).create(definition)
+    }
+    fn create_all(&mut self, definitions: &[Definition]) -> Vec<Result<()>> {
+        (**self).create_all(definitions)
     }
     fn start_shovel(&mut self, shovel: &Shovel<'_>) -> Result<()> {
         (**self).start_shovel(shovel)

@@ -44,6 +44,23 @@ pub trait WorldStore {
     /// What `op` returns, or [`Error::Io`] / [`Error::Backend`] when the world cannot be read
     /// or kept.
     fn with_world<T>(&mut self, kind: Op, op: impl FnOnce(&mut World) -> Result<T>) -> Result<T>;
+
+    /// Runs `op` once per item of `items`, in order, each on the world as the ones before left
+    /// it, and keeps what they changed; returns each one's result. Every item is attempted:
+    /// one that fails does not stop the others. A store that can keep many changes in one
+    /// step does so (a world file: one read and one write for all of them); by default each
+    /// item is one [`WorldStore::with_world`].
+    fn with_world_each<I, T>(
+        &mut self,
+        kind: Op,
+        items: &[I],
+        mut op: impl FnMut(&mut World, &I) -> Result<T>,
+    ) -> Vec<Result<T>> {
+        items
+            .iter()
+            .map(|item| self.with_world(kind, |w| op(w, item)))
+            .collect()
+    }
 }
 
 /// Broker `id` of the world in `store`.
@@ -273,6 +290,16 @@ impl<S: WorldStore> BrokerApi for WorldBroker<'_, S> {
             add(&mut w.brokers[index], definition);
             Ok(())
         })
+    }
+
+    fn create_all(&mut self, definitions: &[Definition]) -> Vec<Result<()>> {
+        let id = self.id.clone();
+        self.store
+            .with_world_each(Op::Create, definitions, |w, definition| {
+                let index = index_of(w, &id)?;
+                add(&mut w.brokers[index], definition);
+                Ok(())
+            })
     }
 
     fn start_shovel(&mut self, shovel: &Shovel<'_>) -> Result<()> {
