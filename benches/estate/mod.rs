@@ -148,18 +148,18 @@ pub fn generate(shape: Shape) -> Estate {
 
     // The brokers: the old one holds every family's queue and the chain's bindings.
     world.push_str("\"brokers\": [\n{\"id\": \"b-1111\", \"state\": \"RUNNING\", ");
-    let _ = write!(
+    let _ = writeln!(
         world,
-        "\"endpoints\": [\"amqps://{OLD}:5671\"],\n\"queues\": [\n"
+        "\"endpoints\": [\"amqps://{OLD}:5671\"],\n\"queues\": ["
     );
     let on_broker: Vec<usize> = (0..families)
         .filter(|f| shape.reach(*f) != Reach::None)
         .collect();
     for (k, f) in on_broker.iter().enumerate() {
         let consumers = (0..PER_FAMILY).filter(|s| f * PER_FAMILY + s < n).count();
-        let _ = write!(
+        let _ = writeln!(
             world,
-            "{{\"vhost\": \"/\", \"name\": \"q.{f}\", \"messages\": 0, \"consumers\": {consumers}}}{}\n",
+            "{{\"vhost\": \"/\", \"name\": \"q.{f}\", \"messages\": 0, \"consumers\": {consumers}}}{}",
             if k + 1 < on_broker.len() { "," } else { "" }
         );
     }
@@ -170,24 +170,24 @@ pub fn generate(shape: Shape) -> Estate {
         .collect();
     world.push_str("],\n\"exchanges\": [\n");
     for (k, f) in chained.iter().enumerate() {
-        let _ = write!(
+        let _ = writeln!(
             world,
-            "{{\"vhost\": \"/\", \"name\": \"ex.{f}\", \"type\": \"topic\", \"durable\": true}}{}\n",
+            "{{\"vhost\": \"/\", \"name\": \"ex.{f}\", \"type\": \"topic\", \"durable\": true}}{}",
             if k + 1 < chained.len() { "," } else { "" }
         );
     }
     world.push_str("],\n\"bindings\": [\n");
     for (k, f) in chained.iter().enumerate() {
-        let _ = write!(
+        let _ = writeln!(
             world,
-            "{{\"vhost\": \"/\", \"exchange\": \"ex.{f}\", \"queue\": \"q.{}\", \"routing_key\": \"#\"}}{}\n",
+            "{{\"vhost\": \"/\", \"exchange\": \"ex.{f}\", \"queue\": \"q.{}\", \"routing_key\": \"#\"}}{}",
             f + 1,
             if k + 1 < chained.len() { "," } else { "" }
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         world,
-        "]}},\n{{\"id\": \"b-2222\", \"state\": \"RUNNING\", \"endpoints\": [\"amqps://{NEW}:5671\"], \"queues\": []}}\n],\n"
+        "]}},\n{{\"id\": \"b-2222\", \"state\": \"RUNNING\", \"endpoints\": [\"amqps://{NEW}:5671\"], \"queues\": []}}\n],"
     );
 
     // The clusters and their services.
@@ -201,23 +201,23 @@ pub fn generate(shape: Shape) -> Estate {
     let revision_of = |i: usize| if i % PER_FAMILY == 2 { 2 } else { 3 };
     world.push_str("\"clusters\": [\n");
     for (c, services) in clusters.iter().enumerate() {
-        let _ = write!(world, "{{\"name\": \"cluster-{c}\", \"services\": [\n");
+        let _ = writeln!(world, "{{\"name\": \"cluster-{c}\", \"services\": [");
         for (k, i) in services.iter().enumerate() {
             let f = i / PER_FAMILY;
             let rollout = shape
                 .rollout_seconds
                 .map(|s| format!(", \"rollout_seconds\": {s}"))
                 .unwrap_or_default();
-            let _ = write!(
+            let _ = writeln!(
                 world,
-                "{{\"name\": \"svc-{i:05}\", \"task_definition\": \"fam-{f:05}:{}\", \"desired\": 2, \"running\": 2{rollout}}}{}\n",
+                "{{\"name\": \"svc-{i:05}\", \"task_definition\": \"fam-{f:05}:{}\", \"desired\": 2, \"running\": 2{rollout}}}{}",
                 revision_of(*i),
                 if k + 1 < services.len() { "," } else { "" }
             );
         }
-        let _ = write!(
+        let _ = writeln!(
             world,
-            "]}}{}\n",
+            "]}}{}",
             if c + 1 < clusters.len() { "," } else { "" }
         );
     }
@@ -288,17 +288,17 @@ pub fn generate(shape: Shape) -> Estate {
                 ],
             );
             let last = f + 1 == families && revision == REVISIONS;
-            let _ = write!(world, "}}]}}{}\n", if last { "" } else { "," });
+            let _ = writeln!(world, "}}]}}{}", if last { "" } else { "," });
         }
     }
     world.push_str("],\n\"parameters\": {\n");
     for (k, p) in parameters.iter().enumerate() {
         json_string(&mut world, p);
-        let _ = write!(world, ": \"{OLD}\",\n");
+        let _ = writeln!(world, ": \"{OLD}\",");
         json_string(&mut world, &format!("{p}-new"));
-        let _ = write!(
+        let _ = writeln!(
             world,
-            ": \"{NEW}\"{}\n",
+            ": \"{NEW}\"{}",
             if k + 1 < parameters.len() { "," } else { "" }
         );
     }
