@@ -81,16 +81,14 @@ impl ResolvedBroker {
     /// Whether `value` names one of this broker's hosts as a host.
     #[must_use]
     pub fn named_in(&self, value: &str) -> bool {
-        hosts_in(value).iter().any(|h| self.owns_host(h))
+        host::names_host(value, Reading::Value, |h| self.owns_host(h))
     }
 
     /// Whether a container field other than a variable (`command`, `entryPoint`, a label…)
     /// names one of this broker's hosts, read word by word as [`Reading::Words`] says.
     #[must_use]
     pub fn named_in_field(&self, value: &str) -> bool {
-        host::hosts_read(value, Reading::Words)
-            .iter()
-            .any(|h| self.owns_host(h))
+        host::names_host(value, Reading::Words, |h| self.owns_host(h))
     }
 
     /// The broker's entry in `world`, if it has one.

@@ -414,12 +414,15 @@ impl Run<'_> {
             if schedule.step != Step::Update {
                 self.unfederate_wave(schedule, number)?;
             }
-            for drain in schedule.drains.iter().filter(|d| d.wave == Some(number)) {
-                if let Some(left) = self.wait_drained(drain)? {
-                    report.stopped = Some(left);
-                    later(&mut report);
-                    return Ok(report);
-                }
+            let drains: Vec<&Drain> = schedule
+                .drains
+                .iter()
+                .filter(|d| d.wave == Some(number))
+                .collect();
+            if let Some(left) = self.wait_drained(&drains)? {
+                report.stopped = Some(left);
+                later(&mut report);
+                return Ok(report);
             }
             if schedule.step != Step::Update {
                 // Rollback: a scheduled task goes back before the service it follows.
@@ -513,11 +516,14 @@ impl Run<'_> {
                 return Ok(report);
             }
         } else {
-            for drain in schedule.drains.iter().filter(|d| d.wave.is_none()) {
-                if let Some(left) = self.wait_drained(drain)? {
-                    report.stopped = Some(left);
-                    return Ok(report);
-                }
+            let drains: Vec<&Drain> = schedule
+                .drains
+                .iter()
+                .filter(|d| d.wave.is_none())
+                .collect();
+            if let Some(left) = self.wait_drained(&drains)? {
+                report.stopped = Some(left);
+                return Ok(report);
             }
         }
         if schedule.step != Step::Update {

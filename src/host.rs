@@ -225,27 +225,39 @@ struct Item {
 }
 
 /// The comma-separated items of `value[segment]`, their ranges within `value`.
-fn items_in(value: &str, segment: Range<usize>) -> Vec<Item> {
-    let mut out = Vec::new();
+fn items_in(value: &str, segment: Range<usize>) -> impl Iterator<Item = Item> + '_ {
     let mut start = segment.start;
-    for piece in value[segment].split(',') {
+    value[segment].split(',').map(move |piece| {
         let lead = piece.len() - piece.trim_start().len();
         let trimmed = piece.trim();
         let range = start + lead..start + lead + trimmed.len();
-        out.push(Item {
+        start += piece.len() + 1;
+        Item {
             parsed: HostRef::parse(trimmed),
             range,
-        });
-        start += piece.len() + 1;
-    }
-    out
+        }
+    })
 }
 
-fn items(value: &str, reading: Reading) -> Vec<Item> {
-    segments(value, reading)
+fn items(value: &str, reading: Reading) -> impl Iterator<Item = Item> + '_ {
+    // A whole value is one segment: read without a list of them.
+    let (whole, words) = match reading {
+        Reading::Value => (Some(0..value.len()), Vec::new()),
+        Reading::Words => (None, segments(value, reading)),
+    };
+    whole
         .into_iter()
-        .flat_map(|segment| items_in(value, segment))
-        .collect()
+        .chain(words)
+        .flat_map(move |segment| items_in(value, segment))
+}
+
+/// The hosts `value` names when read as `reading` says, as they are written (brackets of an
+/// IPv6 literal left out), in order.
+fn hosts_of(value: &str, reading: Reading) -> impl Iterator<Item = &str> + '_ {
+    items(value, reading).filter_map(move |item| {
+        let parsed = item.parsed?;
+        Some(&value[item.range][parsed.host])
+    })
 }
 
 /// The hosts a value names, lower-cased, in order.
@@ -257,32 +269,38 @@ pub fn hosts_in(value: &str) -> Vec<String> {
 /// The hosts a value names when read as `reading` says, lower-cased, in order.
 #[must_use]
 pub fn hosts_read(value: &str, reading: Reading) -> Vec<String> {
-    items(value, reading)
-        .into_iter()
-        .filter_map(|item| {
-            let parsed = item.parsed?;
-            let text = &value[item.range];
-            Some(text[parsed.host].to_ascii_lowercase())
-        })
+    hosts_of(value, reading)
+        .map(str::to_ascii_lowercase)
         .collect()
+}
+
+/// Whether `value`, read as `reading` says, names a host for which `wanted` holds: what
+/// [`hosts_read`] finds, without a list of them or a lower-cased copy (`wanted` is given each
+/// host as it is written).
+pub fn names_host(value: &str, reading: Reading, mut wanted: impl FnMut(&str) -> bool) -> bool {
+    hosts_of(value, reading).any(|host| wanted(host))
 }
 
 /// Whether `a` and `b` name the same host: any case, `host.` (fully qualified, with its trailing
 /// dot) is `host`, and two spellings of one IPv6 address (`fd00::2`, `[FD00:0::2]`) are one.
 #[must_use]
 pub fn same_host(a: &str, b: &str) -> bool {
-    let unbracketed = |h: &str| {
+    fn unbracketed(h: &str) -> &str {
         h.strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(h)
-            .to_owned()
-    };
-    let (a, b) = (unbracketed(a), unbracketed(b));
-    if let (Ok(x), Ok(y)) = (a.parse::<Ipv6Addr>(), b.parse::<Ipv6Addr>()) {
-        return x == y;
     }
-    let bare = |h: &str| h.strip_suffix('.').unwrap_or(h).to_owned();
-    bare(&a).eq_ignore_ascii_case(&bare(&b))
+    fn bare(h: &str) -> &str {
+        h.strip_suffix('.').unwrap_or(h)
+    }
+    let (a, b) = (unbracketed(a), unbracketed(b));
+    // Only a text with a colon can be an IPv6 address.
+    if a.contains(':') && b.contains(':') {
+        if let (Ok(x), Ok(y)) = (a.parse::<Ipv6Addr>(), b.parse::<Ipv6Addr>()) {
+            return x == y;
+        }
+    }
+    bare(a).eq_ignore_ascii_case(bare(b))
 }
 
 /// An endpoint's scheme (lower-cased), host and port.
@@ -447,7 +465,11 @@ fn rewrite_item(text: &str, parts: &HostRef, from: Source<'_>, to: &Endpoint) ->
 #[must_use]
 pub fn mask_password(value: &str) -> String {
     let mut out = value.to_owned();
-    for item in items(value, Reading::Value).into_iter().rev() {
+    for item in items(value, Reading::Value)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
         if let Some(HostRef {
             password: Some(password),
             ..

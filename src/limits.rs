@@ -278,3 +278,40 @@ mod tests {
         assert!(err.contains("\"/p\" is listed more than once"), "{err}");
     }
 }
+
+/// The checks above as types, for deserializers written by hand (`model.rs` reads its largest
+/// structs without serde's `flatten`): `Tasks` reads what `deserialize_with = "tasks"` reads.
+macro_rules! checked {
+    ($($(#[$doc:meta])* $name:ident($ty:ty) = $check:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub struct $name(pub $ty);
+
+            impl<'de> Deserialize<'de> for $name {
+                fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    $check(d).map($name)
+                }
+            }
+        )*
+    };
+}
+
+checked! {
+    /// [`tasks`]' number.
+    Tasks(u32) = tasks;
+    /// [`revision`]'s number.
+    Revision(u32) = revision;
+    /// [`rollout_seconds`]' seconds.
+    RolloutSeconds(Option<f64>) = rollout_seconds;
+    /// [`parameter_versions`]' map.
+    Versions(IndexMap<String, i64>) = parameter_versions;
+}
+
+/// [`unique_map`]'s map.
+pub struct Unique<V>(pub IndexMap<String, V>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Unique<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        unique_map(d).map(Unique)
+    }
+}

@@ -16,11 +16,120 @@ use crate::host::{hosts_in, hosts_read, mask_password, Reading};
 /// unreadable: whether it names a broker is unknown.
 pub const REDACTED: &str = "<redacted by warren>";
 
+/// Implements `Deserialize` for a struct whose keys warren does not know go to its `extra` map,
+/// without serde's `flatten`: `flatten` first copies the whole value into serde's own buffer
+/// (for the world file, all of it), then reads the struct from the copy. Each field is
+/// `required` or `default`, read as its own type or through a [`crate::limits`] check
+/// (`desired: default(Tasks)`); `skip` fields are left at their default. The messages are
+/// serde's own (`missing field`, `duplicate field`, `expected struct …`).
+macro_rules! deserialize_keeping_extra {
+    ($ty:ident {
+        $($field:ident: $kind:ident $(($check:ty))?),* $(,)?
+    } $(skip { $($skipped:ident),* $(,)? })?) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Fields;
+                impl<'de> serde::de::Visitor<'de> for Fields {
+                    type Value = $ty;
+
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str(concat!("struct ", stringify!($ty)))
+                    }
+
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<$ty, A::Error> {
+                        $(let mut $field = None;)*
+                        let mut extra = Map::new();
+                        while let Some(key) = map.next_key::<Key<'de>>()? {
+                            match key.as_str() {
+                                $(stringify!($field) => {
+                                    if $field.is_some() {
+                                        return Err(serde::de::Error::duplicate_field(
+                                            stringify!($field),
+                                        ));
+                                    }
+                                    $field = Some(deserialize_keeping_extra!(@read map $($check)?));
+                                })*
+                                _ => {
+                                    let value: Value = map.next_value()?;
+                                    extra.insert(key.into_string(), value);
+                                }
+                            }
+                        }
+                        Ok($ty {
+                            $($field: deserialize_keeping_extra!(@end $kind $field),)*
+                            $($($skipped: Default::default(),)*)?
+                            extra,
+                        })
+                    }
+                }
+                d.deserialize_map(Fields)
+            }
+        }
+    };
+    (@read $map:ident) => { $map.next_value()? };
+    (@read $map:ident $check:ty) => { $map.next_value::<$check>()?.0 };
+    (@end required $field:ident) => {
+        $field.ok_or_else(|| serde::de::Error::missing_field(stringify!($field)))?
+    };
+    (@end default $field:ident) => { $field.unwrap_or_default() };
+}
+
+/// A key of a JSON object, borrowed from the text where it can be.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+
+    fn into_string(self) -> String {
+        match self {
+            Key::Borrowed(s) => s.to_owned(),
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(s))
+            }
+
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(s.to_owned()))
+            }
+
+            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(s))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
 /// The world file's only supported version.
 pub const WORLD_VERSION: u32 = 1;
 
 /// Everything warren can see: brokers, clusters, task definitions, parameters, schedules.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct World {
     pub version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -475,7 +584,7 @@ pub fn default_vhost() -> String {
 }
 
 /// An ECS cluster and its services.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Cluster {
     pub name: String,
     #[serde(default)]
@@ -485,7 +594,7 @@ pub struct Cluster {
 }
 
 /// An ECS service.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Service {
     pub name: String,
     /// `family:revision` of the current task definition.
@@ -522,6 +631,54 @@ pub struct Service {
     pub extra: Map<String, Value>,
 }
 
+deserialize_keeping_extra!(World {
+    version: required,
+    region: default,
+    brokers: default,
+    clusters: default,
+    task_definitions: default,
+    parameters: default(crate::limits::Unique<String>),
+    parameter_versions: default(crate::limits::Versions),
+    schedules: default,
+    functions: default,
+    event_source_mappings: default,
+    pipes: default,
+    state_machines: default,
+    env_files: default(crate::limits::Unique<String>),
+} skip { secret_parameters, unread });
+
+deserialize_keeping_extra!(Cluster {
+    name: required,
+    services: default,
+});
+
+deserialize_keeping_extra!(Service {
+    name: required,
+    task_definition: required,
+    desired: default(crate::limits::Tasks),
+    running: default(crate::limits::Tasks),
+    deployments: default,
+    rollout_seconds: default(crate::limits::RolloutSeconds),
+    rollout: default,
+    deployment_controller: default,
+    tags: default,
+    tasks: default,
+});
+
+deserialize_keeping_extra!(TaskDefinition {
+    family: required,
+    revision: required(crate::limits::Revision),
+    status: default,
+    containers: default,
+});
+
+deserialize_keeping_extra!(Container {
+    name: required,
+    environment: default(crate::limits::Unique<String>),
+    secrets: default(crate::limits::Unique<String>),
+    environment_files: default,
+});
+
 /// A running task of a service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Task {
@@ -544,7 +701,7 @@ pub struct Deployment {
 }
 
 /// One revision of a task definition family.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TaskDefinition {
     pub family: String,
     #[serde(deserialize_with = "crate::limits::revision")]
@@ -574,7 +731,7 @@ impl TaskDefinition {
 }
 
 /// A container of a task definition: its environment and its secrets.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Container {
     pub name: String,
     #[serde(default, deserialize_with = "crate::limits::unique_map")]

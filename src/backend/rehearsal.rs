@@ -859,3 +859,116 @@ mod batched {
         assert_eq!(steps, expected, "the journal, phase by phase");
     }
 }
+
+#[cfg(test)]
+mod drained_in_batches {
+    use super::*;
+    use crate::executor::{self, Options};
+
+    /// `n` publishers, each with its exchange bound to the queue of one of `n` consumers; every
+    /// queue on the old broker holds 3 messages its consumer is reading.
+    fn chained(n: usize) -> (String, String) {
+        let mut services = Vec::new();
+        let mut task_definitions = Vec::new();
+        let (mut queues, mut exchanges, mut bindings) = (Vec::new(), Vec::new(), Vec::new());
+        let mut plan = String::from(
+            "[migration]\nname = \"drains\"\n[brokers.old]\nid = \"b-old\"\n[brokers.new]\nid = \"b-new\"\n",
+        );
+        for i in 0..n {
+            for (name, role) in [
+                (format!("p{i}"), "publishes"),
+                (format!("c{i}"), "consumes"),
+            ] {
+                services.push(
+                    serde_json::json!({"name": name, "task_definition": format!("{name}:1")}),
+                );
+                task_definitions.push(serde_json::json!({"family": name, "revision": 1,
+                    "containers": [{"name": "app",
+                        "environment": {"SPRING_RABBITMQ_HOST": "old.mq.test"}}]}));
+                let what = if role == "publishes" {
+                    format!("ex{i}")
+                } else {
+                    format!("q{i}")
+                };
+                plan.push_str(&format!(
+                    "[[services]]\ncluster = \"c\"\nname = \"{name}\"\nbroker = \"new\"\n{role} = [\"{what}\"]\n"
+                ));
+            }
+            queues.push(serde_json::json!({"vhost": "/", "name": format!("q{i}"),
+                "messages": 3, "consumers": 1}));
+            exchanges.push(serde_json::json!({"vhost": "/", "name": format!("ex{i}"),
+                "type": "topic", "durable": true}));
+            bindings.push(
+                serde_json::json!({"vhost": "/", "exchange": format!("ex{i}"),
+                "queue": format!("q{i}"), "routing_key": "#"}),
+            );
+        }
+        let world = serde_json::json!({
+            "version": 1,
+            "brokers": [
+                {"id": "b-old", "endpoints": ["amqps://old.mq.test:5671"], "queues": queues,
+                    "exchanges": exchanges, "bindings": bindings},
+                {"id": "b-new", "endpoints": ["amqps://new.mq.test:5671"], "queues": []},
+            ],
+            "clusters": [{"name": "c", "services": services}],
+            "task_definitions": task_definitions,
+        });
+        (world.to_string(), plan)
+    }
+
+    /// The queues a wave waits for are looked at together: the look that sees 30 consumers at
+    /// work on their queues is one write of the world file, not 30, and every queue is
+    /// journalled drained with the messages it held.
+    #[test]
+    fn the_drains_before_a_wave_are_one_look_at_every_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("world.json");
+        let (world, plan) = chained(30);
+        std::fs::write(&path, world).unwrap();
+        let config = crate::config::Config::parse(Path::new("plan.toml"), plan).unwrap();
+        let mut rehearsal = Rehearsal::new(&path);
+        let world = rehearsal.read(&ReadScope::default()).unwrap();
+        let plan = crate::plan::make(&config, &world).unwrap();
+        assert_eq!(plan.waves.len(), 2, "{:?}", plan.waves);
+        let (schedule, _) = executor::schedule(&plan, &world).unwrap();
+        assert_eq!(schedule.drains.len(), 30);
+        let journal = crate::journal::Journal::new(&dir.path().join("journal.jsonl"));
+
+        let report = executor::execute(
+            &schedule,
+            &plan.brokers,
+            &mut rehearsal,
+            &journal,
+            Options {
+                drain_timeout: Duration::from_secs(60),
+                rollout_timeout: Duration::from_secs(60),
+                wave_check: None,
+                link_check: Options::LINK_CHECK,
+                stall: Options::STALL,
+            },
+            &mut crate::progress::Progress::quiet(),
+        )
+        .unwrap();
+
+        assert!(report.succeeded(), "{report:?}");
+        assert_eq!(report.moved.len(), 60);
+        assert_eq!(
+            rehearsal.writes(),
+            1 + 3 + 1 + 3,
+            "the topology; wave 1's registrations, updates and rollouts; the look at the 30 \
+             queues; wave 2's three phases"
+        );
+        let drains: Vec<(Option<String>, Option<u64>)> = journal
+            .entries("drains")
+            .unwrap()
+            .list
+            .iter()
+            .filter(|e| e.step == crate::journal::Step::Drain)
+            .map(|e| (e.queue.clone(), e.messages))
+            .collect();
+        let mut expected: Vec<(Option<String>, Option<u64>)> =
+            (0..30).map(|i| (Some(format!("q{i}")), Some(3))).collect();
+        expected.sort();
+        assert_eq!(drains, expected, "in the plan's order of queues");
+    }
+}

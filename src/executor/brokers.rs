@@ -504,12 +504,124 @@ impl Run<'_> {
         Ok(None)
     }
 
-    /// Waits until `drain`'s queue is empty. Returns `None` once it is, or why it stopped waiting.
-    pub(super) fn wait_drained(&mut self, drain: &Drain) -> Result<Option<String>> {
-        Ok(match self.wait_emptied(drain, None)? {
-            Waited::Stopped(why) => Some(why),
-            Waited::Emptied | Waited::Unfederated => None,
-        })
+    /// Waits until the queues of `drains` hold nothing (no message ready or unacknowledged), up
+    /// to the drain timeout, each journalled as a `drain` step once it is empty (or gone).
+    /// Returns `None` once they all are, or why it stopped waiting: the first queue, in order,
+    /// still holding messages at the timeout. Each look asks every queue still waited for in
+    /// one batch per broker, and the queues that look found empty are journalled together,
+    /// with one sync.
+    pub(super) fn wait_drained(&mut self, drains: &[&Drain]) -> Result<Option<String>> {
+        let start = SystemTime::now();
+        let began = Instant::now();
+        let entry = |drain: &Drain, result, messages: Option<u64>| {
+            let mut e = Entry::new(self.migration, Step::Drain, start, result).wave(drain.wave);
+            e.queue = Some(drain.queue.clone());
+            e.messages = messages;
+            e
+        };
+        // The messages each queue held at the first look.
+        let mut first: Vec<Option<u64>> = vec![None; drains.len()];
+        let mut waiting: Vec<usize> = (0..drains.len()).collect();
+        while !waiting.is_empty() {
+            let looks = self.depths_of(drains, &waiting)?;
+            let mut emptied = Vec::new();
+            let mut lines = Vec::new();
+            let mut left = Vec::new();
+            for (i, look) in waiting.into_iter().zip(looks) {
+                let drain = drains[i];
+                let Some(depth) = look else {
+                    emptied.push(entry(drain, Outcome::Ok, None).detail(format!(
+                        "no queue {} on the {} broker",
+                        drain.queue, drain.broker
+                    )));
+                    continue;
+                };
+                let messages = *first[i].get_or_insert(depth.total());
+                if depth.drained() {
+                    emptied.push(entry(drain, Outcome::Ok, Some(messages)));
+                    if messages > 0 {
+                        lines.push(format!(
+                            "  {} on the {} broker drained ({messages} messages)",
+                            drain.queue, drain.broker
+                        ));
+                    }
+                } else {
+                    left.push((i, depth));
+                }
+            }
+            if !emptied.is_empty() {
+                self.progress.done_waiting();
+            }
+            self.journal.append_all(&emptied)?;
+            for line in &lines {
+                self.progress.line(line);
+            }
+            let Some(&(i, depth)) = left.first() else {
+                break;
+            };
+            let drain = drains[i];
+            if began.elapsed() >= self.options.drain_timeout {
+                self.progress.done_waiting();
+                let why = format!(
+                    "queue {} on the {} broker {} still holds {} after {}s (drain timeout); later waves were not started",
+                    drain.queue,
+                    drain.broker,
+                    self.brokers.get(drain.broker).id,
+                    held(depth),
+                    self.options.drain_timeout.as_secs()
+                );
+                self.journal.append(
+                    &entry(drain, Outcome::Failed, Some(depth.total())).detail(why.clone()),
+                )?;
+                return Ok(Some(why));
+            }
+            // The depth falling, where a terminal shows it.
+            let more = match left.len() - 1 {
+                0 => String::new(),
+                n => format!(" and {n} more queue{}", if n == 1 { "" } else { "s" }),
+            };
+            self.progress.waiting(&format!(
+                "waiting for {} on the {} broker to drain: {}{more}",
+                drain.queue,
+                drain.broker,
+                held(depth)
+            ));
+            waiting = left.into_iter().map(|(i, _)| i).collect();
+            std::thread::sleep(self.backend.poll_interval());
+        }
+        self.progress.done_waiting();
+        Ok(None)
+    }
+
+    /// What the queues `which` (indexes into `drains`) hold now, in that order: one batch of
+    /// looks per broker.
+    fn depths_of(&mut self, drains: &[&Drain], which: &[usize]) -> Result<Vec<Option<Depth>>> {
+        let mut out = vec![None; which.len()];
+        for alias in [BrokerAlias::Old, BrokerAlias::New] {
+            let on: Vec<usize> = (0..which.len())
+                .filter(|&k| drains[which[k]].broker == alias)
+                .collect();
+            if on.is_empty() {
+                continue;
+            }
+            let queues: Vec<(String, String)> = on
+                .iter()
+                .map(|&k| {
+                    (
+                        drains[which[k]].vhost.clone(),
+                        drains[which[k]].queue.clone(),
+                    )
+                })
+                .collect();
+            let looks = self
+                .backend
+                .broker(self.brokers.get(alias))?
+                .depths(&queues);
+            for (k, look) in on.into_iter().zip(looks) {
+                out[k] = look?;
+            }
+        }
+        Ok(out)
     }
 
     /// Waits until `drain`'s queue holds nothing (no message ready or unacknowledged), up to

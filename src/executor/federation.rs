@@ -271,7 +271,7 @@ impl Run<'_> {
                     }
                 }
                 None => {
-                    if let Some(why) = self.wait_drained(drain)? {
+                    if let Some(why) = self.wait_drained(&[drain])? {
                         return Ok(Some(why));
                     }
                 }

@@ -191,6 +191,13 @@ pub trait BrokerApi {
     /// [`crate::Error::Backend`] when the broker cannot be asked.
     fn depth(&mut self, vhost: &str, queue: &str) -> Result<Option<Depth>>;
 
+    /// What each of `queues` (vhost, name) holds now, as [`BrokerApi::depth`] reads one, in
+    /// order; every queue is asked, one that fails does not stop the others. A simulated broker
+    /// looks at them all with one read (and at most one write) of its world file.
+    fn depths(&mut self, queues: &[(String, String)]) -> Vec<Result<Option<Depth>>> {
+        queues.iter().map(|(v, q)| self.depth(v, q)).collect()
+    }
+
     /// Creates `definition` when the broker lacks it; one it has already is left as it is.
     ///
     /// # Errors
@@ -255,6 +262,9 @@ impl<T: BrokerApi + ?Sized> BrokerApi for &mut T {
     }
     fn depth(&mut self, vhost: &str, queue: &str) -> Result<Option<Depth>> {
         (**self).depth(vhost, queue)
+    }
+    fn depths(&mut self, queues: &[(String, String)]) -> Vec<Result<Option<Depth>>> {
+        (**self).depths(queues)
     }
     fn create(&mut self, definition: &Definition) -> Result<()> {
         (**self).create(definition)

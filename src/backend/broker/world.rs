@@ -96,6 +96,34 @@ fn index_of(world: &World, id: &str) -> Result<usize> {
     Ok(index)
 }
 
+/// What queue `vhost`/`queue` of broker `id` holds, as a look at it sees it: a queue with
+/// consumers at work on it is found empty by the next look.
+fn look_at(w: &mut World, id: &str, vhost: &str, queue: &str) -> Result<Option<Depth>> {
+    let index = index_of(w, id)?;
+    let link = u64::from(pulled_elsewhere(w, index, vhost, queue)?);
+    let Some(queues) = w.brokers[index].queues.as_mut() else {
+        return Ok(None);
+    };
+    let Some(q) = queues
+        .iter_mut()
+        .find(|q| q.vhost == vhost && q.name == queue)
+    else {
+        return Ok(None);
+    };
+    let unacked = q.unacked.min(q.messages);
+    let seen = Depth {
+        ready: q.messages - unacked,
+        unacked,
+        consumers: q.consumers.saturating_add(link),
+    };
+    if seen.consumers > 0 && q.messages > 0 {
+        // Its consumers are at work: by the next look, it is empty.
+        q.messages = 0;
+        q.unacked = 0;
+    }
+    Ok(Some(seen))
+}
+
 /// Adds `definition` to `broker` unless it has it already (by name; a binding by its source,
 /// destination and key). Returns whether it was added.
 pub fn add(broker: &mut Broker, definition: &Definition) -> bool {
@@ -256,31 +284,16 @@ impl<S: WorldStore> BrokerApi for WorldBroker<'_, S> {
 
     fn depth(&mut self, vhost: &str, queue: &str) -> Result<Option<Depth>> {
         let id = self.id.clone();
-        self.store.with_world(Op::Depth, |w| {
-            let index = index_of(w, &id)?;
-            let link = u64::from(pulled_elsewhere(w, index, vhost, queue)?);
-            let Some(queues) = w.brokers[index].queues.as_mut() else {
-                return Ok(None);
-            };
-            let Some(q) = queues
-                .iter_mut()
-                .find(|q| q.vhost == vhost && q.name == queue)
-            else {
-                return Ok(None);
-            };
-            let unacked = q.unacked.min(q.messages);
-            let seen = Depth {
-                ready: q.messages - unacked,
-                unacked,
-                consumers: q.consumers.saturating_add(link),
-            };
-            if seen.consumers > 0 && q.messages > 0 {
-                // Its consumers are at work: by the next look, it is empty.
-                q.messages = 0;
-                q.unacked = 0;
-            }
-            Ok(Some(seen))
-        })
+        self.store
+            .with_world(Op::Depth, |w| look_at(w, &id, vhost, queue))
+    }
+
+    fn depths(&mut self, queues: &[(String, String)]) -> Vec<Result<Option<Depth>>> {
+        let id = self.id.clone();
+        self.store
+            .with_world_each(Op::Depth, queues, |w, (vhost, queue)| {
+                look_at(w, &id, vhost, queue)
+            })
     }
 
     fn create(&mut self, definition: &Definition) -> Result<()> {
