@@ -277,8 +277,8 @@ pub fn hosts_read(value: &str, reading: Reading) -> Vec<String> {
 /// Whether `value`, read as `reading` says, names a host for which `wanted` holds: what
 /// [`hosts_read`] finds, without a list of them or a lower-cased copy (`wanted` is given each
 /// host as it is written).
-pub fn names_host(value: &str, reading: Reading, mut wanted: impl FnMut(&str) -> bool) -> bool {
-    hosts_of(value, reading).any(|host| wanted(host))
+pub fn names_host(value: &str, reading: Reading, wanted: impl FnMut(&str) -> bool) -> bool {
+    hosts_of(value, reading).any(wanted)
 }
 
 /// Whether `a` and `b` name the same host: any case, `host.` (fully qualified, with its trailing
