@@ -20,12 +20,13 @@ pub const REDACTED: &str = "<redacted by warren>";
 /// without serde's `flatten`: `flatten` first copies the whole value into serde's own buffer
 /// (for the world file, all of it), then reads the struct from the copy. Each field is
 /// `required` or `default`, read as its own type or through a [`crate::limits`] check
-/// (`desired: default(Tasks)`); `skip` fields are left at their default. The messages are
+/// (`desired: default(Tasks)`); `skip` fields are left at their default, and `shrink` fields (lists and maps) give back the
+/// room they grew into: a world holds tens of thousands of them. The messages are
 /// serde's own (`missing field`, `duplicate field`, `expected struct …`).
 macro_rules! deserialize_keeping_extra {
     ($ty:ident {
         $($field:ident: $kind:ident $(($check:ty))?),* $(,)?
-    } $(skip { $($skipped:ident),* $(,)? })?) => {
+    } $(skip { $($skipped:ident),* $(,)? })? $(shrink { $($tight:ident),* $(,)? })?) => {
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 struct Fields;
@@ -58,11 +59,14 @@ macro_rules! deserialize_keeping_extra {
                                 }
                             }
                         }
-                        Ok($ty {
+                        #[allow(unused_mut)]
+                        let mut value = $ty {
                             $($field: deserialize_keeping_extra!(@end $kind $field),)*
                             $($($skipped: Default::default(),)*)?
                             extra,
-                        })
+                        };
+                        $($(value.$tight.shrink_to_fit();)*)?
+                        Ok(value)
                     }
                 }
                 d.deserialize_map(Fields)
@@ -645,12 +649,12 @@ deserialize_keeping_extra!(World {
     pipes: default,
     state_machines: default,
     env_files: default(crate::limits::Unique<String>),
-} skip { secret_parameters, unread });
+} skip { secret_parameters, unread } shrink { brokers, clusters, task_definitions });
 
 deserialize_keeping_extra!(Cluster {
     name: required,
     services: default,
-});
+} shrink { services });
 
 deserialize_keeping_extra!(Service {
     name: required,
@@ -663,21 +667,21 @@ deserialize_keeping_extra!(Service {
     deployment_controller: default,
     tags: default,
     tasks: default,
-});
+} shrink { tags });
 
 deserialize_keeping_extra!(TaskDefinition {
     family: required,
     revision: required(crate::limits::Revision),
     status: default,
     containers: default,
-});
+} shrink { containers });
 
 deserialize_keeping_extra!(Container {
     name: required,
     environment: default(crate::limits::Unique<String>),
     secrets: default(crate::limits::Unique<String>),
     environment_files: default,
-});
+} shrink { environment, secrets });
 
 /// A running task of a service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
