@@ -81,14 +81,22 @@ impl ResolvedBroker {
     /// Whether `value` names one of this broker's hosts as a host.
     #[must_use]
     pub fn named_in(&self, value: &str) -> bool {
-        host::names_host(value, Reading::Value, |h| self.owns_host(h))
+        self.mentioned_in(value) && host::names_host(value, Reading::Value, |h| self.owns_host(h))
+    }
+
+    /// Whether `value` holds one of this broker's hosts as text, in any case: one that does not
+    /// cannot name the broker. An IPv6 host, which has many spellings, is always taken as held.
+    fn mentioned_in(&self, value: &str) -> bool {
+        self.hosts
+            .iter()
+            .any(|h| h.contains(':') || host::mentions(value, h.strip_suffix('.').unwrap_or(h)))
     }
 
     /// Whether a container field other than a variable (`command`, `entryPoint`, a label…)
     /// names one of this broker's hosts, read word by word as [`Reading::Words`] says.
     #[must_use]
     pub fn named_in_field(&self, value: &str) -> bool {
-        host::names_host(value, Reading::Words, |h| self.owns_host(h))
+        self.mentioned_in(value) && host::names_host(value, Reading::Words, |h| self.owns_host(h))
     }
 
     /// The broker's entry in `world`, if it has one.

@@ -281,6 +281,22 @@ pub fn names_host(value: &str, reading: Reading, wanted: impl FnMut(&str) -> boo
     hosts_of(value, reading).any(wanted)
 }
 
+/// Whether `value` holds the text of `host` (without a trailing dot) anywhere, in
+/// any case: a value that does not can never name `host`, as a host is read only from its own
+/// letters, digits, `-`, `.` and `_`. A quick test before [`names_host`], which parses.
+#[must_use]
+pub fn mentions(value: &str, host: &str) -> bool {
+    let (value, host) = (value.as_bytes(), host.as_bytes());
+    let Some(&first) = host.first() else {
+        return true;
+    };
+    value.len() >= host.len()
+        && (0..=value.len() - host.len()).any(|i| {
+            value[i].eq_ignore_ascii_case(&first)
+                && value[i..i + host.len()].eq_ignore_ascii_case(host)
+        })
+}
+
 /// Whether `a` and `b` name the same host: any case, `host.` (fully qualified, with its trailing
 /// dot) is `host`, and two spellings of one IPv6 address (`fd00::2`, `[FD00:0::2]`) are one.
 #[must_use]
@@ -567,6 +583,32 @@ fn mask_userinfo(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The quick test never says no where a value names the host, in any case or spelling
+    /// the parser reads (URL, list, password with an `@`, trailing dot, command line).
+    #[test]
+    fn a_value_that_names_a_host_mentions_it() {
+        let host = "b-1.mq.eu-west-2.amazonaws.com";
+        for value in [
+            "amqps://user:p@ss@B-1.MQ.eu-west-2.amazonaws.com:5671/vhost",
+            "other.example:5671, b-1.mq.eu-west-2.amazonaws.com.",
+            "--url=amqps://b-1.mq.eu-west-2.AMAZONAWS.com:5671",
+        ] {
+            let reading = if value.starts_with("--") {
+                Reading::Words
+            } else {
+                Reading::Value
+            };
+            assert!(
+                names_host(value, reading, |h| same_host(h, host)),
+                "{value}"
+            );
+            assert!(mentions(value, host), "{value}");
+        }
+        assert!(!mentions("b-1.mq.eu-west-2.amazonaws.co", host));
+        assert!(!mentions("", host));
+        assert!(mentions("anything", ""));
+    }
 
     const OLD: &str = "b-1234.mq.eu-west-1.amazonaws.com";
 

@@ -187,6 +187,44 @@ pub struct World {
     /// the backend knows it (access denied, no such object): said in warnings and blockers.
     #[serde(skip)]
     pub unread: std::collections::BTreeMap<String, String>,
+    /// Where each task definition stands in `task_definitions`, for [`World::task_definition`].
+    #[serde(skip)]
+    pub definition_index: DefinitionIndex,
+}
+
+/// The position of each task definition of a world by `family:revision`, built at the first
+/// lookup. It is only ever a hint: a lookup checks the definition it points at and, when the
+/// list changed since (a definition registered, moved or removed), looks through the list.
+/// A copy of a world starts without one; two worlds are equal whatever their indexes hold.
+#[derive(Default)]
+pub struct DefinitionIndex(std::sync::OnceLock<std::collections::HashMap<u64, usize>>);
+
+impl DefinitionIndex {
+    fn slot(family: &str, revision: u32) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        family.hash(&mut hasher);
+        revision.hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
+impl Clone for DefinitionIndex {
+    fn clone(&self) -> Self {
+        DefinitionIndex::default()
+    }
+}
+
+impl PartialEq for DefinitionIndex {
+    fn eq(&self, _: &DefinitionIndex) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for DefinitionIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DefinitionIndex")
+    }
 }
 
 /// A RabbitMQ broker, in Amazon MQ or elsewhere.
@@ -649,7 +687,7 @@ deserialize_keeping_extra!(World {
     pipes: default,
     state_machines: default,
     env_files: default(crate::limits::Unique<String>),
-} skip { secret_parameters, unread } shrink { brokers, clusters, task_definitions });
+} skip { secret_parameters, unread, definition_index } shrink { brokers, clusters, task_definitions });
 
 deserialize_keeping_extra!(Cluster {
     name: required,
@@ -1074,9 +1112,21 @@ impl World {
     pub fn task_definition(&self, key: &str) -> Option<&TaskDefinition> {
         let (family, revision) = key.rsplit_once(':')?;
         let revision: u32 = revision.parse().ok()?;
-        self.task_definitions
-            .iter()
-            .find(|td| td.family == family && td.revision == revision)
+        let index = self.definition_index.0.get_or_init(|| {
+            let mut index = std::collections::HashMap::with_capacity(self.task_definitions.len());
+            for (i, td) in self.task_definitions.iter().enumerate() {
+                index
+                    .entry(DefinitionIndex::slot(&td.family, td.revision))
+                    .or_insert(i);
+            }
+            index
+        });
+        let is_it = |td: &&TaskDefinition| td.family == family && td.revision == revision;
+        index
+            .get(&DefinitionIndex::slot(family, revision))
+            .and_then(|&i| self.task_definitions.get(i))
+            .filter(is_it)
+            .or_else(|| self.task_definitions.iter().find(is_it))
     }
 
     /// Every task definition by `family:revision`, for many lookups in a row.

@@ -111,12 +111,21 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
         .as_ref()
         .map(|cs| cs.iter().map(|c| c.value.clone()).collect());
     let scanned = scan(world, [&old, &new], clusters.as_deref(), None)?;
+    // Each declared service's scan, and whether a scanned service is declared, looked up
+    // once per service rather than searched for.
+    let by_id: std::collections::HashMap<(&str, &str), &crate::plan::Scanned> = scanned
+        .iter()
+        .rev()
+        .map(|s| ((s.cluster.as_str(), s.service.as_str()), s))
+        .collect();
+    let declared: std::collections::HashSet<(&str, &str)> = config
+        .services
+        .iter()
+        .map(|d| (d.cluster.as_str(), d.name.as_str()))
+        .collect();
     let mut services = Vec::new();
     for decl in &config.services {
-        if let Some(s) = scanned
-            .iter()
-            .find(|s| s.cluster == decl.cluster && s.service == decl.name)
-        {
+        if let Some(s) = by_id.get(&(decl.cluster.as_str(), decl.name.as_str())) {
             services.push(ServiceStatus {
                 cluster: s.cluster.clone(),
                 service: s.service.clone(),
@@ -133,7 +142,7 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
         }
     }
     for s in &scanned {
-        if config.declared(&s.cluster, &s.service).is_none() && !s.pointers.is_empty() {
+        if !declared.contains(&(s.cluster.as_str(), s.service.as_str())) && !s.pointers.is_empty() {
             services.push(ServiceStatus {
                 cluster: s.cluster.clone(),
                 service: s.service.clone(),

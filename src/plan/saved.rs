@@ -139,14 +139,31 @@ pub(super) fn checksum(plan: &Plan, plan_file: Option<&std::path::Path>) -> Stri
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// A SHA-256 that JSON is written into as it is made, without the text being kept.
+struct Hashing(Sha256);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub(crate) fn digest(value: &impl Serialize) -> String {
-    let bytes = serde_json::to_vec(value).expect("plain data always serialises");
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+    let mut hashing = Hashing(Sha256::new());
+    serde_json::to_writer(&mut hashing, value).expect("plain data always serialises");
+    format!("sha256:{}", hex(&hashing.0.finalize()))
 }
