@@ -795,22 +795,25 @@ mod batched {
         (world.to_string(), plan)
     }
 
-    /// A wave costs one write of the world file per phase (its registrations, its updates, the
-    /// rollouts that ended at one look), not one per service and step.
-    #[test]
-    fn a_wave_of_fifty_services_writes_the_world_file_three_times() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("world.json");
-        let (world, plan) = estate(50);
+    /// Plans and applies `plan` (TOML) to `world` (JSON), written to a world file in `dir`: the
+    /// rehearsal, its journal, the plan made and what the run did.
+    fn apply(
+        dir: &Path,
+        (world, plan): (String, String),
+    ) -> (
+        Rehearsal,
+        crate::journal::Journal,
+        crate::plan::Plan,
+        executor::Report,
+    ) {
+        let path = dir.join("world.json");
         std::fs::write(&path, world).unwrap();
         let config = crate::config::Config::parse(Path::new("plan.toml"), plan).unwrap();
         let mut rehearsal = Rehearsal::new(&path);
         let world = rehearsal.read(&ReadScope::default()).unwrap();
         let plan = crate::plan::make(&config, &world).unwrap();
-        assert_eq!(plan.waves.len(), 1, "{:?}", plan.waves);
         let (schedule, _) = executor::schedule(&plan, &world).unwrap();
-        let journal = crate::journal::Journal::new(&dir.path().join("journal.jsonl"));
-
+        let journal = crate::journal::Journal::new(&dir.join("journal.jsonl"));
         let report = executor::execute(
             &schedule,
             &plan.brokers,
@@ -826,6 +829,17 @@ mod batched {
             &mut crate::progress::Progress::quiet(),
         )
         .unwrap();
+        (rehearsal, journal, plan, report)
+    }
+
+    /// A wave costs one write of the world file per phase (its registrations, its updates, the
+    /// rollouts that ended at one look), not one per service and step.
+    #[test]
+    fn a_wave_of_fifty_services_writes_the_world_file_three_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("world.json");
+        let (rehearsal, journal, plan, report) = apply(dir.path(), estate(50));
+        assert_eq!(plan.waves.len(), 1, "{:?}", plan.waves);
 
         assert!(report.succeeded(), "{report:?}");
         assert_eq!(report.moved.len(), 50);
@@ -858,12 +872,6 @@ mod batched {
         .concat();
         assert_eq!(steps, expected, "the journal, phase by phase");
     }
-}
-
-#[cfg(test)]
-mod drained_in_batches {
-    use super::*;
-    use crate::executor::{self, Options};
 
     /// `n` publishers, each with its exchange bound to the queue of one of `n` consumers; every
     /// queue on the old broker holds 3 messages its consumer is reading.
@@ -922,34 +930,9 @@ mod drained_in_batches {
     #[test]
     fn the_drains_before_a_wave_are_one_look_at_every_queue() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("world.json");
-        let (world, plan) = chained(30);
-        std::fs::write(&path, world).unwrap();
-        let config = crate::config::Config::parse(Path::new("plan.toml"), plan).unwrap();
-        let mut rehearsal = Rehearsal::new(&path);
-        let world = rehearsal.read(&ReadScope::default()).unwrap();
-        let plan = crate::plan::make(&config, &world).unwrap();
+        let (rehearsal, journal, plan, report) = apply(dir.path(), chained(30));
         assert_eq!(plan.waves.len(), 2, "{:?}", plan.waves);
-        let (schedule, _) = executor::schedule(&plan, &world).unwrap();
-        assert_eq!(schedule.drains.len(), 30);
-        let journal = crate::journal::Journal::new(&dir.path().join("journal.jsonl"));
-
-        let report = executor::execute(
-            &schedule,
-            &plan.brokers,
-            &mut rehearsal,
-            &journal,
-            Options {
-                drain_timeout: Duration::from_secs(60),
-                rollout_timeout: Duration::from_secs(60),
-                wave_check: None,
-                link_check: Options::LINK_CHECK,
-                stall: Options::STALL,
-            },
-            &mut crate::progress::Progress::quiet(),
-        )
-        .unwrap();
-
+        assert_eq!(plan.drains.len(), 30);
         assert!(report.succeeded(), "{report:?}");
         assert_eq!(report.moved.len(), 60);
         assert_eq!(
