@@ -1,5 +1,7 @@
 //! What a plan depends on in the state, digested: a saved plan is stale once it changes.
 
+use std::collections::HashSet;
+
 use super::*;
 
 /// A digest of the state a plan was made from, so `apply` can refuse a stale saved plan.
@@ -47,32 +49,30 @@ pub fn fingerprint(
 ) -> Fingerprint {
     let mut entries =
         crate::precondition::fingerprint_entries(world, targets.0, targets.1, changes);
-    let relevant: BTreeSet<String> = changes
+    let relevant: HashSet<(&str, &str)> = changes
         .iter()
-        .map(Change::id)
-        .chain(unmanaged.iter().map(Unmanaged::id))
+        .map(|c| (c.cluster.as_str(), c.service.as_str()))
+        .chain(
+            unmanaged
+                .iter()
+                .map(|u| (u.cluster.as_str(), u.service.as_str())),
+        )
         .chain(
             scanned
                 .iter()
                 .filter(|s| !s.pointers.is_empty())
-                .map(Scanned::id),
+                .map(|s| (s.cluster.as_str(), s.service.as_str())),
         )
         .collect();
-    let definitions = world.definitions_by_key();
-    let services: BTreeMap<(&str, &str), &crate::model::Service> = world
-        .clusters
+    let services = world.services_by_id();
+    for s in scanned
         .iter()
-        .flat_map(|c| {
-            c.services
-                .iter()
-                .map(move |s| ((c.name.as_str(), s.name.as_str()), s))
-        })
-        .collect();
-    for s in scanned.iter().filter(|s| relevant.contains(&s.id())) {
+        .filter(|s| relevant.contains(&(s.cluster.as_str(), s.service.as_str())))
+    {
         let Some(service) = services.get(&(s.cluster.as_str(), s.service.as_str())) else {
             continue;
         };
-        let td = definitions.get(service.task_definition.as_str());
+        let td = world.task_definition(&service.task_definition);
         let deployments: Vec<&str> = service
             .deployments
             .iter()
