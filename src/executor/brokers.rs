@@ -513,11 +513,8 @@ impl Run<'_> {
     pub(super) fn wait_drained(&mut self, drains: &[&Drain]) -> Result<Option<String>> {
         let start = SystemTime::now();
         let began = Instant::now();
-        let entry = |drain: &Drain, result, messages: Option<u64>| {
-            let mut e = Entry::new(self.migration, Step::Drain, start, result).wave(drain.wave);
-            e.queue = Some(drain.queue.clone());
-            e.messages = messages;
-            e
+        let entry = |drain: &Drain, result, messages| {
+            drain_entry(self.migration, drain, start, result, messages)
         };
         // The messages each queue held at the first look.
         let mut first: Vec<Option<u64>> = vec![None; drains.len()];
@@ -625,28 +622,20 @@ impl Run<'_> {
     }
 
     /// Waits until `drain`'s queue holds nothing (no message ready or unacknowledged), up to
-    /// the drain timeout, journalled as a `drain` step. With `federated` (under `federate`:
-    /// the policy that federates the queue to the new broker), a queue that has not shrunk
-    /// for [`super::Options::stall`] loses its policy and a shovel moves the rest, once.
+    /// the drain timeout, journalled as a `drain` step, while `policy` (under `federate`) federates
+    /// it to the new broker: a queue that has not shrunk for [`super::Options::stall`] loses its
+    /// policy and a shovel moves the rest, once. A queue with nothing federating it is waited
+    /// for by [`Run::wait_drained`].
     pub(super) fn wait_emptied(
         &mut self,
         drain: &Drain,
-        mut federated: Option<(&Declared, &mut Report)>,
+        (policy, report): (&Declared, &mut Report),
     ) -> Result<Waited> {
         let broker = self.brokers.get(drain.broker);
         let start = SystemTime::now();
         let began = Instant::now();
-        let entry = |result, messages: Option<u64>| {
-            let mut e = Entry::new(self.migration, Step::Drain, start, result).wave(drain.wave);
-            e.queue = Some(drain.queue.clone());
-            e.messages = messages;
-            e
-        };
-        let how = if federated.is_some() {
-            "to empty through federation"
-        } else {
-            "to drain"
-        };
+        let entry = |result, messages| drain_entry(self.migration, drain, start, result, messages);
+        let how = "to empty through federation";
         let mut first = None;
         let mut lowest = u64::MAX;
         let mut since = Instant::now();
@@ -674,10 +663,10 @@ impl Run<'_> {
                 self.progress.done_waiting();
                 self.journal.append(&entry(Outcome::Ok, Some(messages)))?;
                 if messages > 0 {
-                    let how = match (federated.is_some(), unfederated) {
-                        (false, _) => "drained",
-                        (true, false) => "emptied through federation",
-                        (true, true) => "emptied through federation and a shovel",
+                    let how = if unfederated {
+                        "emptied through federation and a shovel"
+                    } else {
+                        "emptied through federation"
                     };
                     self.progress.line(&format!(
                         "  {} on the {} broker {how} ({messages} messages)",
@@ -693,25 +682,23 @@ impl Run<'_> {
             if depth.total() < lowest {
                 lowest = depth.total();
                 since = Instant::now();
-            } else if let Some((policy, report)) = federated.as_mut().filter(|_| !unfederated) {
-                if since.elapsed() >= self.options.stall {
-                    if let Some(why) = self.unfederate_stalled(drain, policy, depth, report)? {
-                        return Ok(Waited::Stopped(why));
-                    }
-                    unfederated = true;
-                    continue;
+            } else if !unfederated && since.elapsed() >= self.options.stall {
+                if let Some(why) = self.unfederate_stalled(drain, policy, depth, report)? {
+                    return Ok(Waited::Stopped(why));
                 }
+                unfederated = true;
+                continue;
             }
             if began.elapsed() >= self.options.drain_timeout {
                 self.progress.done_waiting();
-                let then = match (federated.is_some(), unfederated) {
-                    (false, _) => "later waves were not started".to_owned(),
-                    (true, false) => "the federation stays declared so the moved consumers keep receiving it: apply again to go on waiting".to_owned(),
-                    (true, true) => format!(
+                let then = if unfederated {
+                    format!(
                         "its federation policy was removed when it stalled, and {} consumer{} still read it there: apply again to go on waiting",
                         depth.consumers,
                         if depth.consumers == 1 { "" } else { "s" }
-                    ),
+                    )
+                } else {
+                    "the federation stays declared so the moved consumers keep receiving it: apply again to go on waiting".to_owned()
                 };
                 let why = format!(
                     "queue {} on the {} broker {} still holds {} after {}s (drain timeout); {then}",
@@ -735,6 +722,20 @@ impl Run<'_> {
             std::thread::sleep(self.backend.poll_interval());
         }
     }
+}
+
+/// The journal's `drain` entry for `drain`'s queue in `migration`, waited for since `start`.
+fn drain_entry(
+    migration: &str,
+    drain: &Drain,
+    start: SystemTime,
+    result: Outcome,
+    messages: Option<u64>,
+) -> Entry {
+    let mut e = Entry::new(migration, Step::Drain, start, result).wave(drain.wave);
+    e.queue = Some(drain.queue.clone());
+    e.messages = messages;
+    e
 }
 
 /// How a wait for a queue to empty ended.

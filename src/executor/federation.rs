@@ -264,7 +264,7 @@ impl Run<'_> {
             match policy {
                 Some((declared, _)) => {
                     let declared = declared.clone();
-                    match self.wait_emptied(drain, Some((&declared, report)))? {
+                    match self.wait_emptied(drain, (&declared, report))? {
                         Waited::Emptied => {}
                         Waited::Unfederated => unfederated.push(declared),
                         Waited::Stopped(why) => return Ok(Some(why)),
@@ -291,7 +291,7 @@ impl Run<'_> {
                 vhost: declared.vhost.clone(),
                 queue: queue.clone(),
             };
-            match self.wait_emptied(&drain, Some((declared, report)))? {
+            match self.wait_emptied(&drain, (declared, report))? {
                 Waited::Emptied => {}
                 Waited::Unfederated => unfederated.push(declared.clone()),
                 Waited::Stopped(why) => return Ok(Some(why)),
