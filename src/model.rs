@@ -1107,7 +1107,8 @@ impl World {
         Ok(key)
     }
 
-    /// The task definition a service names (`family:revision`).
+    /// The task definition a service names (`family:revision`), through an index built at the
+    /// first lookup: for many lookups in a row too.
     #[must_use]
     pub fn task_definition(&self, key: &str) -> Option<&TaskDefinition> {
         let (family, revision) = key.rsplit_once(':')?;
@@ -1127,15 +1128,6 @@ impl World {
             .and_then(|&i| self.task_definitions.get(i))
             .filter(is_it)
             .or_else(|| self.task_definitions.iter().find(is_it))
-    }
-
-    /// Every task definition by `family:revision`, for many lookups in a row.
-    #[must_use]
-    pub fn definitions_by_key(&self) -> std::collections::HashMap<String, &TaskDefinition> {
-        self.task_definitions
-            .iter()
-            .map(|td| (td.key(), td))
-            .collect()
     }
 
     /// The cluster called `name`.

@@ -207,10 +207,9 @@ pub fn retargets(
     brokers: &Brokers,
     only: Option<&[String]>,
 ) -> Vec<Retarget> {
-    let definitions = world.definitions_by_key();
     let current = |c: &Change| -> Option<&TaskDefinition> {
         let service = world.service(&c.cluster, &c.service)?;
-        definitions.get(service.task_definition.as_str()).copied()
+        world.task_definition(&service.task_definition)
     };
     let mut out = Vec::new();
     for schedule in &world.schedules {

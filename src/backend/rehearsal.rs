@@ -301,10 +301,9 @@ pub fn parse_world(path: &Path, text: &str) -> Result<World> {
             message: duplicate.to_string(),
         });
     }
-    let definitions = world.definitions_by_key();
     for (c, cluster) in world.clusters.iter().enumerate() {
         for (i, service) in cluster.services.iter().enumerate() {
-            if !definitions.contains_key(&service.task_definition) {
+            if world.task_definition(&service.task_definition).is_none() {
                 return Err(Error::Input {
                     file: path.to_owned(),
                     line: 0,

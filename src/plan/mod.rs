@@ -301,15 +301,13 @@ pub fn scan(
     only: Option<&[String]>,
 ) -> Result<Vec<Scanned>> {
     let mut out = Vec::new();
-    let definitions = world.definitions_by_key();
     for cluster in &world.clusters {
         if clusters.is_some_and(|cs| !cs.contains(&cluster.name)) {
             continue;
         }
         for service in &cluster.services {
-            let td = definitions
-                .get(service.task_definition.as_str())
-                .copied()
+            let td = world
+                .task_definition(&service.task_definition)
                 .ok_or_else(|| {
                     Error::Backend(format!(
                         "service {}/{} runs task definition {}, which does not exist",
