@@ -130,12 +130,13 @@ impl SavedPlan {
 }
 
 pub(super) fn checksum(plan: &Plan, plan_file: Option<&std::path::Path>) -> String {
-    let mut bytes = serde_json::to_vec(plan).expect("a plan always serialises");
+    let mut hashing = Hashing(Sha256::new());
+    serde_json::to_writer(&mut hashing, plan).expect("a plan always serialises");
     if let Some(path) = plan_file {
-        bytes.push(b'\n');
-        bytes.extend_from_slice(path.to_string_lossy().as_bytes());
+        hashing.0.update(b"\n");
+        hashing.0.update(path.to_string_lossy().as_bytes());
     }
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+    format!("sha256:{}", hex(&hashing.0.finalize()))
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {
