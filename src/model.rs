@@ -136,46 +136,34 @@ pub const WORLD_VERSION: u32 = 1;
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct World {
     pub version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default)]
     pub brokers: Vec<Broker>,
-    #[serde(default)]
     pub clusters: Vec<Cluster>,
-    #[serde(default)]
     pub task_definitions: Vec<TaskDefinition>,
     /// Parameter name or ARN → value.
-    #[serde(default, deserialize_with = "crate::limits::unique_map")]
     pub parameters: IndexMap<String, String>,
     /// Parameter name or ARN → its version, where the backend knows it (SSM does).
-    #[serde(
-        default,
-        deserialize_with = "crate::limits::parameter_versions",
-        skip_serializing_if = "IndexMap::is_empty"
-    )]
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub parameter_versions: IndexMap<String, i64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<Schedule>,
     /// Lambda functions (their environment can name a broker).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub functions: Vec<Function>,
     /// Lambda event source mappings (their source can be a broker).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub event_source_mappings: Vec<EventSourceMapping>,
     /// EventBridge Pipes (their source can be a broker).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pipes: Vec<Pipe>,
     /// Step Functions state machines (they can run ECS tasks with env overrides).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub state_machines: Vec<StateMachine>,
     /// Env files (S3 object ARN → the file's text) that containers' `environment_files` name:
     /// what a container reads besides its task definition. A file listed there but absent
     /// here could not be read.
-    #[serde(
-        default,
-        deserialize_with = "crate::limits::unique_map",
-        skip_serializing_if = "IndexMap::is_empty"
-    )]
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub env_files: IndexMap<String, String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -629,7 +617,6 @@ pub fn default_vhost() -> String {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Cluster {
     pub name: String,
-    #[serde(default)]
     pub services: Vec<Service>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -641,38 +628,34 @@ pub struct Service {
     pub name: String,
     /// `family:revision` of the current task definition.
     pub task_definition: String,
-    #[serde(default, deserialize_with = "crate::limits::tasks")]
     pub desired: u32,
-    #[serde(default, deserialize_with = "crate::limits::tasks")]
     pub running: u32,
     /// Deployments still running besides the current one.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deployments: Vec<Deployment>,
     /// Rehearsal: how long a rollout of this service takes (0 to 7 days).
-    #[serde(
-        default,
-        deserialize_with = "crate::limits::rollout_seconds",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout_seconds: Option<f64>,
     /// Rehearsal: `"fail"` makes every rollout of this service fail.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<String>,
     /// ECS's deployment controller: `ECS` (the default), `CODE_DEPLOY` or `EXTERNAL`. Only an
     /// `ECS` service's task definition can be changed with UpdateService.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment_controller: Option<String>,
     /// The service's tags (they tell who owns it: CloudFormation, Copilot, CDK, Terraform).
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub tags: IndexMap<String, String>,
     /// Its running tasks, where known: a broker connection from one of their addresses is the
     /// service's, whatever the client calls itself.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<Task>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+// How the world file's largest structs are read (their derives serialise only): which fields
+// must be there, which pass a range check of `limits`, which lists give back unused room.
 deserialize_keeping_extra!(World {
     version: required,
     region: default,
@@ -746,11 +729,9 @@ pub struct Deployment {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TaskDefinition {
     pub family: String,
-    #[serde(deserialize_with = "crate::limits::revision")]
     pub revision: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default)]
     pub containers: Vec<Container>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -776,14 +757,12 @@ impl TaskDefinition {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Container {
     pub name: String,
-    #[serde(default, deserialize_with = "crate::limits::unique_map")]
     pub environment: IndexMap<String, String>,
     /// Variable name → `valueFrom` (an SSM parameter or Secrets Manager ARN, or a parameter name).
-    #[serde(default, deserialize_with = "crate::limits::unique_map")]
     pub secrets: IndexMap<String, String>,
     /// Env files the container loads (ECS's `environmentFiles`); its `environment` overrides
     /// them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub environment_files: Vec<EnvironmentFile>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
