@@ -1,6 +1,5 @@
 //! Writing files so that a reader (or a crash) never sees half of one.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -11,6 +10,18 @@ use crate::error::{Error, Result};
 /// # Errors
 /// [`Error::Io`] naming `path` when the folder cannot be written.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write`], with the content written by `fill` into a buffered writer, so that a large file
+/// is never held whole in memory.
+///
+/// # Errors
+/// [`Error::Io`] naming `path` when the folder cannot be written or `fill` fails.
+pub fn write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_owned(),
         source,
@@ -24,8 +35,11 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        fill(&mut file)?;
+        let file = file
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

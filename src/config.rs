@@ -376,7 +376,7 @@ impl Config {
             },
             old: placeholder_broker(BrokerAlias::Old),
             new: placeholder_broker(BrokerAlias::New),
-            services: Vec::new(),
+            services: Vec::with_capacity(raw.services.len()),
             parameters: IndexMap::new(),
         };
         config.text = text;

@@ -382,7 +382,7 @@ pub fn pointers(
             if value == REDACTED {
                 uninspected.push(Uninspected::Redacted {
                     container: container.name.clone(),
-                    name: name.clone(),
+                    name: name.to_owned(),
                     parameter: None,
                 });
                 continue;
@@ -393,7 +393,9 @@ pub fn pointers(
                 brokers,
                 value,
                 Reading::Value,
-                || Via::Variable { name: name.clone() },
+                || Via::Variable {
+                    name: name.to_owned(),
+                },
             );
         }
         for (name, value_from) in &container.secrets {

@@ -680,7 +680,7 @@ mod tests {
             } else {
                 container
                     .environment
-                    .insert("RABBIT_URL".into(), crate::discovery::REDACTED.into());
+                    .insert("RABBIT_URL", crate::discovery::REDACTED);
             }
             let b = blockers(
                 &w,

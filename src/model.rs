@@ -11,6 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::host::{hosts_in, hosts_read, mask_password, Reading};
 
+mod environment;
+pub use environment::Environment;
+
 /// What `snapshot` writes instead of a secret value it does not keep (and what the AWS backend
 /// keeps of a credential it cannot read a host beside). A value that is this marker is
 /// unreadable: whether it names a broker is unknown.
@@ -699,10 +702,10 @@ deserialize_keeping_extra!(TaskDefinition {
 
 deserialize_keeping_extra!(Container {
     name: required,
-    environment: default(crate::limits::Unique<String>),
+    environment: default,
     secrets: default(crate::limits::Unique<String>),
     environment_files: default,
-} shrink { environment, secrets });
+} shrink { secrets });
 
 /// A running task of a service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -757,7 +760,7 @@ impl TaskDefinition {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Container {
     pub name: String,
-    pub environment: IndexMap<String, String>,
+    pub environment: Environment,
     /// Variable name → `valueFrom` (an SSM parameter or Secrets Manager ARN, or a parameter name).
     pub secrets: IndexMap<String, String>,
     /// Env files the container loads (ECS's `environmentFiles`); its `environment` overrides
@@ -995,7 +998,7 @@ impl World {
             .flat_map(|td| &mut td.containers)
         {
             for value in container.environment.values_mut() {
-                *value = kept(value, Reading::Value);
+                *value = kept(value, Reading::Value).into();
             }
             let paths: Vec<String> = container.fields().into_iter().map(|(p, _)| p).collect();
             for path in paths {

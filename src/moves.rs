@@ -42,7 +42,7 @@ pub fn moved(
                     if let Some(rewritten) =
                         discovery::rewrite(value, brokers.get(from), brokers.get(to))
                     {
-                        *value = rewritten;
+                        *value = rewritten.into();
                         changed = true;
                     }
                 }

@@ -633,7 +633,7 @@ mod tests {
             revision,
             containers: vec![Container {
                 name: "app".into(),
-                environment: env(&[("RABBIT_HOST", host)]),
+                environment: [("RABBIT_HOST", host)].into(),
                 ..Container::default()
             }],
             ..TaskDefinition::default()

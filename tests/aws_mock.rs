@@ -45,7 +45,6 @@ use aws_sdk_sfn::operation::list_state_machines::ListStateMachinesOutput;
 use aws_sdk_ssm::operation::get_parameters::GetParametersOutput;
 use aws_sdk_ssm::types::{Parameter, ParameterType};
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
-use indexmap::IndexMap;
 use warren::backend::aws::{runtime, Aws, Clients};
 use warren::backend::{Backend, ReadScope, Rollout};
 use warren::model::{Container, Schedule, ScheduleKind, TaskDefinition, World};
@@ -1666,7 +1665,7 @@ fn register_changes_only_the_moved_value_and_keeps_everything_else() {
 
     // warren's model of orders-api:7 with the broker host moved, its environment in another
     // order (the model's order must not leak into the request).
-    let app_env: IndexMap<String, String> = [
+    let app_env: warren::model::Environment = [
         ("SPRING_RABBITMQ_VIRTUAL_HOST", "/orders"),
         ("AWS_REGION", REGION),
         ("SPRING_RABBITMQ_PORT", "5671"),
@@ -2674,10 +2673,7 @@ fn perform(action: Action, mocks: &Mocks, dynamodb: &[Rule]) -> String {
             };
             td.containers.push(Container {
                 name: "app".into(),
-                environment: IndexMap::from([(
-                    "SPRING_RABBITMQ_HOST".to_owned(),
-                    NEW_HOST.to_owned(),
-                )]),
+                environment: [("SPRING_RABBITMQ_HOST", NEW_HOST)].into(),
                 ..Container::default()
             });
             aws.register_task_definition(&td).expect("register")
@@ -2814,7 +2810,7 @@ fn moved_fault_td() -> TaskDefinition {
         revision: 1,
         containers: vec![Container {
             name: "app".into(),
-            environment: IndexMap::from([("SPRING_RABBITMQ_HOST".to_owned(), NEW_HOST.to_owned())]),
+            environment: [("SPRING_RABBITMQ_HOST", NEW_HOST)].into(),
             ..Container::default()
         }],
         ..TaskDefinition::default()

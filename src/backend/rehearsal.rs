@@ -692,9 +692,7 @@ mod idempotent_register {
             .unwrap()
             .task_definitions[0]
             .clone();
-        td.containers[0]
-            .environment
-            .insert("HOST".into(), host.into());
+        td.containers[0].environment.insert("HOST", host);
         td
     }
 

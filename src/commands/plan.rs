@@ -7,6 +7,7 @@ use crate::discovery;
 use crate::error::{Error, Result};
 use crate::plan::{self, SavedPlan};
 use crate::render;
+use std::io::Write as _;
 
 pub fn run(args: &PlanArgs, output: Output) -> Result<u8> {
     let config = Config::load(&args.plan)?;
@@ -15,29 +16,32 @@ pub fn run(args: &PlanArgs, output: Output) -> Result<u8> {
     let world = session.read(&scope_of(&config), |w| {
         discovery::resolve_brokers(&config, w).to_vec()
     })?;
-    let plan = plan::make(&config, &world)?;
+    let mut plan = plan::make(&config, &world)?;
+    // Nothing past this point reads the world: a region's model is freed before the output is
+    // made, and the output is written as it is made.
+    drop(world);
 
     if let Some(out) = &args.out {
-        // The saved plan names the plan file it was made from, so that applying it uses the
-        // migration's journal and lock wherever the saved plan itself sits.
-        let plan_file = std::path::absolute(&args.plan).map_err(|source| Error::Io {
-            path: args.plan.clone(),
-            source,
-        })?;
-        let saved = SavedPlan::new(plan.clone()).made_from(&plan_file);
-        let mut text =
-            serde_json::to_string_pretty(&saved).expect("a saved plan always serialises");
-        text.push('\n');
-        crate::atomic::write(out, text.as_bytes())?;
+        plan = save(plan, &args.plan, out)?;
     }
 
     let plan_file = args.plan.display().to_string();
-    let text = match args.format {
-        PlanFormat::Human => render::human::plan(&plan, &plan_file, output.palette),
-        PlanFormat::Json => render::json::plan(&plan),
-        PlanFormat::Markdown => render::markdown::plan(&plan, &plan_file),
-    };
-    print!("{text}");
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        PlanFormat::Human => {
+            stdout.write_all(render::human::plan(&plan, &plan_file, output.palette).as_bytes())
+        }
+        PlanFormat::Json => render::json::write(&plan, &mut stdout),
+        PlanFormat::Markdown => {
+            stdout.write_all(render::markdown::plan(&plan, &plan_file).as_bytes())
+        }
+    }
+    .and_then(|()| stdout.flush())
+    .map_err(|source| Error::Io {
+        path: "<stdout>".into(),
+        source,
+    })?;
+    drop(stdout);
     if let Some(out) = &args.out {
         let world = args
             .world
@@ -62,6 +66,27 @@ pub fn run(args: &PlanArgs, output: Output) -> Result<u8> {
     } else {
         0
     })
+}
+
+/// Saves `plan` to `out` (`plan --out`, CONTRACT.md "Commands"), naming the plan file it was made from,
+/// and gives it back.
+fn save(
+    plan: plan::Plan,
+    plan_file: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<plan::Plan> {
+    // The saved plan names the plan file it was made from, so that applying it uses the
+    // migration's journal and lock wherever the saved plan itself sits.
+    let plan_file = std::path::absolute(plan_file).map_err(|source| Error::Io {
+        path: plan_file.to_owned(),
+        source,
+    })?;
+    let saved = SavedPlan::new(plan).made_from(&plan_file);
+    crate::atomic::write_with(out, |file| {
+        serde_json::to_writer_pretty(&mut *file, &saved)?;
+        file.write_all(b"\n")
+    })?;
+    Ok(saved.plan)
 }
 
 /// Why `--strict` fails: the services that point at the old broker but are not in the plan,

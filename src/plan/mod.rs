@@ -4,7 +4,7 @@
 //! state without touching any backend; renderers print it and `apply` executes it. A saved plan
 //! ([`SavedPlan`]) is the same value with a checksum of its own content.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -288,6 +288,15 @@ impl Scanned {
     pub fn id(&self) -> String {
         format!("{}/{}", self.cluster, self.service)
     }
+
+    /// The bytes of [`Scanned::id`], one by one.
+    fn id_bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let slash = std::iter::once(b'/');
+        self.cluster
+            .bytes()
+            .chain(slash)
+            .chain(self.service.bytes())
+    }
 }
 
 /// Scans the services of `clusters` (`None`: all) for pointers at the two brokers.
@@ -300,7 +309,7 @@ pub fn scan(
     clusters: Option<&[String]>,
     only: Option<&[String]>,
 ) -> Result<Vec<Scanned>> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(world.clusters.iter().map(|c| c.services.len()).sum());
     for cluster in &world.clusters {
         if clusters.is_some_and(|cs| !cs.contains(&cluster.name)) {
             continue;
@@ -314,7 +323,10 @@ pub fn scan(
                         cluster.name, service.name, service.task_definition
                     ))
                 })?;
-            let (pointers, uninspected) = discovery::pointers(world, td, brokers, only);
+            let (mut pointers, mut uninspected) = discovery::pointers(world, td, brokers, only);
+            // A region holds tens of thousands of these: no spare capacity.
+            pointers.shrink_to_fit();
+            uninspected.shrink_to_fit();
             out.push(Scanned {
                 cluster: cluster.name.clone(),
                 service: service.name.clone(),
@@ -324,7 +336,8 @@ pub fn scan(
             });
         }
     }
-    out.sort_by_key(Scanned::id);
+    // In the order of their ids, compared without making them.
+    out.sort_by(|a, b| a.id_bytes().cmp(b.id_bytes()));
     Ok(out)
 }
 
@@ -397,15 +410,18 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     }
 
     // Declared services.
-    let by_id: BTreeMap<String, &Scanned> = scanned.iter().map(|s| (s.id(), s)).collect();
+    let by_id: HashMap<(&str, &str), &Scanned> = scanned
+        .iter()
+        .map(|s| ((s.cluster.as_str(), s.service.as_str()), s))
+        .collect();
     let index = Index {
         services: world.services_by_id(),
         parameters: ParameterMap::of(&config.parameters),
     };
-    let mut changes = Vec::new();
+    let mut changes = Vec::with_capacity(config.services.len());
     for decl in &config.services {
         let found = by_id
-            .get(&decl.id())
+            .get(&(decl.cluster.as_str(), decl.name.as_str()))
             .copied()
             .expect("check_against made sure every declared service was scanned");
         changes.push(change_for(
@@ -430,13 +446,13 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     // Unmanaged services.
     let clients = crate::clients::Clients::of(world);
     let mut unmanaged = Vec::new();
-    let declared: BTreeSet<String> = config
+    let declared: HashSet<(&str, &str)> = config
         .services
         .iter()
-        .map(crate::config::ServiceDecl::id)
+        .map(|d| (d.cluster.as_str(), d.name.as_str()))
         .collect();
     for s in &scanned {
-        if declared.contains(&s.id()) {
+        if declared.contains(&(s.cluster.as_str(), s.service.as_str())) {
             continue;
         }
         let placement = Placement::of(&s.pointers);
@@ -752,6 +768,7 @@ fn change_for(
     }
     change.rewrites.sort();
     change.rewrites.dedup();
+    change.rewrites.shrink_to_fit();
     let service = index
         .services
         .get(&(decl.cluster.as_str(), decl.name.as_str()));

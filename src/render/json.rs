@@ -5,7 +5,16 @@ use crate::plan::Plan;
 /// The plan as pretty-printed JSON, ending in a newline.
 #[must_use]
 pub fn plan(plan: &Plan) -> String {
-    let mut out = serde_json::to_string_pretty(plan).expect("a plan always serialises");
-    out.push('\n');
-    out
+    let mut out = Vec::new();
+    write(plan, &mut out).expect("a plan always serialises");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// [`plan`], written to `out` as it is made (a region's plan is not held whole in memory).
+///
+/// # Errors
+/// When `out` cannot be written.
+pub fn write(plan: &Plan, mut out: impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut out, plan)?;
+    out.write_all(b"\n")
 }

@@ -45,7 +45,7 @@ pub fn task_definition(arn: &str, d: &aws_sdk_ecs::types::TaskDefinition) -> Tas
                         kv.value().unwrap_or_default().to_owned(),
                     )
                 })
-                .collect::<IndexMap<_, _>>(),
+                .collect(),
             secrets: c
                 .secrets()
                 .iter()

@@ -501,7 +501,7 @@ fn moved_container(original: &ContainerDefinition, td: &TaskDefinition) -> Conta
                     let value = wanted
                         .environment
                         .get(name)
-                        .cloned()
+                        .map(str::to_owned)
                         .or_else(|| kv.value().map(str::to_owned));
                     KeyValuePair::builder()
                         .set_name(kv.name().map(str::to_owned))
@@ -519,7 +519,7 @@ fn moved_container(original: &ContainerDefinition, td: &TaskDefinition) -> Conta
             !original
                 .environment()
                 .iter()
-                .any(|kv| kv.name() == Some(name.as_str()))
+                .any(|kv| kv.name() == Some(*name))
         })
         .map(|(name, value)| KeyValuePair::builder().name(name).value(value).build())
         .collect();
