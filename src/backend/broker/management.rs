@@ -922,6 +922,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_client_hashes_passwords_as_rabbitmq_documents_with_the_rbase64_in_patches() {
+        // RabbitMQ's own example ("Passwords", computing a hash): password test12, salt
+        // 0x908DC60A. The client base64-encodes through the rbase64 of patches/.
+        let salt = [0x90, 0x8D, 0xC6, 0x0A];
+        assert_eq!(
+            rabbitmq_http_client::password_hashing::base64_encoded_salted_password_hash_sha256(
+                &salt, "test12"
+            ),
+            "kI3GCqW5JLMJa4iX1lo7X4D6XbYqlLgxIs30+P6tENUV2POR"
+        );
+    }
+
+    #[test]
     fn a_queues_consumers_are_named_by_their_connections_client_given_names() {
         let consumers: Vec<ApiConsumer> = serde_json::from_value(serde_json::json!([
             { "queue": { "name": "t.dataexporter", "vhost": "/" },
