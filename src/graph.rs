@@ -249,7 +249,7 @@ impl Flow {
 
     /// "Must move before" pairs among moving services: `(earlier, later)`.
     #[must_use]
-    pub fn precedence(&self, strategy: Strategy) -> BTreeSet<(String, String)> {
+    pub fn precedence(&self, strategy: Strategy) -> BTreeSet<(&str, &str)> {
         let mut pairs = BTreeSet::new();
         for (queue, publishers) in &self.publishers {
             for publisher in publishers
@@ -262,8 +262,8 @@ impl Flow {
                         continue;
                     }
                     let pair = match strategy {
-                        Strategy::Drain => (publisher.id.clone(), consumer.id.clone()),
-                        Strategy::Federate => (consumer.id.clone(), publisher.id.clone()),
+                        Strategy::Drain => (publisher.id.as_str(), consumer.id.as_str()),
+                        Strategy::Federate => (consumer.id.as_str(), publisher.id.as_str()),
                     };
                     pairs.insert(pair);
                 }
@@ -275,12 +275,12 @@ impl Flow {
     /// Orders the moving services into waves.
     #[must_use]
     pub fn waves(&self, strategy: Strategy) -> Waves {
-        let moving: Vec<String> = {
-            let mut ids: Vec<String> = self
+        let moving: Vec<&str> = {
+            let mut ids: Vec<&str> = self
                 .participants
                 .iter()
                 .filter(|p| p.moving)
-                .map(|p| p.id.clone())
+                .map(|p| p.id.as_str())
                 .collect();
             ids.sort();
             ids.dedup();
@@ -293,14 +293,12 @@ impl Flow {
 /// Places `services` into the earliest waves that respect `before` (pairs `(earlier, later)`);
 /// services in one cycle share a wave.
 #[must_use]
-pub fn order(services: &[String], before: &BTreeSet<(String, String)>) -> Waves {
+pub fn order(services: &[&str], before: &BTreeSet<(&str, &str)>) -> Waves {
     let mut graph: DiGraph<&str, ()> = DiGraph::new();
-    let index: BTreeMap<&str, NodeIndex> = services
-        .iter()
-        .map(|s| (s.as_str(), graph.add_node(s.as_str())))
-        .collect();
+    let index: BTreeMap<&str, NodeIndex> =
+        services.iter().map(|&s| (s, graph.add_node(s))).collect();
     for (a, b) in before {
-        if let (Some(&x), Some(&y)) = (index.get(a.as_str()), index.get(b.as_str())) {
+        if let (Some(&x), Some(&y)) = (index.get(a), index.get(b)) {
             graph.update_edge(x, y, ());
         }
     }
@@ -487,12 +485,13 @@ mod tests {
             #[test]
             fn waves_respect_order_and_are_earliest((n, edges) in graphs()) {
                 let names: Vec<String> = (0..n).map(|i| format!("c/s{i:02}")).collect();
-                let before: BTreeSet<(String, String)> = edges
+                let before: BTreeSet<(&str, &str)> = edges
                     .iter()
                     .filter(|(a, b)| a != b)
-                    .map(|&(a, b)| (names[a].clone(), names[b].clone()))
+                    .map(|&(a, b)| (names[a].as_str(), names[b].as_str()))
                     .collect();
-                let waves = order(&names, &before);
+                let ids: Vec<&str> = names.iter().map(String::as_str).collect();
+                let waves = order(&ids, &before);
                 let r = reach(n, &edges.iter().copied().filter(|(a, b)| a != b).collect::<Vec<_>>());
                 let wave = |i: usize| waves.wave_of(&names[i]).expect("every service has a wave");
                 // Every service is in exactly one wave.

@@ -288,15 +288,13 @@ impl Scanned {
     pub fn id(&self) -> String {
         format!("{}/{}", self.cluster, self.service)
     }
+}
 
-    /// The bytes of [`Scanned::id`], one by one.
-    fn id_bytes(&self) -> impl Iterator<Item = u8> + '_ {
-        let slash = std::iter::once(b'/');
-        self.cluster
-            .bytes()
-            .chain(slash)
-            .chain(self.service.bytes())
-    }
+/// The bytes of a service's id, `cluster/service`, one by one: ids compared without making
+/// them.
+fn id_bytes<'a>(cluster: &'a str, service: &'a str) -> impl Iterator<Item = u8> + 'a {
+    let slash = std::iter::once(b'/');
+    cluster.bytes().chain(slash).chain(service.bytes())
 }
 
 /// Scans the services of `clusters` (`None`: all) for pointers at the two brokers.
@@ -337,7 +335,7 @@ pub fn scan(
         }
     }
     // In the order of their ids, compared without making them.
-    out.sort_by(|a, b| a.id_bytes().cmp(b.id_bytes()));
+    out.sort_by(|a, b| id_bytes(&a.cluster, &a.service).cmp(id_bytes(&b.cluster, &b.service)));
     Ok(out)
 }
 
@@ -590,8 +588,24 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
             .is_none_or(|(name, _)| !created.contains(name))
     });
 
+    // The graph, the topology and the lookups that made the order are freed before the
+    // fingerprint is made: at a region's size they are tens of megabytes.
+    drop((
+        participants,
+        flow,
+        topology,
+        wave_of,
+        created,
+        clients,
+        index,
+        by_id,
+        declared,
+    ));
+
     changes.sort_by(|a, b| {
-        (a.action == Action::Noop, a.wave, a.id()).cmp(&(b.action == Action::Noop, b.wave, b.id()))
+        (a.action == Action::Noop, a.wave)
+            .cmp(&(b.action == Action::Noop, b.wave))
+            .then_with(|| id_bytes(&a.cluster, &a.service).cmp(id_bytes(&b.cluster, &b.service)))
     });
     let (retargets, notes) = scheduled_tasks(world, &changes, &brokers, &scope);
     let unmanaged_resources =
