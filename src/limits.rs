@@ -124,15 +124,19 @@ impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueMap<V> {
         let mut map = IndexMap::new();
         while let Some(key) = access.next_key::<String>()? {
             if map.contains_key(&key) {
-                return Err(de::Error::custom(format!(
-                    "{key:?} is listed more than once"
-                )));
+                return Err(listed_twice(&key));
             }
             let value = access.next_value()?;
             map.insert(key, value);
         }
         Ok(map)
     }
+}
+
+/// The error for a map's key listed twice (JSON objects may repeat a key; the last one would
+/// silently win).
+pub fn listed_twice<E: de::Error>(key: &str) -> E {
+    E::custom(format!("{key:?} is listed more than once"))
 }
 
 /// A whole number from `min` to `max`, whatever JSON or TOML type holds it.

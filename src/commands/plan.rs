@@ -81,11 +81,8 @@ fn save(
         path: plan_file.to_owned(),
         source,
     })?;
-    let saved = SavedPlan::new(plan).made_from(&plan_file);
-    crate::atomic::write_with(out, |file| {
-        serde_json::to_writer_pretty(&mut *file, &saved)?;
-        file.write_all(b"\n")
-    })?;
+    let saved = SavedPlan::of(plan, &plan_file);
+    crate::atomic::write_with(out, |file| render::json::write_pretty(&saved, file))?;
     Ok(saved.plan)
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use compact_str::CompactString;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A container's variables: names and values in the order written, each name once (the world
@@ -180,9 +180,7 @@ impl<'de> Visitor<'de> for Variables {
                 !seen.insert(name.clone())
             };
             if repeated {
-                return Err(de::Error::custom(format!(
-                    "{name:?} is listed more than once"
-                )));
+                return Err(crate::limits::listed_twice(&name));
             }
             let value = access.next_value()?;
             vars.push((name, value));

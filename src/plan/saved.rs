@@ -27,6 +27,18 @@ impl SavedPlan {
         }
     }
 
+    /// Wraps `plan` with its checksum, recording the plan file it was made from (as
+    /// `SavedPlan::new(plan).made_from(plan_file)`, with the plan hashed once).
+    #[must_use]
+    pub fn of(plan: Plan, plan_file: &std::path::Path) -> SavedPlan {
+        let checksum = checksum(&plan, Some(plan_file));
+        SavedPlan {
+            plan,
+            plan_file: Some(plan_file.to_owned()),
+            checksum,
+        }
+    }
+
     /// The same saved plan, recording the plan file it was made from.
     #[must_use]
     pub fn made_from(mut self, plan_file: &std::path::Path) -> SavedPlan {

@@ -14,7 +14,19 @@ pub fn plan(plan: &Plan) -> String {
 ///
 /// # Errors
 /// When `out` cannot be written.
-pub fn write(plan: &Plan, mut out: impl std::io::Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut out, plan)?;
+pub fn write(plan: &Plan, out: impl std::io::Write) -> std::io::Result<()> {
+    write_pretty(plan, out)
+}
+
+/// `value` as pretty-printed JSON ending in a newline, written to `out` as it is made (a plan,
+/// a saved plan).
+///
+/// # Errors
+/// When `out` cannot be written.
+pub fn write_pretty(
+    value: &impl serde::Serialize,
+    mut out: impl std::io::Write,
+) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut out, value)?;
     out.write_all(b"\n")
 }
