@@ -447,14 +447,25 @@ impl Management {
         &self.api
     }
 
-    /// A raw `GET` of `path` through the crate's HTTP client; `None` on 404.
+    /// A raw `GET` of `path` through the crate's HTTP client; `None` on 404. A read answered
+    /// with a server error is asked again, twice at most (RabbitMQ answers 500 when a plugin's
+    /// status, such as federation's, is not gathered in time).
     fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
-        let mut request = self.http.get(format!("{}{path}", self.base));
-        if let Some((user, password)) = &self.credentials {
-            request = request.basic_auth(user, Some(password));
-        }
-        let response = crate::stats::timed(|| endpoint("GET", path), || request.send())
-            .map_err(|e| self.unreachable(&e))?;
+        const ATTEMPTS: u32 = 3;
+        let mut attempt = 1;
+        let response = loop {
+            let mut request = self.http.get(format!("{}{path}", self.base));
+            if let Some((user, password)) = &self.credentials {
+                request = request.basic_auth(user, Some(password));
+            }
+            let response = crate::stats::timed(|| endpoint("GET", path), || request.send())
+                .map_err(|e| self.unreachable(&e))?;
+            if !response.status().is_server_error() || attempt == ATTEMPTS {
+                break response;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250 * u64::from(attempt)));
+            attempt += 1;
+        };
         match response.status().as_u16() {
             200 => response.json().map(Some).map_err(|e| {
                 Error::Backend(format!(
@@ -920,6 +931,56 @@ pub(super) fn amqp_url_belongs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A management API on loopback whose first `failing` answers are HTTP 500 and the others
+    /// `[]`; gives its URL and the count of requests it has answered.
+    fn flaky_api(failing: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read as _, Write as _};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = answered.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let answer: &[u8] = if n < failing {
+                    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]"
+                };
+                let _ = stream.write_all(answer);
+            }
+        });
+        (url, answered)
+    }
+
+    #[test]
+    fn a_read_answered_with_a_server_error_is_asked_again_twice_at_most() {
+        use std::sync::atomic::Ordering;
+        let (url, answered) = flaky_api(2);
+        let api = Management::new(&url).unwrap();
+        let links: Option<Vec<serde_json::Value>> = api.get("/api/federation-links").unwrap();
+        assert_eq!(links, Some(Vec::new()));
+        assert_eq!(answered.load(Ordering::SeqCst), 3);
+
+        let (url, answered) = flaky_api(usize::MAX);
+        let api = Management::new(&url).unwrap();
+        let err = api
+            .get::<Vec<serde_json::Value>>("/api/federation-links")
+            .unwrap_err();
+        assert!(err.to_string().contains("answered HTTP 500"), "{err}");
+        assert_eq!(answered.load(Ordering::SeqCst), 3);
+    }
 
     #[test]
     fn the_client_hashes_passwords_as_rabbitmq_documents_with_the_rbase64_in_patches() {
