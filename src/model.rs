@@ -997,9 +997,9 @@ impl World {
             .iter_mut()
             .flat_map(|td| &mut td.containers)
         {
-            for value in container.environment.values_mut() {
-                *value = kept(value, Reading::Value).into();
-            }
+            container
+                .environment
+                .change_values(|value| kept(value, Reading::Value));
             let paths: Vec<String> = container.fields().into_iter().map(|(p, _)| p).collect();
             for path in paths {
                 if let Some(value) = container.field_mut(&path) {
@@ -1461,8 +1461,8 @@ mod tests {
         assert_eq!(world.parameters["/password"], REDACTED);
         assert_eq!(world.parameters["/plain"], "amqp://u:****@b-1.mq");
         let env = &world.task_definitions[0].containers[0].environment;
-        assert_eq!(env["A"], "amqps://u:****@b-1.mq:5671");
-        assert_eq!(env["B"], "u:****@b-1.mq:5671");
+        assert_eq!(&env["A"], "amqps://u:****@b-1.mq:5671");
+        assert_eq!(&env["B"], "u:****@b-1.mq:5671");
         assert!(!text.contains("secret_parameters"), "never written");
     }
 

@@ -38,13 +38,13 @@ pub fn moved(
         };
         match &pointer.via {
             Via::Variable { name } => {
-                if let Some(value) = container.environment.get_mut(name) {
-                    if let Some(rewritten) =
-                        discovery::rewrite(value, brokers.get(from), brokers.get(to))
-                    {
-                        *value = rewritten.into();
-                        changed = true;
-                    }
+                if let Some(rewritten) = container
+                    .environment
+                    .get(name)
+                    .and_then(|value| discovery::rewrite(value, brokers.get(from), brokers.get(to)))
+                {
+                    container.environment.insert(name, rewritten);
+                    changed = true;
                 }
             }
             Via::Field { path } => {
@@ -65,7 +65,7 @@ pub fn moved(
                 if let Some(rewritten) =
                     discovery::rewrite(&pointer.value, brokers.get(from), brokers.get(to))
                 {
-                    container.environment.insert(name.clone(), rewritten);
+                    container.environment.insert(name, rewritten);
                     changed = true;
                 }
             }
