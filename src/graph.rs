@@ -6,6 +6,7 @@
 //! one dependency cycle: then they share a wave. Every service is placed in the earliest wave
 //! these rules allow.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use petgraph::algo::tarjan_scc;
@@ -14,17 +15,17 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use crate::config::Strategy;
 use crate::model::{Binding, DestinationType};
 
-/// A service as the graph sees it.
+/// A service as the graph sees it; its names are borrowed from the plan file where they can be.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Participant {
+pub struct Participant<'a> {
     /// `cluster/service`.
     pub id: String,
     /// Whether the plan moves it (only moving services get waves).
     pub moving: bool,
     /// Exchange or queue names it publishes to.
-    pub publishes: Vec<String>,
+    pub publishes: Cow<'a, [String]>,
     /// Queue names it consumes.
-    pub consumes: Vec<String>,
+    pub consumes: Cow<'a, [String]>,
 }
 
 /// A binding as the graph sees it: what is published to `exchange` also reaches `destination`.
@@ -68,24 +69,25 @@ impl From<&Binding> for Route {
 }
 
 /// A node of the publisher/consumer graph.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Node {
-    Service(String),
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Node<'a> {
+    Service(&'a str),
     /// An exchange, or a published name the topology does not know as a queue.
-    Exchange(String),
-    Queue(String),
+    Exchange(&'a str),
+    Queue(&'a str),
 }
 
-/// The publisher/consumer graph of a plan.
+/// The publisher/consumer graph of a plan. It borrows every name from the participants and
+/// the bindings it was built from: a region's graph holds tens of thousands of them.
 #[derive(Debug, Clone)]
-pub struct Flow {
-    pub graph: DiGraph<Node, ()>,
-    index: BTreeMap<Node, NodeIndex>,
-    participants: Vec<Participant>,
+pub struct Flow<'a> {
+    pub graph: DiGraph<Node<'a>, ()>,
+    index: BTreeMap<Node<'a>, NodeIndex>,
+    participants: &'a [Participant<'a>],
     /// Queue → indices (into `participants`) of the services that publish into it.
-    publishers: BTreeMap<String, Vec<usize>>,
+    publishers: BTreeMap<&'a str, Vec<usize>>,
     /// Queue → indices of the services that consume it.
-    consumers: BTreeMap<String, Vec<usize>>,
+    consumers: BTreeMap<&'a str, Vec<usize>>,
 }
 
 /// Waves of moving services, and the cycles that had to share one.
@@ -108,13 +110,13 @@ impl Waves {
     }
 }
 
-impl Flow {
+impl<'a> Flow<'a> {
     /// Builds the graph from the services and the brokers' bindings.
     ///
     /// A consumed name or a queue a binding names is a queue; anything else published to is an
     /// exchange. A binding's source is always an exchange.
     #[must_use]
-    pub fn new(participants: &[Participant], bindings: &[Route]) -> Flow {
+    pub fn new(participants: &'a [Participant<'a>], bindings: &'a [Route]) -> Flow<'a> {
         let queues: BTreeSet<&str> = participants
             .iter()
             .flat_map(|p| p.consumes.iter().map(String::as_str))
@@ -128,48 +130,48 @@ impl Flow {
         let mut flow = Flow {
             graph: DiGraph::new(),
             index: BTreeMap::new(),
-            participants: participants.to_vec(),
+            participants,
             publishers: BTreeMap::new(),
             consumers: BTreeMap::new(),
         };
-        let destination = |name: &str| {
+        let destination = |name: &'a str| {
             if queues.contains(name) {
-                Node::Queue(name.to_owned())
+                Node::Queue(name)
             } else {
-                Node::Exchange(name.to_owned())
+                Node::Exchange(name)
             }
         };
         let mut sorted: Vec<&Participant> = participants.iter().collect();
         sorted.sort_by(|a, b| a.id.cmp(&b.id));
         for p in sorted {
-            let service = flow.node(Node::Service(p.id.clone()));
-            for name in &p.publishes {
+            let service = flow.node(Node::Service(&p.id));
+            for name in p.publishes.iter() {
                 let target = flow.node(destination(name));
                 flow.graph.update_edge(service, target, ());
             }
-            for name in &p.consumes {
-                let queue = flow.node(Node::Queue(name.clone()));
+            for name in p.consumes.iter() {
+                let queue = flow.node(Node::Queue(name));
                 flow.graph.update_edge(queue, service, ());
             }
         }
         let mut bindings: Vec<&Route> = bindings.iter().collect();
         bindings.sort();
         for route in bindings {
-            let from = flow.node(Node::Exchange(route.exchange.clone()));
+            let from = flow.node(Node::Exchange(&route.exchange));
             let to = flow.node(match route.destination_type {
-                DestinationType::Queue => Node::Queue(route.destination.clone()),
-                DestinationType::Exchange => Node::Exchange(route.destination.clone()),
+                DestinationType::Queue => Node::Queue(&route.destination),
+                DestinationType::Exchange => Node::Exchange(&route.destination),
             });
             if from != to {
                 flow.graph.update_edge(from, to, ());
             }
         }
-        for (i, p) in flow.participants.iter().enumerate() {
+        for (i, p) in participants.iter().enumerate() {
             for queue in flow.queues_reached_by(&p.id) {
                 flow.publishers.entry(queue).or_default().push(i);
             }
-            for queue in &p.consumes {
-                let consumers = flow.consumers.entry(queue.clone()).or_default();
+            for queue in p.consumes.iter() {
+                let consumers = flow.consumers.entry(queue).or_default();
                 if !consumers.contains(&i) {
                     consumers.push(i);
                 }
@@ -178,11 +180,11 @@ impl Flow {
         flow
     }
 
-    fn node(&mut self, node: Node) -> NodeIndex {
+    fn node(&mut self, node: Node<'a>) -> NodeIndex {
         if let Some(&i) = self.index.get(&node) {
             return i;
         }
-        let i = self.graph.add_node(node.clone());
+        let i = self.graph.add_node(node);
         self.index.insert(node, i);
         i
     }
@@ -191,9 +193,9 @@ impl Flow {
     /// exchanges, and on through exchanges bound to exchanges, as RabbitMQ routes (any number
     /// of hops; a cycle of exchange bindings is followed once round).
     #[must_use]
-    pub fn queues_reached_by(&self, id: &str) -> BTreeSet<String> {
+    pub fn queues_reached_by(&self, id: &str) -> BTreeSet<&'a str> {
         let mut out = BTreeSet::new();
-        let Some(&start) = self.index.get(&Node::Service(id.to_owned())) else {
+        let Some(&start) = self.index.get(&Node::Service(id)) else {
             return out;
         };
         let mut seen = BTreeSet::new();
@@ -202,9 +204,9 @@ impl Flow {
             if !seen.insert(target) {
                 continue;
             }
-            match &self.graph[target] {
+            match self.graph[target] {
                 Node::Queue(q) => {
-                    out.insert(q.clone());
+                    out.insert(q);
                 }
                 Node::Exchange(_) => next.extend(self.graph.neighbors(target)),
                 Node::Service(_) => {}
@@ -215,7 +217,7 @@ impl Flow {
 
     /// Services (moving or not) that publish into queue `queue`.
     #[must_use]
-    pub fn publishers_of(&self, queue: &str) -> Vec<&Participant> {
+    pub fn publishers_of(&self, queue: &str) -> Vec<&'a Participant<'a>> {
         self.publishers
             .get(queue)
             .into_iter()
@@ -226,7 +228,7 @@ impl Flow {
 
     /// Services (moving or not) that consume queue `queue`.
     #[must_use]
-    pub fn consumers_of(&self, queue: &str) -> Vec<&Participant> {
+    pub fn consumers_of(&self, queue: &str) -> Vec<&'a Participant<'a>> {
         self.consumers
             .get(queue)
             .into_iter()
@@ -237,11 +239,11 @@ impl Flow {
 
     /// Every queue in the graph, sorted.
     #[must_use]
-    pub fn queues(&self) -> Vec<String> {
+    pub fn queues(&self) -> Vec<&'a str> {
         self.index
             .keys()
-            .filter_map(|n| match n {
-                Node::Queue(q) => Some(q.clone()),
+            .filter_map(|n| match *n {
+                Node::Queue(q) => Some(q),
                 _ => None,
             })
             .collect()
@@ -344,7 +346,7 @@ pub fn order(services: &[&str], before: &BTreeSet<(&str, &str)>) -> Waves {
 mod tests {
     use super::*;
 
-    fn p(id: &str, publishes: &[&str], consumes: &[&str]) -> Participant {
+    fn p(id: &str, publishes: &[&str], consumes: &[&str]) -> Participant<'static> {
         Participant {
             id: id.into(),
             moving: true,
@@ -355,15 +357,14 @@ mod tests {
 
     #[test]
     fn publishers_move_before_consumers_through_exchanges() {
-        let flow = Flow::new(
-            &[
-                p("c/a", &["ex"], &[]),
-                p("c/b", &["q2"], &["q1"]),
-                p("c/c", &[], &["q2"]),
-                p("c/d", &[], &[]),
-            ],
-            &[Route::to_queue("ex", "q1")],
-        );
+        let participants = [
+            p("c/a", &["ex"], &[]),
+            p("c/b", &["q2"], &["q1"]),
+            p("c/c", &[], &["q2"]),
+            p("c/d", &[], &[]),
+        ];
+        let routes = [Route::to_queue("ex", "q1")];
+        let flow = Flow::new(&participants, &routes);
         let waves = flow.waves(Strategy::Drain);
         assert_eq!(
             waves.waves,
@@ -380,23 +381,19 @@ mod tests {
     #[test]
     fn a_publisher_reaches_queues_through_exchanges_bound_to_exchanges() {
         // shop -> a.ex -> b.ex -> q <- billing; c.ex and d.ex bind to each other (a cycle).
-        let flow = Flow::new(
-            &[
-                p("c/shop", &["a.ex"], &[]),
-                p("c/billing", &[], &["q"]),
-                p("c/looper", &["c.ex"], &[]),
-            ],
-            &[
-                Route::to_exchange("a.ex", "b.ex"),
-                Route::to_queue("b.ex", "q"),
-                Route::to_exchange("c.ex", "d.ex"),
-                Route::to_exchange("d.ex", "c.ex"),
-            ],
-        );
-        assert_eq!(
-            flow.queues_reached_by("c/shop"),
-            BTreeSet::from(["q".to_owned()])
-        );
+        let participants = [
+            p("c/shop", &["a.ex"], &[]),
+            p("c/billing", &[], &["q"]),
+            p("c/looper", &["c.ex"], &[]),
+        ];
+        let routes = [
+            Route::to_exchange("a.ex", "b.ex"),
+            Route::to_queue("b.ex", "q"),
+            Route::to_exchange("c.ex", "d.ex"),
+            Route::to_exchange("d.ex", "c.ex"),
+        ];
+        let flow = Flow::new(&participants, &routes);
+        assert_eq!(flow.queues_reached_by("c/shop"), BTreeSet::from(["q"]));
         assert!(flow.queues_reached_by("c/looper").is_empty());
         let waves = flow.waves(Strategy::Drain);
         assert_eq!(
@@ -410,7 +407,8 @@ mod tests {
 
     #[test]
     fn federate_reverses_the_order() {
-        let flow = Flow::new(&[p("c/a", &["q"], &[]), p("c/b", &[], &["q"])], &[]);
+        let participants = [p("c/a", &["q"], &[]), p("c/b", &[], &["q"])];
+        let flow = Flow::new(&participants, &[]);
         let waves = flow.waves(Strategy::Federate);
         assert_eq!(
             waves.waves,
@@ -420,14 +418,12 @@ mod tests {
 
     #[test]
     fn a_cycle_shares_a_wave() {
-        let flow = Flow::new(
-            &[
-                p("c/api", &["requests"], &["replies"]),
-                p("c/worker", &["replies"], &["requests"]),
-                p("c/feeder", &["requests"], &[]),
-            ],
-            &[],
-        );
+        let participants = [
+            p("c/api", &["requests"], &["replies"]),
+            p("c/worker", &["replies"], &["requests"]),
+            p("c/feeder", &["requests"], &[]),
+        ];
+        let flow = Flow::new(&participants, &[]);
         let waves = flow.waves(Strategy::Drain);
         assert_eq!(
             waves.waves,
@@ -446,7 +442,8 @@ mod tests {
     fn services_that_stay_do_not_get_waves_or_constrain() {
         let mut stay = p("c/stay", &["q"], &[]);
         stay.moving = false;
-        let flow = Flow::new(&[stay, p("c/b", &[], &["q"])], &[]);
+        let participants = [stay, p("c/b", &[], &["q"])];
+        let flow = Flow::new(&participants, &[]);
         let waves = flow.waves(Strategy::Drain);
         assert_eq!(waves.waves, vec![vec!["c/b".to_owned()]]);
         assert_eq!(flow.publishers_of("q").len(), 1);

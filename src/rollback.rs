@@ -1,6 +1,7 @@
 //! The way back during the migration window: every service `apply` moved goes back to the
 //! revision it ran before (the same revision, not a copy), in the same order rules as a move.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::config::{Config, Strategy};
@@ -203,8 +204,8 @@ pub fn schedule(
         .map(|d| Participant {
             id: d.id(),
             moving: going_back.contains_key(&d.id()),
-            publishes: d.publishes.clone(),
-            consumes: d.consumes.clone(),
+            publishes: Cow::Borrowed(&d.publishes),
+            consumes: Cow::Borrowed(&d.consumes),
         })
         .collect();
     for id in going_back.keys() {
@@ -212,12 +213,13 @@ pub fn schedule(
             participants.push(Participant {
                 id: id.clone(),
                 moving: true,
-                publishes: Vec::new(),
-                consumes: Vec::new(),
+                publishes: Cow::Borrowed(&[]),
+                consumes: Cow::Borrowed(&[]),
             });
         }
     }
-    let flow = Flow::new(&participants, &crate::plan::bindings(world, brokers));
+    let bindings = crate::plan::bindings(world, brokers);
+    let flow = Flow::new(&participants, &bindings);
     let order = flow.waves(Strategy::Drain);
     let mut waves = Vec::new();
     let mut drains = Vec::new();

@@ -116,7 +116,7 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
     let by_id: std::collections::HashMap<(&str, &str), &crate::plan::Scanned> = scanned
         .iter()
         .rev()
-        .map(|s| ((s.cluster.as_str(), s.service.as_str()), s))
+        .map(|s| ((s.cluster, s.service), s))
         .collect();
     let declared: std::collections::HashSet<(&str, &str)> = config
         .services
@@ -127,9 +127,9 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
     for decl in &config.services {
         if let Some(s) = by_id.get(&(decl.cluster.as_str(), decl.name.as_str())) {
             services.push(ServiceStatus {
-                cluster: s.cluster.clone(),
-                service: s.service.clone(),
-                task_definition: s.task_definition.clone(),
+                cluster: s.cluster.to_owned(),
+                service: s.service.to_owned(),
+                task_definition: s.task_definition.to_owned(),
                 broker: Placement::of(&s.pointers),
                 wants: Some(decl.broker),
                 unlisted: config
@@ -142,11 +142,11 @@ pub fn status(config: &Config, world: &World, brokers: [ResolvedBroker; 2]) -> R
         }
     }
     for s in &scanned {
-        if !declared.contains(&(s.cluster.as_str(), s.service.as_str())) && !s.pointers.is_empty() {
+        if !declared.contains(&(s.cluster, s.service)) && !s.pointers.is_empty() {
             services.push(ServiceStatus {
-                cluster: s.cluster.clone(),
-                service: s.service.clone(),
-                task_definition: s.task_definition.clone(),
+                cluster: s.cluster.to_owned(),
+                service: s.service.to_owned(),
+                task_definition: s.task_definition.to_owned(),
                 broker: Placement::of(&s.pointers),
                 wants: None,
                 unlisted: Vec::new(),

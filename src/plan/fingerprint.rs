@@ -61,15 +61,15 @@ pub fn fingerprint(
             scanned
                 .iter()
                 .filter(|s| !s.pointers.is_empty())
-                .map(|s| (s.cluster.as_str(), s.service.as_str())),
+                .map(|s| (s.cluster, s.service)),
         )
         .collect();
     let services = world.services_by_id();
     for s in scanned
         .iter()
-        .filter(|s| relevant.contains(&(s.cluster.as_str(), s.service.as_str())))
+        .filter(|s| relevant.contains(&(s.cluster, s.service)))
     {
-        let Some(service) = services.get(&(s.cluster.as_str(), s.service.as_str())) else {
+        let Some(service) = services.get(&(s.cluster, s.service)) else {
             continue;
         };
         let td = world.task_definition(&service.task_definition);

@@ -4,6 +4,7 @@
 //! state without touching any backend; renderers print it and `apply` executes it. A saved plan
 //! ([`SavedPlan`]) is the same value with a checksum of its own content.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use indexmap::IndexMap;
@@ -274,15 +275,15 @@ impl Plan {
 
 /// A scanned service: where it is and what in it points at the brokers.
 #[derive(Debug, Clone)]
-pub struct Scanned {
-    pub cluster: String,
-    pub service: String,
-    pub task_definition: String,
+pub struct Scanned<'w> {
+    pub cluster: &'w str,
+    pub service: &'w str,
+    pub task_definition: &'w str,
     pub pointers: Vec<Pointer>,
     pub uninspected: Vec<Uninspected>,
 }
 
-impl Scanned {
+impl Scanned<'_> {
     /// `cluster/service`.
     #[must_use]
     pub fn id(&self) -> String {
@@ -301,12 +302,12 @@ fn id_bytes<'a>(cluster: &'a str, service: &'a str) -> impl Iterator<Item = u8> 
 ///
 /// # Errors
 /// [`Error::Backend`] when a service names a task definition the state does not have.
-pub fn scan(
-    world: &World,
+pub fn scan<'w>(
+    world: &'w World,
     brokers: [&ResolvedBroker; 2],
     clusters: Option<&[String]>,
     only: Option<&[String]>,
-) -> Result<Vec<Scanned>> {
+) -> Result<Vec<Scanned<'w>>> {
     let mut out = Vec::with_capacity(world.clusters.iter().map(|c| c.services.len()).sum());
     for cluster in &world.clusters {
         if clusters.is_some_and(|cs| !cs.contains(&cluster.name)) {
@@ -326,16 +327,16 @@ pub fn scan(
             pointers.shrink_to_fit();
             uninspected.shrink_to_fit();
             out.push(Scanned {
-                cluster: cluster.name.clone(),
-                service: service.name.clone(),
-                task_definition: service.task_definition.clone(),
+                cluster: &cluster.name,
+                service: &service.name,
+                task_definition: &service.task_definition,
                 pointers,
                 uninspected,
             });
         }
     }
     // In the order of their ids, compared without making them.
-    out.sort_by(|a, b| id_bytes(&a.cluster, &a.service).cmp(id_bytes(&b.cluster, &b.service)));
+    out.sort_by(|a, b| id_bytes(a.cluster, a.service).cmp(id_bytes(b.cluster, b.service)));
     Ok(out)
 }
 
@@ -410,7 +411,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     // Declared services.
     let by_id: HashMap<(&str, &str), &Scanned> = scanned
         .iter()
-        .map(|s| ((s.cluster.as_str(), s.service.as_str()), s))
+        .map(|s| ((s.cluster, s.service), s))
         .collect();
     let index = Index {
         services: world.services_by_id(),
@@ -450,7 +451,7 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         .map(|d| (d.cluster.as_str(), d.name.as_str()))
         .collect();
     for s in &scanned {
-        if declared.contains(&(s.cluster.as_str(), s.service.as_str())) {
+        if declared.contains(&(s.cluster, s.service)) {
             continue;
         }
         let placement = Placement::of(&s.pointers);
@@ -476,10 +477,10 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
                 .map(|q| q.name.clone())
                 .collect();
             unmanaged.push(Unmanaged {
-                cluster: s.cluster.clone(),
-                service: s.service.clone(),
+                cluster: s.cluster.to_owned(),
+                service: s.service.to_owned(),
                 broker: placement,
-                task_definition: s.task_definition.clone(),
+                task_definition: s.task_definition.to_owned(),
                 through,
                 consumes,
             });
@@ -524,13 +525,16 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
     }
 
     // The graph and the waves.
+    // Changes are made one per declared service, in the plan file's order: the graph borrows
+    // the names each publishes and consumes from the plan file.
     let participants: Vec<Participant> = changes
         .iter()
-        .map(|c| Participant {
+        .zip(&config.services)
+        .map(|(c, decl)| Participant {
             id: c.id(),
             moving: c.action != Action::Noop,
-            publishes: c.publishes.clone(),
-            consumes: c.consumes.clone(),
+            publishes: Cow::Borrowed(&decl.publishes),
+            consumes: Cow::Borrowed(&decl.consumes),
         })
         .collect();
     let topology = Topology::of(world, &brokers);
@@ -590,9 +594,9 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
 
     // The graph, the topology and the lookups that made the order are freed before the
     // fingerprint is made: at a region's size they are tens of megabytes.
+    drop(flow);
     drop((
         participants,
-        flow,
         topology,
         wave_of,
         created,
@@ -682,7 +686,7 @@ fn change_for(
         to,
         wave: None,
         reason: None,
-        task_definition: scanned.task_definition.clone(),
+        task_definition: scanned.task_definition.to_owned(),
         rewrites: Vec::new(),
         publishes: decl.publishes.clone(),
         consumes: decl.consumes.clone(),

@@ -30,14 +30,14 @@ pub(super) fn end_state_warnings(
     // 1. Publishers and consumers of a queue that end on different brokers.
     for queue in flow.queues() {
         let consumers: Vec<(String, BrokerAlias)> = flow
-            .consumers_of(&queue)
+            .consumers_of(queue)
             .into_iter()
             .filter_map(|p| end.get(&p.id).copied().flatten().map(|b| (p.id.clone(), b)))
             .collect();
         if consumers.is_empty() {
             continue;
         }
-        for publisher in flow.publishers_of(&queue) {
+        for publisher in flow.publishers_of(queue) {
             let Some(Some(on)) = end.get(&publisher.id) else {
                 continue;
             };
