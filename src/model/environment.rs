@@ -342,6 +342,9 @@ mod tests {
             env.iter().collect::<Vec<_>>(),
             [("URL", "amqps://b-22:5671"), ("LEVEL", "info")]
         );
-        assert_eq!(format!("{env:?}"), r#"{"URL": "amqps://b-22:5671", "LEVEL": "info"}"#);
+        assert_eq!(
+            format!("{env:?}"),
+            r#"{"URL": "amqps://b-22:5671", "LEVEL": "info"}"#
+        );
     }
 }
