@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 use crate::host::{hosts_in, hosts_read, mask_password, Reading};
 
 mod environment;
+mod sparse;
 pub use environment::Environment;
+pub use sparse::Sparse;
 
 /// What `snapshot` writes instead of a secret value it does not keep (and what the AWS backend
 /// keeps of a credential it cannot read a host beside). A value that is this marker is
@@ -66,7 +68,7 @@ macro_rules! deserialize_keeping_extra {
                         let mut value = $ty {
                             $($field: deserialize_keeping_extra!(@end $kind $field),)*
                             $($($skipped: Default::default(),)*)?
-                            extra,
+                            extra: extra.into(),
                         };
                         $($(value.$tight.shrink_to_fit();)*)?
                         Ok(value)
@@ -77,7 +79,7 @@ macro_rules! deserialize_keeping_extra {
         }
     };
     (@read $map:ident) => { $map.next_value()? };
-    (@read $map:ident $check:ty) => { $map.next_value::<$check>()?.0 };
+    (@read $map:ident $check:ty) => { $map.next_value::<$check>()?.0.into() };
     (@end required $field:ident) => {
         $field.ok_or_else(|| serde::de::Error::missing_field(stringify!($field)))?
     };
@@ -647,14 +649,14 @@ pub struct Service {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment_controller: Option<String>,
     /// The service's tags (they tell who owns it: CloudFormation, Copilot, CDK, Terraform).
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    pub tags: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "Sparse::is_empty")]
+    pub tags: Sparse<IndexMap<String, String>>,
     /// Its running tasks, where known: a broker connection from one of their addresses is the
     /// service's, whatever the client calls itself.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<Task>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Sparse<Map<String, Value>>,
 }
 
 // How the world file's largest structs are read (their derives serialise only): which fields
@@ -691,7 +693,7 @@ deserialize_keeping_extra!(Service {
     deployment_controller: default,
     tags: default,
     tasks: default,
-} shrink { tags });
+});
 
 deserialize_keeping_extra!(TaskDefinition {
     family: required,
@@ -705,7 +707,7 @@ deserialize_keeping_extra!(Container {
     environment: default,
     secrets: default(crate::limits::Unique<String>),
     environment_files: default,
-} shrink { secrets });
+});
 
 /// A running task of a service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -737,7 +739,7 @@ pub struct TaskDefinition {
     pub status: Option<String>,
     pub containers: Vec<Container>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Sparse<Map<String, Value>>,
 }
 
 impl TaskDefinition {
@@ -762,13 +764,13 @@ pub struct Container {
     pub name: String,
     pub environment: Environment,
     /// Variable name → `valueFrom` (an SSM parameter or Secrets Manager ARN, or a parameter name).
-    pub secrets: IndexMap<String, String>,
+    pub secrets: Sparse<IndexMap<String, String>>,
     /// Env files the container loads (ECS's `environmentFiles`); its `environment` overrides
     /// them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub environment_files: Vec<EnvironmentFile>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Sparse<Map<String, Value>>,
 }
 
 impl Container {
@@ -788,6 +790,9 @@ impl Container {
 
     /// The string at `path` (as [`Container::fields`] writes it), to change it in place.
     pub fn field_mut(&mut self, path: &str) -> Option<&mut String> {
+        if self.extra.is_empty() {
+            return None;
+        }
         for (key, value) in &mut self.extra {
             if let Some(found) = string_at(value, field_key("", key), path) {
                 return Some(found);

@@ -50,7 +50,8 @@ pub fn task_definition(arn: &str, d: &aws_sdk_ecs::types::TaskDefinition) -> Tas
                 .secrets()
                 .iter()
                 .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
-                .collect::<IndexMap<_, _>>(),
+                .collect::<IndexMap<_, _>>()
+                .into(),
             environment_files: c
                 .environment_files()
                 .iter()
@@ -59,7 +60,7 @@ pub fn task_definition(arn: &str, d: &aws_sdk_ecs::types::TaskDefinition) -> Tas
                     kind: f.r#type().as_str().to_owned(),
                 })
                 .collect(),
-            extra: container_fields(c),
+            extra: container_fields(c).into(),
         })
         .collect();
     let mut extra = Map::new();
@@ -69,7 +70,7 @@ pub fn task_definition(arn: &str, d: &aws_sdk_ecs::types::TaskDefinition) -> Tas
         revision: revision.parse().unwrap_or(0),
         status: d.status().map(|s| s.as_str().to_owned()),
         containers,
-        extra,
+        extra: extra.into(),
     }
 }
 

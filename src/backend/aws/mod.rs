@@ -814,7 +814,7 @@ mod tests {
             containers: vec![crate::model::Container {
                 name: "app".into(),
                 environment: [("A".to_owned(), "x".to_owned())].into_iter().collect(),
-                extra: extra.clone(),
+                extra: extra.clone().into(),
                 ..crate::model::Container::default()
             }],
             ..TaskDefinition::default()
@@ -831,7 +831,7 @@ mod tests {
         extra["healthCheck"]["command"][2] = "new.mq".into();
         let td = TaskDefinition {
             containers: vec![crate::model::Container {
-                extra,
+                extra: extra.into(),
                 ..td.containers[0].clone()
             }],
             ..td

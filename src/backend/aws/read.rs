@@ -169,8 +169,8 @@ pub(super) async fn read(aws: &mut Aws, scope: &ReadScope) -> Result<World> {
                     deployment_controller: s
                         .deployment_controller()
                         .map(|c| c.r#type().as_str().to_owned()),
-                    tags: convert::service_tags(&s),
-                    extra,
+                    tags: convert::service_tags(&s).into(),
+                    extra: extra.into(),
                     ..Service::default()
                 }
             })
