@@ -450,6 +450,8 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         .iter()
         .map(|d| (d.cluster.as_str(), d.name.as_str()))
         .collect();
+    let old_broker = brokers.old.in_world(world);
+    let mut consumed = None;
     for s in &scanned {
         if declared.contains(&(s.cluster, s.service)) {
             continue;
@@ -463,19 +465,10 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
                 .map(|p| format!("{}/{}", p.container, p.via.variable()))
                 .collect();
             through.dedup();
-            let old_broker = brokers.old.in_world(world);
-            let connections = old_broker.map_or(&[][..], |b| &b.connections[..]);
-            let consumes = old_broker
-                .and_then(|b| b.queues.as_ref())
-                .into_iter()
-                .flatten()
-                .filter(|q| {
-                    q.consumed_by
-                        .iter()
-                        .any(|c| clients.consumer(c, connections).contains(&s.id()))
-                })
-                .map(|q| q.name.clone())
-                .collect();
+            let consumes = consumed
+                .get_or_insert_with(|| queues_consumed(old_broker, &clients))
+                .remove(&s.id())
+                .unwrap_or_default();
             unmanaged.push(Unmanaged {
                 cluster: s.cluster.to_owned(),
                 service: s.service.to_owned(),
@@ -651,6 +644,33 @@ pub fn make(config: &Config, world: &World) -> Result<Plan> {
         topology: to_create,
         federation,
     })
+}
+
+/// The queues of `broker` each service consumes, by `cluster/service`, in the broker's order:
+/// what its queues' `consumed_by` names, told apart as [`crate::clients::Clients::consumer`]
+/// does. Each client is looked up once, however many queues it consumes.
+fn queues_consumed(
+    broker: Option<&Broker>,
+    clients: &crate::clients::Clients,
+) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let Some(broker) = broker else {
+        return out;
+    };
+    let mut consumers: HashMap<&str, Vec<String>> = HashMap::new();
+    for queue in broker.queues.iter().flatten() {
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        for client in &queue.consumed_by {
+            let of_client = consumers
+                .entry(client)
+                .or_insert_with(|| clients.consumer(client, &broker.connections));
+            ids.extend(of_client.iter().cloned());
+        }
+        for id in ids {
+            out.entry(id).or_default().push(queue.name.clone());
+        }
+    }
+    out
 }
 
 /// The scheduled tasks apply retargets for `changes`, and the notes about those it leaves to
@@ -847,5 +867,48 @@ impl<'c> ParameterMap<'c> {
             BrokerAlias::Old => &self.to_old,
         };
         map.get(&parameter_name(parameter)).map(|p| (*p).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::chain;
+    use crate::model::Queue;
+
+    /// What each left-out service consumes is looked up once per queue, not once per service
+    /// and queue: a thousand left-out consumers of a thousand queues the broker names took
+    /// minutes (every service against every queue, every client against every service).
+    #[test]
+    fn a_thousand_left_out_consumers_are_matched_to_their_queues_at_once() {
+        const LEFT_OUT: usize = 1_000;
+        let mut world = chain::world();
+        let p1 = world.clusters[0].services[0].clone();
+        let queues = world.brokers[0]
+            .queues
+            .as_mut()
+            .expect("the chain's queues");
+        for i in 0..LEFT_OUT {
+            let mut service = p1.clone();
+            service.name = format!("left-out-{i}");
+            world.clusters[0].services.push(service);
+            queues.push(Queue {
+                name: format!("exports.{i}"),
+                consumed_by: vec![format!("c/left-out-{i}")],
+                ..Queue::default()
+            });
+        }
+        let started = std::time::Instant::now();
+        let plan = make(&chain::config(), &world).expect("plans");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(plan.unmanaged.len(), LEFT_OUT);
+        for u in &plan.unmanaged {
+            let i = u.service.trim_start_matches("left-out-");
+            assert_eq!(u.consumes, [format!("exports.{i}")], "{}", u.id());
+        }
     }
 }
