@@ -25,6 +25,9 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use warren::config::Config;
 use warren::model::World;
 
+// The allocator warren's binary runs on, so that the figures are the binary's.
+warren::allocator!();
+
 const SIZES: [usize; 3] = [200, 2_000, 20_000];
 
 /// The estate's files, parsed into warren's model, as `warren plan` does.

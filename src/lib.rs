@@ -36,3 +36,30 @@ pub mod stats;
 pub mod status;
 
 pub use error::{Error, Result};
+
+#[cfg(not(target_env = "msvc"))]
+#[doc(hidden)]
+pub use tikv_jemallocator;
+
+/// Makes jemalloc the allocator of the program it is written in (warren's binary and its
+/// benchmarks), with the heap on transparent huge pages: a region-sized plan touches about a
+/// hundred megabytes, which 4 KiB pages make tens of thousands of TLB entries and page faults
+/// (docs/PERFORMANCE.md). jemalloc also keeps what a run frees for its next allocations instead
+/// of giving it back to the kernel at once. One arena: warren's heavy work runs on one thread,
+/// and an arena per thread of the AWS client's runtime would each hold huge pages of its own.
+/// The library itself sets no allocator.
+#[macro_export]
+macro_rules! allocator {
+    () => {
+        #[cfg(not(target_env = "msvc"))]
+        #[global_allocator]
+        static ALLOCATOR: $crate::tikv_jemallocator::Jemalloc = $crate::tikv_jemallocator::Jemalloc;
+
+        /// jemalloc's options, read when it starts (`_RJEM_MALLOC_CONF` in the environment
+        /// overrides them).
+        #[cfg(not(target_env = "msvc"))]
+        #[export_name = "_rjem_malloc_conf"]
+        #[allow(non_upper_case_globals)]
+        pub static malloc_conf: &[u8] = b"thp:always,metadata_thp:auto,narenas:1\0";
+    };
+}

@@ -2,6 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+warren::allocator!();
+
 fn main() -> ExitCode {
     let cli = match warren::cli::Cli::try_parse() {
         Ok(cli) => cli,
