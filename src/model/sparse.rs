@@ -19,8 +19,11 @@ pub struct Sparse<M>(Option<Box<M>>);
 
 /// The maps a [`Sparse`] can hold: each has one empty map to show while it holds none.
 pub trait Empty: Default + 'static {
+    /// The empty map shown while a [`Sparse`] holds none: one for the whole program.
     fn empty() -> &'static Self;
+    /// Whether the map holds nothing.
     fn is_empty(&self) -> bool;
+    /// Gives back the room the map grew into while it was read, where the map can.
     fn shrink_to_fit(&mut self);
 }
 
